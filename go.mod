@@ -1,0 +1,13 @@
+module github.com/switchboard-go/switchboard
+
+go 1.26.8
+
+require (
+	github.com/gorilla/websocket v1.5.3
+	github.com/vmihailenco/msgpack/v5 v5.4.1
+)
+
+require (
+	github.com/stretchr/testify v1.8.0 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+)

@@ -1,0 +1,152 @@
+package websocket
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+)
+
+// AcceptOptions are the per-connection choices of Accept. A nil
+// *AcceptOptions accepts with no subprotocol and no extra headers.
+type AcceptOptions struct {
+	// Subprotocols the server speaks, in order of preference. The first one
+	// the client also offered is chosen (see Subprotocol); none chosen when
+	// there is no overlap.
+	Subprotocols []string
+	// Header holds extra response headers (cookies, for instance).
+	Header http.Header
+}
+
+// Accept completes the handshake: the connection becomes StateConnected.
+// It fails with a 403 answer when the request's Origin is not allowed
+// (see Options.AllowedOrigins), and with ErrAlreadyAccepted or ErrClosed
+// when the handshake was already answered. ctx bounds the wait for the
+// HTTP handler goroutine, which writes the answer.
+func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
+	if opts == nil {
+		opts = &AcceptOptions{}
+	}
+	var (
+		conn   *gws.Conn
+		bc     *bufConn
+		upErr  error
+		header = opts.Header
+	)
+	err := ws.answer(ctx, func(w http.ResponseWriter) {
+		u := gws.Upgrader{
+			HandshakeTimeout:  ws.cfg.handshakeTimeout,
+			ReadBufferSize:    readBufferSize,
+			WriteBufferPool:   ws.cfg.writePool,
+			Subprotocols:      opts.Subprotocols,
+			CheckOrigin:       ws.cfg.checkOrigin,
+			EnableCompression: ws.cfg.compression,
+		}
+		hw := &hijackWriter{ResponseWriter: w, cfg: ws.cfg}
+		conn, upErr = u.Upgrade(hw, ws.req, header)
+		bc = hw.conn
+	})
+	if err != nil {
+		return err
+	}
+	if upErr != nil {
+		ws.mu.Lock()
+		ws.discErr = &DisconnectError{Code: StatusAbnormalClosure, Reason: "handshake failed"}
+		ws.mu.Unlock()
+		ws.teardown()
+		return fmt.Errorf("websocket: accept: %w", upErr)
+	}
+	ws.conn = conn
+	ws.bc = bc
+	ws.subprotocol = conn.Subprotocol()
+	ws.compress = ws.cfg.compression && offersDeflate(ws.req)
+	conn.SetCloseHandler(ignoreClose)
+	conn.SetPingHandler(ws.onPing)
+	conn.SetPongHandler(ws.onPong)
+	ws.lastRead.Store(time.Now().UnixNano())
+	ws.mu.Lock()
+	ws.state.Store(int32(StateConnected))
+	if ws.cfg.pingInterval > 0 {
+		ws.keepalive = time.AfterFunc(ws.cfg.pingInterval, ws.onKeepalive)
+	}
+	ws.mu.Unlock()
+	return nil
+}
+
+// Reject answers the handshake with an HTTP status (such as 401 or 403)
+// and reason as the plain-text body, instead of accepting. The connection
+// becomes StateClosed.
+func (ws *WebSocket) Reject(status int, reason string) error {
+	if status < 400 || status > 599 {
+		return fmt.Errorf("websocket: reject: status %d is not an HTTP error status", status)
+	}
+	err := ws.answer(context.Background(), func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(status)
+		fmt.Fprintln(w, reason)
+	})
+	if errors.Is(err, ErrAlreadyAccepted) || errors.Is(err, ErrClosed) {
+		return err
+	}
+	ws.mu.Lock()
+	if ws.discErr == nil {
+		ws.discErr = &DisconnectError{Code: StatusPolicyViolation, Reason: "rejected"}
+	}
+	ws.mu.Unlock()
+	ws.teardown()
+	return err
+}
+
+// answer runs fn on the HTTP goroutine if the handshake is still open.
+func (ws *WebSocket) answer(ctx context.Context, fn func(http.ResponseWriter)) error {
+	switch ws.State() {
+	case StateConnected:
+		return ErrAlreadyAccepted
+	case StateClosed:
+		return ErrClosed
+	}
+	if ws.hs == nil {
+		return ErrHandshakeOver
+	}
+	return ws.hs.do(ctx, fn)
+}
+
+func ignoreClose(int, string) error { return nil }
+
+// offersDeflate mirrors gorilla's negotiation: permessage-deflate is used
+// when compression is on and the client offers it.
+func offersDeflate(r *http.Request) bool {
+	for _, h := range r.Header.Values("Sec-Websocket-Extensions") {
+		for _, ext := range strings.Split(h, ",") {
+			name, _, _ := strings.Cut(ext, ";")
+			if strings.EqualFold(strings.TrimSpace(name), "permessage-deflate") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// hijackWriter hands gorilla's Upgrader a net.Conn wrapped in a bufConn, so
+// that the writer can coalesce the frames of a burst.
+type hijackWriter struct {
+	http.ResponseWriter
+	cfg  *config
+	conn *bufConn
+}
+
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	h.conn = &bufConn{Conn: c, cfg: h.cfg}
+	return h.conn, brw, nil
+}

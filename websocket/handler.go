@@ -1,0 +1,147 @@
+package websocket
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+
+	gws "github.com/gorilla/websocket"
+)
+
+// HandlerFunc handles one connection. It decides the handshake (Accept or
+// Reject), then talks to the peer. When it returns, the connection is
+// closed: with StatusNormalClosure after a nil error, with the code of a
+// *CloseError it returns, or with StatusInternalError (the error logged)
+// otherwise. A panic is recovered and treated as an error. Returning
+// without Accept or Reject rejects the handshake with 403 (500 after an
+// error).
+type HandlerFunc func(ws *WebSocket) error
+
+// Handler returns an http.Handler that runs fn for every WebSocket
+// handshake request, with the connection options opts (nil for defaults).
+// A request that is not a WebSocket upgrade gets 426 Upgrade Required.
+//
+// fn runs on a goroutine of its own; the HTTP handler goroutine answers the
+// handshake on fn's behalf and returns right after, so that net/http frees
+// its per-request buffers while the connection lives on.
+func Handler(fn HandlerFunc, opts *Options) http.Handler {
+	if fn == nil {
+		panic("websocket: nil HandlerFunc")
+	}
+	return &handler{fn: fn, cfg: opts.resolve()}
+}
+
+type handler struct {
+	fn  HandlerFunc
+	cfg *config
+}
+
+// IsUpgrade reports whether r asks for a WebSocket upgrade.
+func IsUpgrade(r *http.Request) bool { return gws.IsWebSocketUpgrade(r) }
+
+// UpgradeRequired answers a request that is not a WebSocket upgrade with
+// 426 Upgrade Required.
+func UpgradeRequired(w http.ResponseWriter) {
+	w.Header().Set("Upgrade", "websocket")
+	w.Header().Set("Connection", "Upgrade")
+	w.Header().Set("Sec-WebSocket-Version", "13")
+	http.Error(w, "426 Upgrade Required: this endpoint speaks WebSocket", http.StatusUpgradeRequired)
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !IsUpgrade(r) {
+		UpgradeRequired(w)
+		return
+	}
+	ws := newWebSocket(r, h.cfg)
+	hs := &handshake{w: w, call: make(chan func(http.ResponseWriter)), done: make(chan struct{})}
+	ws.hs = hs
+	go h.run(ws)
+	hs.serve(r.Context())
+}
+
+func (h *handler) run(ws *WebSocket) {
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("websocket: handler panic: %v\n%s", p, debug.Stack())
+		}
+		ws.finish(err)
+	}()
+	err = h.fn(ws)
+}
+
+// finish ends the connection after its handler returned err.
+func (ws *WebSocket) finish(err error) {
+	log := func() {
+		ws.cfg.logger.Error("websocket: handler failed", "id", ws.id, "path", ws.req.URL.Path, "err", err)
+	}
+	switch ws.State() {
+	case StateConnecting:
+		status := http.StatusForbidden
+		if err != nil {
+			log()
+			status = http.StatusInternalServerError
+		}
+		ws.Reject(status, http.StatusText(status)) //nolint:errcheck // the client may be gone
+	case StateConnected:
+		code, reason := StatusNormalClosure, ""
+		if err != nil {
+			var ce *CloseError
+			var de *DisconnectError
+			switch {
+			case errors.As(err, &ce):
+				code, reason = ce.Code, ce.Reason
+			case errors.As(err, &de):
+				code, reason = de.Code, de.Reason
+			default:
+				log()
+				code, reason = StatusInternalError, "internal error"
+			}
+		}
+		if !code.canSend() {
+			code = StatusNormalClosure
+		}
+		ws.Close(code, reason) //nolint:errcheck // code checked above
+	case StateClosed:
+		var de *DisconnectError
+		if err != nil && !errors.As(err, &de) && !errors.Is(err, ErrClosed) {
+			log()
+		}
+	}
+	// Whatever happened, the connection is over now.
+	ws.teardown()
+}
+
+// handshake hands the answer to the handshake request over to the HTTP
+// handler goroutine, which owns the ResponseWriter. Exactly one call is
+// run; done is closed when it has run or the request ended.
+type handshake struct {
+	w    http.ResponseWriter
+	call chan func(http.ResponseWriter)
+	done chan struct{}
+}
+
+func (hs *handshake) serve(ctx context.Context) {
+	defer close(hs.done)
+	select {
+	case fn := <-hs.call:
+		fn(hs.w)
+	case <-ctx.Done():
+	}
+}
+
+// do runs fn on the HTTP handler goroutine and waits for it.
+func (hs *handshake) do(ctx context.Context, fn func(http.ResponseWriter)) error {
+	select {
+	case hs.call <- fn:
+		<-hs.done
+		return nil
+	case <-hs.done:
+		return ErrHandshakeOver
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

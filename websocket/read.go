@@ -1,0 +1,206 @@
+package websocket
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Receive blocks until a message arrives and returns its type and data.
+//
+// Once the connection has ended it returns a *DisconnectError carrying the
+// close code, on this call and every later one. A message bigger than
+// Options.ReadLimit closes the connection with StatusMessageTooBig. If ctx
+// ends first, Receive returns ctx.Err() and the connection is closed with
+// StatusGoingAway: a WebSocket cannot resume a read cut in the middle.
+// Receive calls from several goroutines are served one at a time.
+func (ws *WebSocket) Receive(ctx context.Context) (MessageType, []byte, error) {
+	switch ws.State() {
+	case StateConnecting:
+		return 0, nil, ErrNotAccepted
+	case StateClosed:
+		return 0, nil, ws.disconnected()
+	}
+	ws.readMu.Lock()
+	defer ws.readMu.Unlock()
+	if ws.State() == StateClosed || ws.readBroken {
+		ws.awaitDone()
+		return 0, nil, ws.disconnected()
+	}
+	if err := ctx.Err(); err != nil {
+		return 0, nil, err
+	}
+	var fired chan struct{}
+	var stop func() bool
+	if ctx.Done() != nil && ctx != ws.ctx {
+		fired = make(chan struct{})
+		stop = context.AfterFunc(ctx, func() {
+			ws.bc.SetReadDeadline(time.Now()) //nolint:errcheck // the read fails either way
+			close(fired)
+		})
+	}
+	typ, data, err := ws.read()
+	if stop != nil && !stop() {
+		// ctx ended while we read: the read deadline was moved to now.
+		<-fired
+		if err == nil {
+			ws.bc.SetReadDeadline(time.Time{}) //nolint:errcheck
+			return typ, data, nil
+		}
+		ws.readBroken = true
+		ws.mu.Lock()
+		started := ws.startCloseLocked(StatusGoingAway, "", "receive cancelled", true)
+		ws.mu.Unlock()
+		if started {
+			ws.awaitClose(true)
+		}
+		return 0, nil, ctx.Err()
+	}
+	if err != nil {
+		return 0, nil, ws.readFailed(err)
+	}
+	return typ, data, nil
+}
+
+var errTooBig = errors.New("websocket: message too big")
+
+// read reads the next data message, enforcing the read limit.
+func (ws *WebSocket) read() (MessageType, []byte, error) {
+	typ, r, err := ws.conn.NextReader()
+	if err != nil {
+		return 0, nil, err
+	}
+	ws.lastRead.Store(time.Now().UnixNano())
+	limit := ws.cfg.readLimit
+	if limit < 0 {
+		data, err := io.ReadAll(r)
+		return MessageType(typ), data, err
+	}
+	lr := io.LimitedReader{R: r, N: limit + 1}
+	data, err := io.ReadAll(&lr)
+	if err == nil && int64(len(data)) > limit {
+		err = errTooBig
+	}
+	return MessageType(typ), data, err
+}
+
+// readFailed turns a read error into the connection's disconnect error,
+// finishing the close as needed. The caller holds readMu.
+func (ws *WebSocket) readFailed(err error) error {
+	var code StatusCode
+	var sendReason, reportReason string
+	var ce *gws.CloseError
+	switch {
+	case errors.As(err, &ce):
+		// The peer's close frame: echo its code, unless we closed first.
+		code, reportReason = StatusCode(ce.Code), ce.Text
+	case errors.Is(err, errTooBig):
+		ws.readBroken = true
+		code, sendReason = StatusMessageTooBig, "message too big"
+		reportReason = sendReason
+	default:
+		// The network failed, or gorilla saw a protocol violation (and sent
+		// its own close frame).
+		ws.readBroken = true
+		code = StatusAbnormalClosure
+		if errors.Is(err, io.ErrUnexpectedEOF) || isProtocolError(err) {
+			code, reportReason = StatusProtocolError, err.Error()
+		}
+		ws.mu.Lock()
+		if !ws.closing {
+			ws.closing = true
+			ws.closeCode, ws.closeReason = code, reportReason
+		}
+		ws.mu.Unlock()
+		ws.teardown()
+		return ws.disconnected()
+	}
+	ws.mu.Lock()
+	started := ws.startCloseLocked(code, sendReason, reportReason, false)
+	ws.mu.Unlock()
+	if started {
+		ws.awaitClose(true)
+	} else if ce != nil {
+		// We closed first and this is the peer's answer.
+		ws.mu.Lock()
+		written := ws.closeWritten
+		ws.mu.Unlock()
+		if written != nil {
+			select {
+			case <-written:
+			case <-time.After(ws.cfg.closeTimeout):
+			}
+		}
+		ws.teardown()
+	} else {
+		ws.awaitDone()
+	}
+	return ws.disconnected()
+}
+
+func isProtocolError(err error) bool {
+	// gorilla reports protocol violations with plain errors whose text
+	// starts with its package name and sends 1002 itself.
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) {
+		return false
+	}
+	return err != nil && bytes.HasPrefix([]byte(err.Error()), []byte("websocket: "))
+}
+
+// ReceiveText receives a text message. A binary message is consumed and
+// reported as a *MessageTypeError; the connection stays usable. See Receive.
+func (ws *WebSocket) ReceiveText(ctx context.Context) (string, error) {
+	data, err := ws.receiveType(ctx, TextMessage)
+	return string(data), err
+}
+
+// ReceiveBytes receives a binary message. A text message is consumed and
+// reported as a *MessageTypeError. See Receive.
+func (ws *WebSocket) ReceiveBytes(ctx context.Context) ([]byte, error) {
+	return ws.receiveType(ctx, BinaryMessage)
+}
+
+// ReceiveJSON receives a text message and decodes it as JSON into v. A
+// message that does not decode is reported as a *DecodeError; the
+// connection stays usable and the handler decides what to do.
+func (ws *WebSocket) ReceiveJSON(ctx context.Context, v any) error {
+	data, err := ws.receiveType(ctx, TextMessage)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return &DecodeError{Codec: "json", Err: err}
+	}
+	return nil
+}
+
+// ReceiveMsgpack receives a binary message and decodes it as msgpack into
+// v. See ReceiveJSON.
+func (ws *WebSocket) ReceiveMsgpack(ctx context.Context, v any) error {
+	data, err := ws.receiveType(ctx, BinaryMessage)
+	if err != nil {
+		return err
+	}
+	if err := msgpack.Unmarshal(data, v); err != nil {
+		return &DecodeError{Codec: "msgpack", Err: err}
+	}
+	return nil
+}
+
+func (ws *WebSocket) receiveType(ctx context.Context, want MessageType) ([]byte, error) {
+	typ, data, err := ws.Receive(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if typ != want {
+		return nil, &MessageTypeError{Want: want, Got: typ}
+	}
+	return data, nil
+}

@@ -1,0 +1,188 @@
+package websocket
+
+import (
+	"context"
+	"crypto/rand"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+
+	"github.com/switchboard-go/switchboard/internal/pathparam"
+)
+
+// State is the lifecycle state of a connection.
+type State int32
+
+const (
+	// StateConnecting: the handshake has not been answered yet.
+	StateConnecting State = iota
+	// StateConnected: accepted; messages flow.
+	StateConnected
+	// StateClosed: rejected, or closed after Accept.
+	StateClosed
+)
+
+func (s State) String() string {
+	switch s {
+	case StateConnecting:
+		return "connecting"
+	case StateConnected:
+		return "connected"
+	case StateClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// MessageType is the type of a data message.
+type MessageType int
+
+const (
+	TextMessage   MessageType = gws.TextMessage
+	BinaryMessage MessageType = gws.BinaryMessage
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case TextMessage:
+		return "text"
+	case BinaryMessage:
+		return "binary"
+	}
+	return "unknown"
+}
+
+// WebSocket is one WebSocket connection, from the handshake request to the
+// end. A Handler creates it in StateConnecting and passes it to the
+// application, which calls Accept or Reject, then Receive and Send, and
+// returns (which closes it).
+//
+// All methods are safe for concurrent use. Sends never block: they enqueue
+// for the connection's writer. Receive calls are served one at a time.
+type WebSocket struct {
+	id     string
+	cfg    *config
+	req    *http.Request
+	ctx    context.Context
+	cancel context.CancelFunc
+	hs     *handshake
+
+	state atomic.Int32 // State
+
+	// Set by Accept, read-only afterwards.
+	conn        *gws.Conn
+	bc          *bufConn
+	subprotocol string
+	compress    bool
+
+	// Read side: readMu serialises readers; readBroken is guarded by it.
+	readMu     sync.Mutex
+	readBroken bool
+	lastRead   atomic.Int64 // unix nanos of the last frame read
+
+	// Write side and closing, guarded by mu.
+	mu           sync.Mutex
+	queue        []outFrame
+	spare        []outFrame
+	queued       int
+	writing      bool
+	closing      bool
+	closeCode    StatusCode
+	closeReason  string
+	closeWritten chan struct{}
+	abort        atomic.Bool // closing without flushing: the writer drops data frames
+	discErr      *DisconnectError
+
+	keepalive *time.Timer
+	pingSent  int64 // unix nanos; touched only by the keepalive timer func
+
+	storeMu sync.Mutex
+	store   map[string]any
+}
+
+func newWebSocket(r *http.Request, cfg *config) *WebSocket {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
+	return &WebSocket{
+		id:     rand.Text(),
+		cfg:    cfg,
+		req:    r.WithContext(ctx),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+}
+
+// ID returns the connection's id: 26 random base32 characters, unique
+// across processes.
+func (ws *WebSocket) ID() string { return ws.id }
+
+// State returns the connection's current state.
+func (ws *WebSocket) State() State { return State(ws.state.Load()) }
+
+// IsConnected reports whether the connection is accepted and not closed.
+func (ws *WebSocket) IsConnected() bool { return ws.State() == StateConnected }
+
+// Context returns a context that is cancelled when the connection ends. It
+// carries the handshake request's context values.
+func (ws *WebSocket) Context() context.Context { return ws.ctx }
+
+// Request returns the handshake request. Its context is Context().
+func (ws *WebSocket) Request() *http.Request { return ws.req }
+
+// Header returns the handshake request's headers.
+func (ws *WebSocket) Header() http.Header { return ws.req.Header }
+
+// Query returns the handshake request's parsed query string.
+func (ws *WebSocket) Query() url.Values { return ws.req.URL.Query() }
+
+// Client returns the peer's address and port, or the zero value when the
+// request's RemoteAddr does not parse.
+func (ws *WebSocket) Client() netip.AddrPort {
+	ap, _ := netip.ParseAddrPort(ws.req.RemoteAddr)
+	return ap
+}
+
+// PathParam returns the value of the named path parameter, or "".
+func (ws *WebSocket) PathParam(name string) string { return ws.req.PathValue(name) }
+
+// PathParams returns the path parameters the router matched, by name.
+func (ws *WebSocket) PathParams() map[string]string {
+	ps := pathparam.FromContext(ws.req.Context())
+	m := make(map[string]string, len(ps))
+	for _, p := range ps {
+		m[p.Name] = p.Value
+	}
+	return m
+}
+
+// Subprotocol returns the subprotocol chosen by Accept, or "".
+func (ws *WebSocket) Subprotocol() string { return ws.subprotocol }
+
+// Set stores a value under key in the connection's own store.
+func (ws *WebSocket) Set(key string, value any) {
+	ws.storeMu.Lock()
+	if ws.store == nil {
+		ws.store = make(map[string]any)
+	}
+	ws.store[key] = value
+	ws.storeMu.Unlock()
+}
+
+// Get returns the value stored under key.
+func (ws *WebSocket) Get(key string) (any, bool) {
+	ws.storeMu.Lock()
+	v, ok := ws.store[key]
+	ws.storeMu.Unlock()
+	return v, ok
+}
+
+// Delete removes key from the connection's store.
+func (ws *WebSocket) Delete(key string) {
+	ws.storeMu.Lock()
+	delete(ws.store, key)
+	ws.storeMu.Unlock()
+}

@@ -1,0 +1,321 @@
+package websocket
+
+import (
+	"encoding/json"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// outFrame is one entry of the outbound queue: a whole frame ready for the
+// wire, or, on a connection with compression, a message for gorilla to
+// compress and frame (deflate set).
+type outFrame struct {
+	b       []byte
+	op      byte
+	deflate bool
+}
+
+// SendText queues s as a text message. It never blocks. It returns
+// ErrNotAccepted before Accept, ErrClosed once the connection is closing,
+// and ErrSlowConsumer when the queue is full (the connection is then
+// closed with StatusSlowConsumer).
+func (ws *WebSocket) SendText(s string) error {
+	if ws.compress {
+		return ws.enqueue(outFrame{b: []byte(s), op: opText, deflate: true})
+	}
+	f, p := newFrame(opText, len(s))
+	copy(p, s)
+	return ws.enqueue(outFrame{b: f, op: opText})
+}
+
+// SendBytes queues a copy of b as a binary message. See SendText.
+func (ws *WebSocket) SendBytes(b []byte) error {
+	return ws.Send(BinaryMessage, b)
+}
+
+// Send queues a copy of data as a message of type t. See SendText.
+func (ws *WebSocket) Send(t MessageType, data []byte) error {
+	op := byte(opBinary)
+	if t == TextMessage {
+		op = opText
+	}
+	if ws.compress {
+		return ws.enqueue(outFrame{b: append([]byte(nil), data...), op: op, deflate: true})
+	}
+	return ws.enqueue(outFrame{b: frameBytes(op, data), op: op})
+}
+
+// SendJSON queues v encoded as JSON in a text message. See SendText; an
+// encoding error is returned as is and nothing is sent.
+func (ws *WebSocket) SendJSON(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return ws.sendOwned(opText, b)
+}
+
+// SendMsgpack queues v encoded as msgpack in a binary message. See
+// SendJSON.
+func (ws *WebSocket) SendMsgpack(v any) error {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return ws.sendOwned(opBinary, b)
+}
+
+func (ws *WebSocket) sendOwned(op byte, b []byte) error {
+	if ws.compress {
+		return ws.enqueue(outFrame{b: b, op: op, deflate: true})
+	}
+	return ws.enqueue(outFrame{b: frameBytes(op, b), op: op})
+}
+
+// PreparedMessage is a message framed once, to be sent to many connections
+// without copying or encoding it again (a broadcast). Connections that
+// negotiated compression get it uncompressed, which RFC 7692 allows.
+type PreparedMessage struct {
+	frame []byte
+}
+
+// NewPreparedMessage frames a copy of data as a message of type t.
+func NewPreparedMessage(t MessageType, data []byte) *PreparedMessage {
+	op := byte(opBinary)
+	if t == TextMessage {
+		op = opText
+	}
+	return &PreparedMessage{frame: frameBytes(op, data)}
+}
+
+// SendPrepared queues m. See SendText.
+func (ws *WebSocket) SendPrepared(m *PreparedMessage) error {
+	return ws.enqueue(outFrame{b: m.frame, op: m.frame[0] & 0x0F})
+}
+
+// enqueue adds f to the outbound queue and starts the writer if it is not
+// running. It never blocks on the network.
+func (ws *WebSocket) enqueue(f outFrame) error {
+	ws.mu.Lock()
+	switch {
+	case ws.closing:
+		ws.mu.Unlock()
+		return ErrClosed
+	case ws.State() != StateConnected:
+		ws.mu.Unlock()
+		if ws.State() == StateConnecting {
+			return ErrNotAccepted
+		}
+		return ErrClosed
+	case ws.queued > 0 && ws.queued+len(f.b) > ws.cfg.maxQueue:
+		ws.startCloseLocked(StatusSlowConsumer, "slow consumer", "slow consumer", false)
+		ws.mu.Unlock()
+		go ws.awaitClose(false)
+		return ErrSlowConsumer
+	}
+	ws.pushLocked(f)
+	ws.mu.Unlock()
+	return nil
+}
+
+// pushLocked appends f to the queue and starts the writer goroutine when
+// none runs. ws.mu must be held.
+func (ws *WebSocket) pushLocked(f outFrame) {
+	ws.queue = append(ws.queue, f)
+	ws.queued += len(f.b)
+	if !ws.writing {
+		ws.writing = true
+		go ws.writeLoop()
+	}
+}
+
+// writeLoop is the connection's only writer. It runs while the queue is
+// non-empty: it takes the whole queue under the lock, writes it, and
+// coalesces the frames of a burst into one write when more are waiting;
+// it flushes and exits once the queue is empty.
+func (ws *WebSocket) writeLoop() {
+	bc := ws.bc
+	for {
+		ws.mu.Lock()
+		batch := ws.queue
+		if len(batch) == 0 {
+			ws.mu.Unlock()
+			if bc.buffered() {
+				if err := bc.flush(); err != nil {
+					ws.writeFailed(err)
+					return
+				}
+				continue
+			}
+			ws.mu.Lock()
+			if len(ws.queue) > 0 {
+				ws.mu.Unlock()
+				continue
+			}
+			ws.writing = false
+			if cap(ws.spare) > 64 {
+				ws.spare = nil
+			}
+			ws.mu.Unlock()
+			return
+		}
+		ws.queue, ws.spare = ws.spare[:0], nil
+		ws.queued = 0
+		ws.mu.Unlock()
+
+		for i := range batch {
+			f := &batch[i]
+			if f.op != opClose && ws.abort.Load() {
+				batch[i] = outFrame{}
+				continue // closing without flushing: drop the rest
+			}
+			var err error
+			if f.deflate {
+				if i < len(batch)-1 {
+					bc.begin()
+				}
+				err = ws.writeDeflate(f)
+			} else {
+				// The last frame of a batch goes straight out when nothing is
+				// buffered; anything else joins the burst buffer.
+				err = bc.writeFrame(f.b, i == len(batch)-1 && !bc.buffered())
+			}
+			if err == nil && f.op == opClose {
+				err = bc.flush()
+				ws.mu.Lock()
+				if ws.closeWritten != nil {
+					close(ws.closeWritten)
+					ws.closeWritten = nil
+				}
+				ws.mu.Unlock()
+			}
+			if err != nil {
+				ws.writeFailed(err)
+				return
+			}
+			batch[i] = outFrame{}
+		}
+		ws.mu.Lock()
+		ws.spare = batch[:0]
+		ws.mu.Unlock()
+	}
+}
+
+func (ws *WebSocket) writeDeflate(f *outFrame) error {
+	if err := ws.conn.SetWriteDeadline(time.Now().Add(ws.cfg.writeTimeout)); err != nil {
+		return err
+	}
+	return ws.conn.WriteMessage(int(f.op), f.b)
+}
+
+// writeFailed ends a connection whose peer cannot be written to.
+func (ws *WebSocket) writeFailed(error) {
+	ws.teardown()
+}
+
+// bufConn wraps the hijacked net.Conn. Outside a burst, writes go straight
+// to the network; during a burst they gather in a pooled buffer that is
+// written with one syscall when full or when the queue drains. An idle
+// connection holds no buffer. Writes made by gorilla itself from the
+// reading goroutine (its protocol-error close frames) are serialised with
+// the writer's by mu.
+type bufConn struct {
+	net.Conn
+	cfg *config
+	mu  sync.Mutex
+	buf *[]byte
+}
+
+func (c *bufConn) buffered() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf != nil && len(*c.buf) > 0
+}
+
+// Write is called by gorilla (handshake response, compressed frames, its
+// own control frames).
+func (c *bufConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	if c.buf != nil {
+		err := c.appendLocked(p)
+		c.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// begin starts a burst: later writes gather in the buffer until flush.
+func (c *bufConn) begin() {
+	c.mu.Lock()
+	if c.buf == nil {
+		c.buf = c.cfg.burstPool.Get().(*[]byte)
+	}
+	c.mu.Unlock()
+}
+
+// writeFrame writes one frame from the writer goroutine: directly when
+// direct is set, else into the burst buffer.
+func (c *bufConn) writeFrame(p []byte, direct bool) error {
+	if direct {
+		return c.writeOut(p)
+	}
+	c.mu.Lock()
+	if c.buf == nil {
+		c.buf = c.cfg.burstPool.Get().(*[]byte)
+	}
+	err := c.appendLocked(p)
+	c.mu.Unlock()
+	return err
+}
+
+// appendLocked adds p to the burst buffer, writing the buffer out first
+// when p does not fit, and writing p directly when it is large.
+func (c *bufConn) appendLocked(p []byte) error {
+	b := *c.buf
+	if len(b)+len(p) > cap(b) {
+		if len(b) > 0 {
+			if err := c.writeOut(b); err != nil {
+				return err
+			}
+			b = b[:0]
+			*c.buf = b
+		}
+		if len(p) > cap(b)/2 {
+			return c.writeOut(p)
+		}
+	}
+	*c.buf = append(b, p...)
+	return nil
+}
+
+// flush writes out the burst buffer and returns it to the pool.
+func (c *bufConn) flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		return nil
+	}
+	var err error
+	if b := *c.buf; len(b) > 0 {
+		err = c.writeOut(b)
+	}
+	*c.buf = (*c.buf)[:0]
+	c.cfg.burstPool.Put(c.buf)
+	c.buf = nil
+	return err
+}
+
+func (c *bufConn) writeOut(p []byte) error {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.cfg.writeTimeout)); err != nil {
+		return err
+	}
+	_, err := c.Conn.Write(p)
+	return err
+}
