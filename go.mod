@@ -1,6 +1,6 @@
 module github.com/switchboard-go/switchboard
 
-go 1.26.8
+go 1.26
 
 require (
 	github.com/gorilla/websocket v1.5.3
@@ -10,4 +10,5 @@ require (
 require (
 	github.com/stretchr/testify v1.8.0 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+	go.uber.org/goleak v1.3.0 // indirect
 )

@@ -60,7 +60,7 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		ws.discErr = &DisconnectError{Code: StatusAbnormalClosure, Reason: "handshake failed"}
 		ws.mu.Unlock()
 		ws.teardown()
-		return fmt.Errorf("websocket: accept: %w", upErr)
+		return &acceptError{upErr}
 	}
 	ws.conn = conn
 	ws.bc = bc
@@ -150,3 +150,10 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	h.conn = &bufConn{Conn: c, cfg: h.cfg}
 	return h.conn, brw, nil
 }
+
+// acceptError is a failed upgrade: the client got an HTTP error answer
+// (a foreign Origin, a malformed handshake) or went away.
+type acceptError struct{ err error }
+
+func (e *acceptError) Error() string { return "websocket: accept: " + e.err.Error() }
+func (e *acceptError) Unwrap() error { return e.err }

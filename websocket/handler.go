@@ -107,7 +107,12 @@ func (ws *WebSocket) finish(err error) {
 		ws.Close(code, reason) //nolint:errcheck // code checked above
 	case StateClosed:
 		var de *DisconnectError
-		if err != nil && !errors.As(err, &de) && !errors.Is(err, ErrClosed) {
+		var ae *acceptError
+		switch {
+		case err == nil, errors.As(err, &de), errors.Is(err, ErrClosed), errors.Is(err, ErrHandshakeOver):
+		case errors.As(err, &ae):
+			ws.cfg.logger.Debug("websocket: handshake refused", "id", ws.id, "path", ws.req.URL.Path, "err", err)
+		default:
 			log()
 		}
 	}
