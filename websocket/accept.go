@@ -106,16 +106,31 @@ func (ws *WebSocket) Reject(status int, reason string) error {
 
 // answer runs fn on the HTTP goroutine if the handshake is still open.
 func (ws *WebSocket) answer(ctx context.Context, fn func(http.ResponseWriter)) error {
-	switch ws.State() {
-	case StateConnected:
+	ws.mu.Lock()
+	hs := ws.hs
+	ws.mu.Unlock()
+	switch {
+	case ws.State() == StateConnected:
 		return ErrAlreadyAccepted
-	case StateClosed:
+	case ws.State() == StateClosed:
 		return ErrClosed
-	}
-	if ws.hs == nil {
+	case hs == nil:
 		return ErrHandshakeOver
 	}
-	return ws.hs.do(ctx, fn)
+	var done <-chan struct{}
+	if ctx != ws.ctx {
+		done = ctx.Done()
+	}
+	err := hs.do(done, fn)
+	if err == context.Canceled {
+		err = ctx.Err()
+	}
+	if err == nil {
+		ws.mu.Lock()
+		ws.hs = nil // answered: nothing of the HTTP request is needed any more
+		ws.mu.Unlock()
+	}
+	return err
 }
 
 func ignoreClose(int, string) error { return nil }

@@ -56,7 +56,7 @@ func FuzzClientFrames(f *testing.F) {
 	f.Add(clientFrame(0x1, true, []byte{0xff, 0xfe}))
 	f.Add(clientFrame(0x1, true, make([]byte, 70000)))
 	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}) // unmasked
-	f.Add(clientFrame(0x3, true, nil))                  // reserved opcode
+	f.Add(clientFrame(0x3, true, nil))                 // reserved opcode
 
 	results := make(chan error, 1)
 	srv := httptest.NewServer(websocket.Handler(func(ws *websocket.WebSocket) error {

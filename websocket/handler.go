@@ -59,7 +59,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hs := &handshake{w: w, call: make(chan func(http.ResponseWriter)), done: make(chan struct{})}
 	ws.hs = hs
 	go h.run(ws)
-	hs.serve(r.Context())
+	hs.serve()
 }
 
 func (h *handler) run(ws *WebSocket) {
@@ -129,24 +129,32 @@ type handshake struct {
 	done chan struct{}
 }
 
-func (hs *handshake) serve(ctx context.Context) {
-	defer close(hs.done)
-	select {
-	case fn := <-hs.call:
-		fn(hs.w)
-	case <-ctx.Done():
-	}
+func (hs *handshake) serve() {
+	defer func() {
+		// The connection outlives this request: drop the ResponseWriter,
+		// which holds net/http's per-connection buffers.
+		hs.w = nil
+		close(hs.done)
+	}()
+	// The handler always answers: Accept, Reject, or the Reject that
+	// follows its return. (Watching the request context here would keep a
+	// channel alive per connection for a rare case: a client that leaves
+	// before the answer makes the answer's write fail instead.)
+	fn := <-hs.call
+	fn(hs.w)
 }
 
-// do runs fn on the HTTP handler goroutine and waits for it.
-func (hs *handshake) do(ctx context.Context, fn func(http.ResponseWriter)) error {
+// do runs fn on the HTTP handler goroutine and waits for it. done is
+// nil-able: ctx may be the connection's own context, which cannot end
+// before the handshake and whose Done channel is not worth allocating.
+func (hs *handshake) do(done <-chan struct{}, fn func(http.ResponseWriter)) error {
 	select {
 	case hs.call <- fn:
 		<-hs.done
 		return nil
 	case <-hs.done:
 		return ErrHandshakeOver
-	case <-ctx.Done():
-		return ctx.Err()
+	case <-done:
+		return context.Canceled
 	}
 }
