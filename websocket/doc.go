@@ -1,0 +1,81 @@
+// Package websocket is Switchboard's connection type: one WebSocket
+// connection with the shape of an ASGI WebSocket scope, from the handshake
+// request to the close.
+//
+// A Handler (or a router.WSRouter route) creates a *WebSocket for each
+// handshake request and runs the application's HandlerFunc on a goroutine
+// of its own. The handler decides: Accept (with a subprotocol and extra
+// headers) or Reject with an HTTP status. Then it receives (ReceiveText,
+// ReceiveBytes, ReceiveJSON, ReceiveMsgpack, Receive) and sends (SendText,
+// SendBytes, SendJSON, SendMsgpack, Send, SendPrepared). When it returns,
+// the connection closes.
+//
+//	h := websocket.Handler(func(ws *websocket.WebSocket) error {
+//		if err := ws.Accept(ws.Context(), nil); err != nil {
+//			return err
+//		}
+//		for {
+//			msg, err := ws.ReceiveText(ws.Context())
+//			if err != nil {
+//				return err // *DisconnectError when the peer left
+//			}
+//			ws.SendText("echo: " + msg)
+//		}
+//	}, nil)
+//	http.ListenAndServe("127.0.0.1:8080", h)
+//
+// # Concurrency and back-pressure
+//
+// Every method is safe for concurrent use. Sends never block: they append
+// to the connection's outbound queue, bounded by Options.MaxQueueBytes, and
+// one writer goroutine, which runs only while the queue is non-empty,
+// writes it out. When several frames wait, the writer gathers them in a
+// pooled buffer and pays one write syscall for the burst. A peer that does
+// not read is a slow consumer: the send that overflows its queue returns
+// ErrSlowConsumer and the connection is closed with StatusSlowConsumer;
+// nobody waits for it.
+//
+// Receive must be called for the connection to be read at all: pongs,
+// pings and the peer's close frame are processed inside Receive. A handler
+// that only sends should still run a Receive loop.
+//
+// # Memory
+//
+// An idle connection holds one goroutine (the handler's), gorilla's
+// connection with a 512-byte read buffer, and the handshake request; no
+// write buffer and no writer goroutine. net/http's own per-request buffers
+// are released right after the handshake.
+//
+// # Close codes
+//
+// Close codes are StatusCode values. Receive reports the code of a finished
+// connection in a *DisconnectError; CloseStatus extracts it from any error.
+//
+//	Code  Constant                  Meaning
+//	1000  StatusNormalClosure       the handler returned, or the peer said goodbye
+//	1001  StatusGoingAway           the peer is leaving; also a Receive whose ctx ended
+//	1002  StatusProtocolError       the peer broke the protocol
+//	1003  StatusUnsupportedData     a message of a type the endpoint cannot take
+//	1005  StatusNoStatusReceived    reported only: the close frame had no code
+//	1006  StatusAbnormalClosure     reported only: the connection dropped without a close frame
+//	1007  StatusInvalidPayload      a message that does not decode
+//	1008  StatusPolicyViolation     a message that breaks the application's policy
+//	1009  StatusMessageTooBig       a message bigger than Options.ReadLimit
+//	1010  StatusMandatoryExtension  the client needed an extension the server lacks
+//	1011  StatusInternalError       the handler failed (error or panic)
+//	1012  StatusServiceRestart      the server is restarting
+//	1013  StatusTryAgainLater       temporary overload
+//	1015  StatusTLSHandshakeFailure reported only
+//	4000  StatusShutdown            the server is shutting down: reconnect with jitter
+//	4001  StatusSlowConsumer        the peer's outbound queue overflowed
+//	4002  StatusPongTimeout         no pong within Options.PongTimeout of a ping
+//	4003  StatusRateLimited         the peer sent faster than its rate limit
+//	4004  StatusUnauthorized        authentication failed or expired
+//	4005  StatusExpired             the connection outlived its expiry
+//
+// # Defaults
+//
+// ReadLimit 64 KiB, PingInterval 25s, PongTimeout 10s, WriteTimeout 10s,
+// MaxQueueBytes 1 MiB, HandshakeTimeout 10s, CloseTimeout 5s, same-origin
+// only, compression off. See Options.
+package websocket
