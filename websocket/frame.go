@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"encoding/binary"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -63,12 +64,14 @@ func frameBytes(op byte, p []byte) []byte {
 const maxCloseReason = 123
 
 // closePayload formats a close frame payload: the code, then the reason
-// cut to at most 123 bytes at a UTF-8 boundary. StatusNoStatusReceived
+// made valid UTF-8 and cut to at most 123 bytes at a rune boundary. StatusNoStatusReceived
 // gives an empty payload.
 func closePayload(code StatusCode, reason string) []byte {
 	if code == StatusNoStatusReceived {
 		return nil
 	}
+	// The peer fails the connection on a reason that is not UTF-8.
+	reason = strings.ToValidUTF8(reason, "\uFFFD")
 	if len(reason) > maxCloseReason {
 		cut := maxCloseReason
 		for cut > 0 && !utf8.RuneStart(reason[cut]) {

@@ -53,14 +53,17 @@ func FuzzClosePayload(f *testing.F) {
 			t.Fatalf("code %d, want %d", got, code)
 		}
 		r := string(p[2:])
+		if !utf8.ValidString(r) {
+			t.Fatalf("reason %q is not UTF-8", r)
+		}
+		if !utf8.ValidString(reason) {
+			return
+		}
 		if !strings.HasPrefix(reason, r) {
 			t.Fatalf("reason %q is not a prefix of %q", r, reason)
 		}
 		if len(reason) <= maxCloseReason && r != reason {
 			t.Fatalf("short reason changed: %q -> %q", reason, r)
-		}
-		if utf8.ValidString(reason) && !utf8.ValidString(r) {
-			t.Fatalf("cut reason %q is not UTF-8", r)
 		}
 		if len(reason) > maxCloseReason && maxCloseReason-len(r) >= utf8.UTFMax {
 			t.Fatalf("reason cut to %d bytes, too short", len(r))
