@@ -396,3 +396,46 @@ func (s *syncBuffer) String() string {
 }
 
 func (s *syncBuffer) contains(sub string) bool { return strings.Contains(s.String(), sub) }
+
+// statusRecorder wraps the ResponseWriter the way logging middleware does
+// (chi's WrapResponseWriter, for one): it hides Hijack but offers Unwrap.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// opaqueWriter hides everything: no Hijack, no Unwrap.
+type opaqueWriter struct{ w http.ResponseWriter }
+
+func (o opaqueWriter) Header() http.Header         { return o.w.Header() }
+func (o opaqueWriter) Write(b []byte) (int, error) { return o.w.Write(b) }
+func (o opaqueWriter) WriteHeader(code int)        { o.w.WriteHeader(code) }
+
+func TestUpgradeThroughWrappingMiddleware(t *testing.T) {
+	t.Parallel()
+	rt := router.NewWithOptions(&router.Options{Logger: slog.New(slog.DiscardHandler)})
+	rt.HandleFunc("/wrapped", reply, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(&statusRecorder{ResponseWriter: w}, r)
+		})
+	})
+	rt.HandleFunc("/opaque", reply, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(opaqueWriter{w}, r)
+		})
+	})
+	base := start(t, rt)
+	if m, status := get(t, base, "/wrapped"); status != 101 || m.Path != "/wrapped" {
+		t.Errorf("through an Unwrap-ing middleware: status %d", status)
+	}
+	if _, status := get(t, base, "/opaque"); status != http.StatusInternalServerError {
+		t.Errorf("through a writer that cannot hijack: status %d, want 500", status)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,23 +83,8 @@ func FuzzClientFrames(f *testing.F) {
 	addr := srv.Listener.Addr().String()
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := rawDial(t, addr)
 		defer c.Close()
-		req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
-		req.Header.Set("Upgrade", "websocket")
-		req.Header.Set("Connection", "Upgrade")
-		req.Header.Set("Sec-WebSocket-Version", "13")
-		req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
-		if err := req.Write(c); err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.ReadResponse(bufio.NewReader(c), req)
-		if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
-			t.Fatalf("handshake: %v %v", resp, err)
-		}
 		c.Write(data)
 		// Leave: the server must notice whatever state the bytes left it in.
 		c.(*net.TCPConn).CloseWrite()
@@ -115,4 +101,64 @@ func FuzzClientFrames(f *testing.F) {
 			t.Fatal("handler hangs")
 		}
 	})
+}
+
+// rawDial opens a TCP connection to addr and performs the handshake by
+// hand, so that the test can then write arbitrary bytes.
+func rawDial(t testing.TB, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
+	req.Header.Set("Upgrade", "websocket")
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Sec-WebSocket-Version", "13")
+	req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+	if err := req.Write(c); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), req)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("handshake: %v %v", resp, err)
+	}
+	return c
+}
+
+func TestBrokenPeers(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		data []byte
+		code websocket.StatusCode
+	}{
+		{"cut mid-frame", clientFrame(0x1, true, []byte("hello"))[:5], websocket.StatusAbnormalClosure},
+		{"unmasked frame", []byte{0x81, 0x02, 'h', 'i'}, websocket.StatusProtocolError},
+		{"reserved opcode", clientFrame(0x3, true, nil), websocket.StatusProtocolError},
+		{"bad close code", clientFrame(0x8, true, []byte{0x03, 0xe7}), websocket.StatusProtocolError},
+		{"close without code", clientFrame(0x8, true, nil), websocket.StatusNoStatusReceived},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			url, done := server(t, nil, func(ws *websocket.WebSocket) error {
+				if err := accept(ws); err != nil {
+					return err
+				}
+				for {
+					if _, _, err := ws.Receive(context.Background()); err != nil {
+						return err
+					}
+				}
+			})
+			c := rawDial(t, strings.TrimPrefix(url, "ws://"))
+			defer c.Close()
+			c.Write(tt.data)
+			c.(*net.TCPConn).CloseWrite()
+			if code := websocket.CloseStatus(wait(t, done)); code != tt.code {
+				t.Errorf("handler saw %v, want %v", code, tt.code)
+			}
+		})
+	}
 }

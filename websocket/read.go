@@ -96,8 +96,11 @@ func (ws *WebSocket) readFailed(err error) error {
 	var code StatusCode
 	var sendReason, reportReason string
 	var ce *gws.CloseError
+	if errors.As(err, &ce) && ce.Code == int(StatusAbnormalClosure) {
+		ce = nil // gorilla's stand-in for a connection cut mid-frame, not a close frame
+	}
 	switch {
-	case errors.As(err, &ce):
+	case ce != nil:
 		// The peer's close frame: echo its code, unless we closed first.
 		code, reportReason = StatusCode(ce.Code), ce.Text
 	case errors.Is(err, errTooBig):
@@ -109,7 +112,7 @@ func (ws *WebSocket) readFailed(err error) error {
 		// its own close frame).
 		ws.readBroken = true
 		code = StatusAbnormalClosure
-		if errors.Is(err, io.ErrUnexpectedEOF) || isProtocolError(err) {
+		if isProtocolError(err) {
 			code, reportReason = StatusProtocolError, err.Error()
 		}
 		ws.mu.Lock()
@@ -146,9 +149,10 @@ func (ws *WebSocket) readFailed(err error) error {
 
 func isProtocolError(err error) bool {
 	// gorilla reports protocol violations with plain errors whose text
-	// starts with its package name and sends 1002 itself.
+	// starts with its package name, and sends 1002 itself.
 	var ne interface{ Timeout() bool }
-	if errors.As(err, &ne) {
+	var ce *gws.CloseError
+	if errors.As(err, &ne) || errors.As(err, &ce) {
 		return false
 	}
 	return err != nil && bytes.HasPrefix([]byte(err.Error()), []byte("websocket: "))
