@@ -33,6 +33,10 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 	if opts == nil {
 		opts = &AcceptOptions{}
 	}
+	// hsMu makes Accept and Reject (and so Close before Accept) atomic with
+	// respect to each other: whoever comes second sees the final state.
+	ws.hsMu.Lock()
+	defer ws.hsMu.Unlock()
 	var (
 		conn   *gws.Conn
 		bc     *bufConn
@@ -62,15 +66,14 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		ws.teardown()
 		return &acceptError{upErr}
 	}
-	ws.conn = conn
-	ws.bc = bc
-	ws.subprotocol = conn.Subprotocol()
-	ws.compress = ws.cfg.compression && offersDeflate(ws.req)
 	conn.SetCloseHandler(ignoreClose)
 	conn.SetPingHandler(ws.onPing)
 	conn.SetPongHandler(ws.onPong)
 	ws.lastRead.Store(time.Now().UnixNano())
 	ws.mu.Lock()
+	ws.conn = conn
+	ws.bc = bc
+	ws.subprotocol = conn.Subprotocol()
 	ws.state.Store(int32(StateConnected))
 	if ws.cfg.pingInterval > 0 {
 		ws.keepalive = time.AfterFunc(ws.cfg.pingInterval, ws.onKeepalive)
@@ -86,6 +89,8 @@ func (ws *WebSocket) Reject(status int, reason string) error {
 	if status < 400 || status > 599 {
 		return fmt.Errorf("websocket: reject: status %d is not an HTTP error status", status)
 	}
+	ws.hsMu.Lock()
+	defer ws.hsMu.Unlock()
 	err := ws.answer(context.Background(), func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("X-Content-Type-Options", "nosniff")

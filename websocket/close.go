@@ -142,9 +142,10 @@ func (ws *WebSocket) teardown() {
 	if ws.keepalive != nil {
 		ws.keepalive.Stop()
 	}
+	bc := ws.bc
 	ws.mu.Unlock()
-	if ws.bc != nil {
-		ws.bc.Close() //nolint:errcheck // nothing to do about it
+	if bc != nil {
+		bc.Close() //nolint:errcheck // nothing to do about it
 	}
 	ws.cancel()
 }

@@ -39,7 +39,7 @@ type Options struct {
 	WriteTimeout time.Duration
 
 	// MaxQueueBytes bounds the bytes waiting in one connection's outbound
-	// queue. A send that would exceed it closes the connection with
+	// queue, counting the batch being written. A send that would exceed it closes the connection with
 	// StatusSlowConsumer and returns ErrSlowConsumer; senders never block.
 	// A single message larger than the bound is still accepted into an
 	// empty queue. Defaults to 1 MiB.

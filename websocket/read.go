@@ -17,8 +17,10 @@ import (
 // Once the connection has ended it returns a *DisconnectError carrying the
 // close code, on this call and every later one. A message bigger than
 // Options.ReadLimit closes the connection with StatusMessageTooBig. If ctx
-// ends first, Receive returns ctx.Err() and the connection is closed with
-// StatusGoingAway: a WebSocket cannot resume a read cut in the middle.
+// ends while Receive waits, Receive returns ctx.Err() and the connection is
+// closed with StatusGoingAway: a WebSocket cannot resume a read cut in the
+// middle. (A ctx that has already ended returns ctx.Err() at once and
+// leaves the connection alone.)
 // Receive calls from several goroutines are served one at a time.
 func (ws *WebSocket) Receive(ctx context.Context) (MessageType, []byte, error) {
 	switch ws.State() {
@@ -54,6 +56,11 @@ func (ws *WebSocket) Receive(ctx context.Context) (MessageType, []byte, error) {
 			return typ, data, nil
 		}
 		ws.readBroken = true
+		if ws.State() == StateClosed {
+			// The connection ended first (a ctx derived from Context()
+			// is cancelled by the teardown itself).
+			return 0, nil, ws.disconnected()
+		}
 		ws.mu.Lock()
 		started := ws.startCloseLocked(StatusGoingAway, "", "receive cancelled", true)
 		ws.mu.Unlock()
@@ -135,10 +142,13 @@ func (ws *WebSocket) readFailed(err error) error {
 		written := ws.closeWritten
 		ws.mu.Unlock()
 		if written != nil {
+			t := time.NewTimer(ws.cfg.closeTimeout)
 			select {
 			case <-written:
-			case <-time.After(ws.cfg.closeTimeout):
+			case <-ws.ctx.Done():
+			case <-t.C:
 			}
+			t.Stop()
 		}
 		ws.teardown()
 	} else {

@@ -70,11 +70,13 @@ type WebSocket struct {
 	req    *http.Request
 	ctx    context.Context
 	cancel context.CancelFunc
-	hs     *handshake
+	hs     *handshake // guarded by mu; nil once answered
+	hsMu   sync.Mutex // serialises Accept and Reject
 
 	state atomic.Int32 // State
 
-	// Set by Accept, read-only afterwards.
+	// Set by Accept under mu before the state becomes Connected; read-only
+	// afterwards. compress is known from the request.
 	conn        *gws.Conn
 	bc          *bufConn
 	subprotocol string
@@ -89,7 +91,8 @@ type WebSocket struct {
 	mu           sync.Mutex
 	queue        []outFrame
 	spare        []outFrame
-	queued       int
+	queued       int // bytes in queue
+	inflight     int // bytes of the batch the writer is writing
 	writing      bool
 	closing      bool
 	closeCode    StatusCode
@@ -108,11 +111,12 @@ type WebSocket struct {
 func newWebSocket(r *http.Request, cfg *config) *WebSocket {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
 	return &WebSocket{
-		id:     rand.Text(),
-		cfg:    cfg,
-		req:    r.WithContext(ctx),
-		ctx:    ctx,
-		cancel: cancel,
+		id:       rand.Text(),
+		cfg:      cfg,
+		req:      r.WithContext(ctx),
+		ctx:      ctx,
+		cancel:   cancel,
+		compress: cfg.compression && offersDeflate(r),
 	}
 }
 
@@ -160,7 +164,11 @@ func (ws *WebSocket) PathParams() map[string]string {
 }
 
 // Subprotocol returns the subprotocol chosen by Accept, or "".
-func (ws *WebSocket) Subprotocol() string { return ws.subprotocol }
+func (ws *WebSocket) Subprotocol() string {
+	ws.mu.Lock()
+	defer ws.mu.Unlock()
+	return ws.subprotocol
+}
 
 // Set stores a value under key in the connection's own store.
 func (ws *WebSocket) Set(key string, value any) {

@@ -110,7 +110,7 @@ func (ws *WebSocket) enqueue(f outFrame) error {
 			return ErrNotAccepted
 		}
 		return ErrClosed
-	case ws.queued > 0 && ws.queued+len(f.b) > ws.cfg.maxQueue:
+	case ws.queued+ws.inflight > 0 && ws.queued+ws.inflight+len(f.b) > ws.cfg.maxQueue:
 		ws.startCloseLocked(StatusSlowConsumer, "slow consumer", "slow consumer", false)
 		ws.mu.Unlock()
 		go ws.awaitClose(false)
@@ -140,10 +140,11 @@ func (ws *WebSocket) writeLoop() {
 	bc := ws.bc
 	for {
 		ws.mu.Lock()
+		ws.inflight = 0
 		batch := ws.queue
 		if len(batch) == 0 {
 			ws.mu.Unlock()
-			if bc.buffered() {
+			if bc.holding() {
 				if err := bc.flush(); err != nil {
 					ws.writeFailed(err)
 					return
@@ -163,7 +164,7 @@ func (ws *WebSocket) writeLoop() {
 			return
 		}
 		ws.queue, ws.spare = ws.spare[:0], nil
-		ws.queued = 0
+		ws.inflight, ws.queued = ws.queued, 0
 		ws.mu.Unlock()
 
 		for i := range batch {
@@ -181,7 +182,7 @@ func (ws *WebSocket) writeLoop() {
 			} else {
 				// The last frame of a batch goes straight out when nothing is
 				// buffered; anything else joins the burst buffer.
-				err = bc.writeFrame(f.b, i == len(batch)-1 && !bc.buffered())
+				err = bc.writeFrame(f.b, i == len(batch)-1 && !bc.holding())
 			}
 			if err == nil && f.op == opClose {
 				err = bc.flush()
@@ -229,10 +230,13 @@ type bufConn struct {
 	buf *[]byte
 }
 
-func (c *bufConn) buffered() bool {
+// holding reports whether a burst buffer is taken (possibly empty): the
+// writer must flush it, which also gives it back to the pool, before it
+// exits.
+func (c *bufConn) holding() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.buf != nil && len(*c.buf) > 0
+	return c.buf != nil
 }
 
 // Write is called by gorilla (handshake response, compressed frames, its
