@@ -143,11 +143,16 @@ func (ws *WebSocket) teardown() {
 		ws.keepalive.Stop()
 	}
 	bc := ws.bc
+	hooks := ws.onClose
+	ws.onClose = nil
 	ws.mu.Unlock()
 	if bc != nil {
 		bc.Close() //nolint:errcheck // nothing to do about it
 	}
 	ws.cancel()
+	for _, fn := range hooks {
+		fn()
+	}
 }
 
 // disconnected returns the disconnect error once the connection is closed.

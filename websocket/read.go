@@ -84,6 +84,7 @@ func (ws *WebSocket) read() (MessageType, []byte, error) {
 		return 0, nil, err
 	}
 	ws.lastRead.Store(time.Now().UnixNano())
+	ws.activity.Add(1)
 	limit := ws.cfg.readLimit
 	if limit < 0 {
 		data, err := io.ReadAll(r)

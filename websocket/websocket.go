@@ -86,6 +86,7 @@ type WebSocket struct {
 	readMu     sync.Mutex
 	readBroken bool
 	lastRead   atomic.Int64 // unix nanos of the last frame read
+	activity   atomic.Uint64 // messages received and queued, for idle detection
 
 	// Write side and closing, guarded by mu.
 	mu           sync.Mutex
@@ -100,6 +101,8 @@ type WebSocket struct {
 	closeWritten chan struct{}
 	abort        atomic.Bool // closing without flushing: the writer drops data frames
 	discErr      *DisconnectError
+
+	onClose []func() // run once by teardown, guarded by mu
 
 	keepalive *time.Timer
 	pingSent  int64 // unix nanos; touched only by the keepalive timer func
@@ -193,4 +196,24 @@ func (ws *WebSocket) Delete(key string) {
 	ws.storeMu.Lock()
 	delete(ws.store, key)
 	ws.storeMu.Unlock()
+}
+
+// Activity returns a counter that grows with every message received or
+// queued for sending. Comparing two readings tells whether the connection
+// was idle in between, without a clock.
+func (ws *WebSocket) Activity() uint64 { return ws.activity.Load() }
+
+// OnClose registers fn to run once when the connection has ended, after
+// its state is Closed and its context cancelled. fn runs on the goroutine
+// that ended the connection and must not block for long. On a connection
+// that has already ended, fn runs at once.
+func (ws *WebSocket) OnClose(fn func()) {
+	ws.mu.Lock()
+	if ws.State() == StateClosed {
+		ws.mu.Unlock()
+		fn()
+		return
+	}
+	ws.onClose = append(ws.onClose, fn)
+	ws.mu.Unlock()
 }

@@ -836,3 +836,44 @@ func TestStatusCodes(t *testing.T) {
 		t.Error("CloseStatus does not unwrap")
 	}
 }
+
+func TestOnCloseAndActivity(t *testing.T) {
+	t.Parallel()
+	ran := make(chan string, 3)
+	url, done := server(t, nil, func(ws *websocket.WebSocket) error {
+		if err := accept(ws); err != nil {
+			return err
+		}
+		ws.OnClose(func() {
+			if ws.State() != websocket.StateClosed || ws.Context().Err() == nil {
+				ran <- "too early"
+				return
+			}
+			ran <- "first"
+		})
+		ws.OnClose(func() { ran <- "second" })
+		a0 := ws.Activity()
+		ws.SendText("x")
+		if _, err := ws.ReceiveText(context.Background()); err != nil {
+			return err
+		}
+		if got := ws.Activity() - a0; got != 2 {
+			return fmt.Errorf("activity grew by %d, want 2", got)
+		}
+		_, _, err := ws.Receive(context.Background())
+		ws.OnClose(func() { ran <- "late" }) // after the end: runs at once
+		return err
+	})
+	c := dial(t, url, nil)
+	c.ReadMessage()
+	c.WriteMessage(gws.TextMessage, []byte("y"))
+	c.Close()
+	if err := wait(t, done); websocket.CloseStatus(err) != websocket.StatusAbnormalClosure {
+		t.Fatalf("handler: %v", err)
+	}
+	for _, want := range []string{"first", "second", "late"} {
+		if got := <-ran; got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+	}
+}

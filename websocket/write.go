@@ -118,6 +118,7 @@ func (ws *WebSocket) enqueue(f outFrame) error {
 	}
 	ws.pushLocked(f)
 	ws.mu.Unlock()
+	ws.activity.Add(1)
 	return nil
 }
 
