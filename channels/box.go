@@ -1,0 +1,404 @@
+package channels
+
+import (
+	"context"
+	"crypto/rand"
+	"hash/maphash"
+	mrand "math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/switchboard-go/switchboard/websocket"
+)
+
+// brokerTimeout bounds the broker calls the box makes on its own behalf
+// (removing a closed channel), which have no caller's context.
+const brokerTimeout = 5 * time.Second
+
+// ChannelBox is the registry of a program's channels: groups with history,
+// sends to a channel or a user from anywhere, presence and expiry. Create
+// one with NewBox and hand it to whoever needs it; stop it with Close. All
+// methods are safe for concurrent use.
+type ChannelBox struct {
+	opts      Options
+	broker    Broker
+	ownBroker bool
+	handler   *boxHandler
+	seed      maphash.Seed
+
+	mu       sync.RWMutex
+	channels map[string]*Channel
+	groups   map[string]*memberSet
+	users    map[string]map[*Channel]struct{} // local channels by user
+	closed   bool
+
+	userLocks [64]sync.Mutex // serialise each user's connects and disconnects
+	sendLocks [64]sync.Mutex // serialise each group's history appends with local delivery
+
+	events *dispatcher
+	stop   chan struct{}
+	wg     sync.WaitGroup // janitor, dispatcher, expiry closes
+}
+
+// memberSet is one group's local members.
+type memberSet struct {
+	mu      sync.RWMutex
+	members []*Channel
+	index   map[*Channel]int
+}
+
+// NewBox returns a running box; see Options for the defaults.
+func NewBox(opts *Options) *ChannelBox {
+	o := opts.resolve()
+	b := &ChannelBox{
+		opts:     o,
+		broker:   o.Broker,
+		seed:     maphash.MakeSeed(),
+		channels: make(map[string]*Channel),
+		groups:   make(map[string]*memberSet),
+		users:    make(map[string]map[*Channel]struct{}),
+		stop:     make(chan struct{}),
+	}
+	if b.broker == nil {
+		b.broker = NewMemoryBroker(&MemoryBrokerOptions{Now: o.Now})
+		b.ownBroker = true
+	}
+	b.handler = &boxHandler{b: b, id: rand.Text()}
+	if err := b.broker.Start(b.handler); err != nil {
+		o.Logger.Error("channels: broker start failed", "err", err)
+	}
+	b.events = newDispatcher(o.OnOnline, o.OnOffline)
+	b.wg.Add(2)
+	go func() { defer b.wg.Done(); b.events.run(b.stop) }()
+	go func() { defer b.wg.Done(); b.janitor() }()
+	return b
+}
+
+// NodeID returns the id that tells this box from the other nodes sharing
+// its broker.
+func (b *ChannelBox) NodeID() string { return b.handler.id }
+
+// Broker returns the box's broker.
+func (b *ChannelBox) Broker() Broker { return b.broker }
+
+// Register adds a connected WebSocket to the box and returns its Channel.
+// The channel leaves the box by itself when the connection ends: from every
+// group, the user index and presence.
+func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (*Channel, error) {
+	var o RegisterOptions
+	if opts != nil {
+		o = *opts
+	}
+	if !ws.IsConnected() {
+		return nil, ErrNotConnected
+	}
+	ch := &Channel{
+		id:           ws.ID(),
+		ws:           ws,
+		typ:          o.PayloadType,
+		opts:         o,
+		box:          b,
+		groups:       make(map[string]struct{}),
+		lastActivity: ws.Activity(),
+		lastSeen:     b.opts.Now().UnixNano(),
+	}
+	b.mu.Lock()
+	switch {
+	case b.closed:
+		b.mu.Unlock()
+		return nil, ErrBoxClosed
+	case b.channels[ch.id] != nil:
+		b.mu.Unlock()
+		return nil, ErrAlreadyRegistered
+	}
+	b.channels[ch.id] = ch
+	if o.User != "" {
+		m := b.users[o.User]
+		if m == nil {
+			m = make(map[*Channel]struct{})
+			b.users[o.User] = m
+		}
+		m[ch] = struct{}{}
+	}
+	b.mu.Unlock()
+	if o.User != "" {
+		b.userEvent(context.Background(), ch, true)
+	}
+	ws.OnClose(func() { b.remove(ch) })
+	return ch, nil
+}
+
+// Channel returns the local channel with the given id.
+func (b *ChannelBox) Channel(id string) (*Channel, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	ch, ok := b.channels[id]
+	return ch, ok
+}
+
+// remove takes a channel out of the box: groups, users, presence.
+func (b *ChannelBox) remove(ch *Channel) {
+	b.mu.Lock()
+	if ch.removed {
+		b.mu.Unlock()
+		return
+	}
+	ch.removed = true
+	delete(b.channels, ch.id)
+	var left, emptied []string
+	for name := range ch.groups {
+		if b.leaveLocked(ch, name) {
+			emptied = append(emptied, name)
+		}
+		left = append(left, name)
+	}
+	if u := ch.opts.User; u != "" {
+		delete(b.users[u], ch)
+		if len(b.users[u]) == 0 {
+			delete(b.users, u)
+		}
+	}
+	b.mu.Unlock()
+
+	ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+	defer cancel()
+	for _, name := range left {
+		if err := b.broker.RemovePresence(ctx, name, ch.id); err != nil {
+			b.opts.Logger.Warn("channels: presence removal failed", "group", name, "err", err)
+		}
+	}
+	for _, name := range emptied {
+		if err := b.broker.Unsubscribe(ctx, b.handler, name); err != nil {
+			b.opts.Logger.Warn("channels: unsubscribe failed", "group", name, "err", err)
+		}
+	}
+	if ch.opts.User != "" {
+		b.userEvent(ctx, ch, false)
+	}
+}
+
+// userEvent records a user's channel coming or going with the broker and
+// queues OnOnline/OnOffline, holding the user's lock so that the events of
+// one user are queued in the order the broker saw them.
+func (b *ChannelBox) userEvent(ctx context.Context, ch *Channel, connected bool) {
+	user := ch.opts.User
+	mu := &b.userLocks[maphash.String(b.seed, user)%uint64(len(b.userLocks))]
+	mu.Lock()
+	defer mu.Unlock()
+	var edge bool
+	var err error
+	if connected {
+		edge, err = b.broker.UserConnected(ctx, user, ch.id)
+	} else {
+		edge, err = b.broker.UserDisconnected(ctx, user, ch.id)
+	}
+	if err != nil {
+		b.opts.Logger.Warn("channels: user presence update failed", "user", user, "err", err)
+		return
+	}
+	if edge {
+		b.events.push(event{user: user, online: connected})
+	}
+}
+
+// CloseAll closes every channel exactly once with code and reason, many at
+// a time, and returns when all are closed. If ctx ends first it starts no
+// more closes and returns ctx.Err() once the ones under way (each bounded
+// by the connection's CloseTimeout) are done.
+func (b *ChannelBox) CloseAll(ctx context.Context, code websocket.StatusCode, reason string) error {
+	return b.closeChannels(ctx, b.snapshot(), code, reason, 0, 0)
+}
+
+func (b *ChannelBox) snapshot() []*Channel {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	out := make([]*Channel, 0, len(b.channels))
+	for _, ch := range b.channels {
+		out = append(out, ch)
+	}
+	return out
+}
+
+// closeChannels closes chs in batches of batch (all at once when 0), with a
+// random pause of up to jitter between batches.
+func (b *ChannelBox) closeChannels(ctx context.Context, chs []*Channel, code websocket.StatusCode, reason string, batch int, jitter time.Duration) error {
+	if batch <= 0 {
+		batch = len(chs)
+	}
+	const parallel = 64
+	for start := 0; start < len(chs); start += batch {
+		if start > 0 && jitter > 0 {
+			t := time.NewTimer(mrand.N(jitter))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			}
+		}
+		end := min(start+batch, len(chs))
+		sem := make(chan struct{}, parallel)
+		var wg sync.WaitGroup
+		for _, ch := range chs[start:end] {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				wg.Wait()
+				return ctx.Err()
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ch.ws.Close(code, reason) //nolint:errcheck // code is valid
+				<-sem
+			}()
+		}
+		wg.Wait()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Close stops the box: no more registrations, the janitor stops, and every
+// connection is closed with websocket.StatusShutdown in batches of
+// Options.DrainBatch with random pauses of up to Options.DrainJitter, so
+// that clients do not all reconnect at once. It returns when all is done
+// or ctx ends. A default broker is closed with the box.
+func (b *ChannelBox) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.mu.Unlock()
+	chs := b.snapshot()
+	mrand.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
+	err := b.closeChannels(ctx, chs, websocket.StatusShutdown, "server shutting down", b.opts.DrainBatch, b.opts.DrainJitter)
+	close(b.stop)
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if err == nil {
+			err = ctx.Err()
+		}
+	}
+	b.broker.Stop(b.handler)
+	if b.ownBroker {
+		if cerr := b.broker.Close(ctx); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func (b *ChannelBox) isClosed() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.closed
+}
+
+// boxHandler is the box's side that the broker delivers to.
+type boxHandler struct {
+	b  *ChannelBox
+	id string
+}
+
+func (h *boxHandler) NodeID() string { return h.id }
+
+func (h *boxHandler) DeliverGroup(group string, msg *Message) int {
+	n, _ := h.b.deliverGroup(group, msg)
+	return n
+}
+
+func (h *boxHandler) DeliverChannel(id string, msg *Message) bool {
+	ch, ok := h.b.Channel(id)
+	if !ok {
+		return false
+	}
+	ch.deliver(msg) //nolint:errcheck // a closed channel is leaving anyway
+	return true
+}
+
+func (h *boxHandler) DeliverUser(user string, msg *Message) int {
+	return h.b.deliverUser(user, msg)
+}
+
+// event is an OnOnline or OnOffline call waiting its turn.
+type event struct {
+	user   string
+	online bool
+}
+
+// dispatcher runs the user callbacks on one goroutine, in queue order.
+type dispatcher struct {
+	onOnline, onOffline func(string)
+	mu                  sync.Mutex
+	queue               []event
+	wake                chan struct{}
+}
+
+func newDispatcher(on, off func(string)) *dispatcher {
+	return &dispatcher{onOnline: on, onOffline: off, wake: make(chan struct{}, 1)}
+}
+
+func (d *dispatcher) push(e event) {
+	if d.onOnline == nil && d.onOffline == nil {
+		return
+	}
+	d.mu.Lock()
+	d.queue = append(d.queue, e)
+	d.mu.Unlock()
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (d *dispatcher) run(stop <-chan struct{}) {
+	for {
+		select {
+		case <-d.wake:
+			d.drain()
+		case <-stop:
+			d.drain()
+			return
+		}
+	}
+}
+
+func (d *dispatcher) drain() {
+	for {
+		d.mu.Lock()
+		q := d.queue
+		d.queue = nil
+		d.mu.Unlock()
+		if len(q) == 0 {
+			return
+		}
+		for _, e := range q {
+			switch {
+			case e.online && d.onOnline != nil:
+				d.onOnline(e.user)
+			case !e.online && d.onOffline != nil:
+				d.onOffline(e.user)
+			}
+		}
+	}
+}
+
+
+// sortedKeys returns a map's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

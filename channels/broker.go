@@ -1,0 +1,208 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Broker carries what must cross nodes: group fan-out, sends to a channel
+// or a user wherever it lives, history, presence and who is online. A
+// ChannelBox delivers to its own members itself and asks the broker to
+// reach the other nodes; with the default MemoryBroker there are none
+// (unless several boxes share one MemoryBroker, which makes them behave as
+// nodes of one cluster inside a process).
+//
+// Implementations must be safe for concurrent use; every method that talks
+// to a server must honour ctx.
+type Broker interface {
+	// Start connects a box to the broker: messages for its members that
+	// come from other nodes are handed to h. A broker serves any number of
+	// boxes (nodes).
+	Start(h Handler) error
+	// Stop disconnects h; its node receives nothing more.
+	Stop(h Handler)
+
+	// Publish sends msg to the group's members on the other nodes. With
+	// opts.History it first appends msg to the group's history and returns
+	// its position there (the zero Position otherwise).
+	Publish(ctx context.Context, group string, msg *Message, opts PublishOptions) (Position, error)
+	// PublishToChannel delivers msg to the channel on whichever other node
+	// holds it: ErrNoSuchChannel when none does (as far as the broker can
+	// tell).
+	PublishToChannel(ctx context.Context, channelID string, msg *Message) error
+	// PublishToUser delivers msg to the user's channels on the other nodes
+	// and returns how many it reached, when the broker can tell.
+	PublishToUser(ctx context.Context, user string, msg *Message) (int, error)
+	// Subscribe and Unsubscribe tell the broker that this node gained its
+	// first member of group, or lost its last.
+	Subscribe(ctx context.Context, h Handler, group string) error
+	Unsubscribe(ctx context.Context, h Handler, group string) error
+
+	// History returns the group's entries after since (all retained ones
+	// for a nil since), the group's current position, and whether the
+	// entries are complete: false when since has another epoch or entries
+	// after it were already dropped.
+	History(ctx context.Context, group string, since *Position) ([]Entry, Position, bool, error)
+	// FlushHistory drops the history of the groups (all groups when none
+	// are named) and gives them a new epoch.
+	FlushHistory(ctx context.Context, groups ...string) error
+
+	// AddPresence, RemovePresence and Presence keep the cluster-wide list
+	// of a group's members.
+	AddPresence(ctx context.Context, group string, p PresenceInfo) error
+	RemovePresence(ctx context.Context, group, channelID string) error
+	Presence(ctx context.Context, group string) ([]PresenceInfo, error)
+
+	// UserConnected records a channel of user and reports whether it is
+	// the user's first anywhere; UserDisconnected removes it and reports
+	// whether it was the last.
+	UserConnected(ctx context.Context, user, channelID string) (first bool, err error)
+	UserDisconnected(ctx context.Context, user, channelID string) (last bool, err error)
+	IsOnline(ctx context.Context, user string) (bool, error)
+	OnlineUsers(ctx context.Context) ([]string, error)
+
+	// Close releases the broker.
+	Close(ctx context.Context) error
+}
+
+// Handler is the side of a box that a broker delivers to.
+type Handler interface {
+	// NodeID identifies the box; messages it published carry it as Origin
+	// and are not delivered back to it.
+	NodeID() string
+	// DeliverGroup delivers msg to the local members of group.
+	DeliverGroup(group string, msg *Message) int
+	// DeliverChannel delivers msg to a local channel; false when the
+	// channel is not here.
+	DeliverChannel(channelID string, msg *Message) bool
+	// DeliverUser delivers msg to the user's local channels.
+	DeliverUser(user string, msg *Message) int
+}
+
+// PublishOptions are a publish's history settings.
+type PublishOptions struct {
+	History bool
+	// Size and TTL cap the group's history by count and age.
+	Size int
+	TTL  time.Duration
+}
+
+// Kind is what a Message holds.
+type Kind uint8
+
+const (
+	// KindText is a string payload: a text frame for every member.
+	KindText Kind = iota
+	// KindBinary is a []byte payload: a binary frame for every member.
+	KindBinary
+	// KindValue is any other value: JSON or msgpack by the member's type.
+	KindValue
+)
+
+// Message is a payload on its way to channels, encoded at most once per
+// wire form.
+type Message struct {
+	Kind Kind
+	// Data is the payload of a KindText or KindBinary message, and the JSON
+	// encoding of a KindValue one (filled by Encode).
+	Data []byte
+	// Msgpack is the msgpack encoding of a KindValue message (filled by
+	// Encode).
+	Msgpack []byte
+	// Value is the Go value of a KindValue message; it does not leave the
+	// process.
+	Value any
+	// Except names a channel that must not receive the message.
+	Except string
+	// Origin is the NodeID of the box that published it.
+	Origin string
+	// Position is set when the message was saved in the group's history.
+	Position Position
+
+	mu sync.Mutex // guards the lazy encodings
+}
+
+// NewMessage wraps a payload: a string is text, a []byte binary, anything
+// else a value to encode.
+func NewMessage(payload any) *Message {
+	switch p := payload.(type) {
+	case string:
+		return &Message{Kind: KindText, Data: []byte(p)}
+	case []byte:
+		return &Message{Kind: KindBinary, Data: p}
+	}
+	return &Message{Kind: KindValue, Value: payload}
+}
+
+// Encode fills Data (JSON) and Msgpack of a KindValue message from Value,
+// so that the message can cross a network. A message that crossed one
+// has no Value, and its msgpack form, when missing, is made from the JSON.
+func (m *Message) Encode() error {
+	if m.Kind != KindValue {
+		return nil
+	}
+	if _, err := m.json(); err != nil {
+		return err
+	}
+	_, err := m.msgpack()
+	return err
+}
+
+func (m *Message) json() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Data == nil {
+		b, err := json.Marshal(m.Value)
+		if err != nil {
+			return nil, err
+		}
+		m.Data = b
+	}
+	return m.Data, nil
+}
+
+func (m *Message) msgpack() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.Msgpack == nil {
+		v := m.Value
+		if v == nil && m.Data != nil {
+			// Only the JSON form travelled: transcode it.
+			if err := json.Unmarshal(m.Data, &v); err != nil {
+				return nil, err
+			}
+		}
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		m.Msgpack = b
+	}
+	return m.Msgpack, nil
+}
+
+// Position is a place in a group's history: the offset of an entry and the
+// epoch of the history it belongs to. A client that saw a message keeps its
+// Position and asks for what came after it when it reconnects.
+type Position struct {
+	Offset uint64 `json:"offset" msgpack:"offset"`
+	Epoch  string `json:"epoch" msgpack:"epoch"`
+}
+
+// Entry is one message kept in a group's history.
+type Entry struct {
+	ID       string
+	Time     time.Time
+	Position Position
+	Message  *Message
+}
+
+// PresenceInfo is one member of a group.
+type PresenceInfo struct {
+	ChannelID string `json:"channel_id" msgpack:"channel_id"`
+	User      string `json:"user,omitempty" msgpack:"user,omitempty"`
+}

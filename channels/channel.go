@@ -1,0 +1,92 @@
+package channels
+
+import (
+	"time"
+
+	"github.com/switchboard-go/switchboard/websocket"
+)
+
+// Channel is one registered connection. Its methods are safe for
+// concurrent use.
+type Channel struct {
+	id      string
+	ws      *websocket.WebSocket
+	typ     PayloadType
+	opts    RegisterOptions
+	box     *ChannelBox
+	groups  map[string]struct{} // guarded by box.mu
+	removed bool                // guarded by box.mu
+
+	// expiry bookkeeping, touched only by the janitor
+	lastActivity uint64
+	lastSeen     int64 // box clock, unix nanos
+	expiring     bool
+}
+
+// ID returns the channel's id: its connection's id.
+func (c *Channel) ID() string { return c.id }
+
+// WebSocket returns the channel's connection.
+func (c *Channel) WebSocket() *websocket.WebSocket { return c.ws }
+
+// PayloadType returns how values are encoded for this channel.
+func (c *Channel) PayloadType() PayloadType { return c.typ }
+
+// User returns the channel's user id, or "".
+func (c *Channel) User() string { return c.opts.User }
+
+// Expires returns the channel's idle expiry, or 0.
+func (c *Channel) Expires() time.Duration { return c.opts.Expires }
+
+// Send encodes payload for this channel (see PayloadType) and queues it.
+// It never blocks; see websocket.WebSocket.SendText for its errors.
+func (c *Channel) Send(payload any) error {
+	return c.deliver(NewMessage(payload))
+}
+
+func (c *Channel) deliver(msg *Message) error {
+	pm, err := frameFor(msg, c.typ, nil)
+	if err != nil {
+		return err
+	}
+	return c.ws.SendPrepared(pm)
+}
+
+// frameCache holds a message's frames, one per wire form: text (the
+// payload, or JSON), binary (the payload, or JSON), binary msgpack.
+type frameCache [3]*websocket.PreparedMessage
+
+// frameFor returns msg's frame for a channel of type t, making it at most
+// once per form when cache is given.
+func frameFor(msg *Message, t PayloadType, cache *frameCache) (*websocket.PreparedMessage, error) {
+	form, mt := 0, websocket.TextMessage
+	switch {
+	case msg.Kind == KindBinary:
+		mt = websocket.BinaryMessage
+	case msg.Kind == KindValue && t == Bytes:
+		form, mt = 1, websocket.BinaryMessage
+	case msg.Kind == KindValue && t == Msgpack:
+		form, mt = 2, websocket.BinaryMessage
+	}
+	if cache != nil && cache[form] != nil {
+		return cache[form], nil
+	}
+	var data []byte
+	var err error
+	switch {
+	case msg.Kind != KindValue:
+		data = msg.Data
+	case form == 2:
+		data, err = msg.msgpack()
+	default:
+		data, err = msg.json()
+	}
+	if err != nil {
+		return nil, err
+	}
+	pm := websocket.NewPreparedMessage(mt, data)
+	if cache != nil {
+		cache[form] = pm
+	}
+	return pm, nil
+}

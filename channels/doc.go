@@ -1,0 +1,43 @@
+// Package channels is Switchboard's registry of connections: a ChannelBox
+// holds the program's channels (registered WebSockets), puts them in
+// groups, sends to a group, a channel or a user's every device from
+// anywhere (a handler, an HTTP endpoint, a background job), keeps a
+// history per group so that clients recover what they missed, closes idle
+// channels, and tells who is online.
+//
+//	box := channels.NewBox(nil)           // one per program; no globals
+//	defer box.Close(ctx)
+//
+//	// in a WebSocket handler, after Accept:
+//	ch, err := box.Register(ws, &channels.RegisterOptions{User: "ada"})
+//	box.AddToGroup(ctx, "room:lobby", ch.ID())
+//
+//	// anywhere:
+//	box.GroupSend(ctx, "room:lobby", msg, channels.SaveHistory())
+//	box.SendToUser(ctx, "ada", notice)
+//
+// # Sending
+//
+// Sends only enqueue (see the websocket package): a member that does not
+// read is closed with StatusSlowConsumer and leaves its groups, and never
+// holds up the others. A payload is encoded once per wire form present in
+// the group — a string is a text frame, a []byte a binary frame, and any
+// other value JSON (text frames, or binary for Bytes channels) or msgpack
+// (Msgpack channels) — and the same bytes go to every member.
+//
+// # History and recovery
+//
+// A group's history is a ring capped by count (Options.HistorySize,
+// default 100) and age (Options.HistoryTTL, default 10 minutes). Each
+// entry has an offset that grows by one and is never reused, and the
+// history has an epoch that changes when it is flushed or lost. A client
+// that keeps the Position of the last message it saw asks History for what
+// came after it; recovered is false when the epoch changed or entries were
+// already dropped, and the client must then resynchronise some other way.
+//
+// # Nodes
+//
+// The Broker carries what must cross processes. The default MemoryBroker
+// serves one process (boxes that share one behave as a cluster in one
+// process); a Redis broker lets many processes behave as one box.
+package channels

@@ -1,0 +1,21 @@
+package channels
+
+import "errors"
+
+var (
+	// ErrNoSuchChannel is returned by SendTo for a channel that is not
+	// registered (any more) on any node.
+	ErrNoSuchChannel = errors.New("channels: no such channel")
+	// ErrInvalidGroup is returned for an empty or too long group name.
+	ErrInvalidGroup = errors.New("channels: invalid group name")
+	// ErrBoxClosed is returned by a box after Close.
+	ErrBoxClosed = errors.New("channels: box closed")
+	// ErrBrokerClosed is returned by a broker after Close.
+	ErrBrokerClosed = errors.New("channels: broker closed")
+	// ErrNotConnected is returned by Register for a connection that is not
+	// (or no longer) connected.
+	ErrNotConnected = errors.New("channels: connection not connected")
+	// ErrAlreadyRegistered is returned by Register for a connection that
+	// has a channel already.
+	ErrAlreadyRegistered = errors.New("channels: connection already registered")
+)

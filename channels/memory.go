@@ -1,0 +1,349 @@
+package channels
+
+import (
+	"context"
+	"crypto/rand"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// MemoryBroker is the in-process Broker, the default of a ChannelBox. It
+// keeps history rings, presence and the online users in memory. Boxes that
+// share one MemoryBroker behave as the nodes of one cluster.
+type MemoryBroker struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	handlers []Handler
+	history  map[string]*ring
+	presence map[string]map[string]PresenceInfo // group -> channel id -> info
+	users    map[string]map[string]struct{}     // user -> channel ids
+	closed   bool
+}
+
+var _ Broker = (*MemoryBroker)(nil)
+
+// MemoryBrokerOptions configure a MemoryBroker; nil means defaults.
+type MemoryBrokerOptions struct {
+	// Now is the clock that stamps and ages history entries. Defaults to
+	// time.Now.
+	Now func() time.Time
+}
+
+// NewMemoryBroker returns an empty MemoryBroker.
+func NewMemoryBroker(opts *MemoryBrokerOptions) *MemoryBroker {
+	b := &MemoryBroker{
+		now:      time.Now,
+		history:  make(map[string]*ring),
+		presence: make(map[string]map[string]PresenceInfo),
+		users:    make(map[string]map[string]struct{}),
+	}
+	if opts != nil && opts.Now != nil {
+		b.now = opts.Now
+	}
+	return b
+}
+
+func (b *MemoryBroker) Start(h Handler) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
+	b.handlers = append(b.handlers, h)
+	return nil
+}
+
+func (b *MemoryBroker) Stop(h Handler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.handlers = slices.DeleteFunc(b.handlers, func(x Handler) bool { return x == h })
+}
+
+// others returns the handlers other than the message's origin.
+func (b *MemoryBroker) others(origin string) []Handler {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var hs []Handler
+	for _, h := range b.handlers {
+		if h.NodeID() != origin {
+			hs = append(hs, h)
+		}
+	}
+	return hs
+}
+
+func (b *MemoryBroker) Publish(ctx context.Context, group string, msg *Message, opts PublishOptions) (Position, error) {
+	if err := ctx.Err(); err != nil {
+		return Position{}, err
+	}
+	var pos Position
+	if opts.History {
+		b.mu.Lock()
+		r := b.history[group]
+		if r == nil {
+			r = newRing()
+			b.history[group] = r
+		}
+		pos = r.add(msg, b.now(), opts.Size, opts.TTL)
+		b.mu.Unlock()
+	}
+	for _, h := range b.others(msg.Origin) {
+		h.DeliverGroup(group, msg)
+	}
+	return pos, nil
+}
+
+func (b *MemoryBroker) PublishToChannel(ctx context.Context, channelID string, msg *Message) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	for _, h := range b.others(msg.Origin) {
+		if h.DeliverChannel(channelID, msg) {
+			return nil
+		}
+	}
+	return ErrNoSuchChannel
+}
+
+func (b *MemoryBroker) PublishToUser(ctx context.Context, user string, msg *Message) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, h := range b.others(msg.Origin) {
+		n += h.DeliverUser(user, msg)
+	}
+	return n, nil
+}
+
+func (b *MemoryBroker) Subscribe(context.Context, Handler, string) error   { return nil }
+func (b *MemoryBroker) Unsubscribe(context.Context, Handler, string) error { return nil }
+
+func (b *MemoryBroker) History(ctx context.Context, group string, since *Position) ([]Entry, Position, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Position{}, false, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	r := b.history[group]
+	if r == nil {
+		r = newRing()
+		b.history[group] = r
+	}
+	entries, pos, ok := r.since(since, b.now())
+	return entries, pos, ok, nil
+}
+
+func (b *MemoryBroker) FlushHistory(ctx context.Context, groups ...string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(groups) == 0 {
+		for _, r := range b.history {
+			r.flush()
+		}
+		return nil
+	}
+	for _, g := range groups {
+		if r := b.history[g]; r != nil {
+			r.flush()
+		}
+	}
+	return nil
+}
+
+func (b *MemoryBroker) AddPresence(_ context.Context, group string, p PresenceInfo) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.presence[group]
+	if m == nil {
+		m = make(map[string]PresenceInfo)
+		b.presence[group] = m
+	}
+	m[p.ChannelID] = p
+	return nil
+}
+
+func (b *MemoryBroker) RemovePresence(_ context.Context, group, channelID string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if m := b.presence[group]; m != nil {
+		delete(m, channelID)
+		if len(m) == 0 {
+			delete(b.presence, group)
+		}
+	}
+	return nil
+}
+
+func (b *MemoryBroker) Presence(ctx context.Context, group string) ([]PresenceInfo, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]PresenceInfo, 0, len(b.presence[group]))
+	for _, p := range b.presence[group] {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b PresenceInfo) int {
+		if a.User != b.User {
+			return cmpString(a.User, b.User)
+		}
+		return cmpString(a.ChannelID, b.ChannelID)
+	})
+	return out, nil
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (b *MemoryBroker) UserConnected(_ context.Context, user, channelID string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.users[user]
+	if m == nil {
+		m = make(map[string]struct{})
+		b.users[user] = m
+	}
+	m[channelID] = struct{}{}
+	return len(m) == 1, nil
+}
+
+func (b *MemoryBroker) UserDisconnected(_ context.Context, user, channelID string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m := b.users[user]
+	if _, ok := m[channelID]; !ok {
+		return false, nil
+	}
+	delete(m, channelID)
+	if len(m) == 0 {
+		delete(b.users, user)
+		return true, nil
+	}
+	return false, nil
+}
+
+func (b *MemoryBroker) IsOnline(_ context.Context, user string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.users[user]) > 0, nil
+}
+
+func (b *MemoryBroker) OnlineUsers(context.Context) ([]string, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]string, 0, len(b.users))
+	for u := range b.users {
+		out = append(out, u)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// Close makes Start fail; the broker's data stays readable.
+func (b *MemoryBroker) Close(context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.closed = true
+	b.handlers = nil
+	return nil
+}
+
+// ring is one group's history: at most size entries no older than ttl, in
+// offset order. Offsets grow by one per entry and are never reused, not
+// even across a flush, which changes the epoch.
+type ring struct {
+	epoch   string
+	entries []Entry       // oldest first; trimmed from the front
+	next    uint64        // offset of the next entry
+	ttl     time.Duration // the age cap of the last add, applied on reads too
+}
+
+func newRing() *ring { return &ring{epoch: newEpoch(), next: 1} }
+
+func newEpoch() string { return rand.Text()[:12] }
+
+func (r *ring) add(msg *Message, now time.Time, size int, ttl time.Duration) Position {
+	pos := Position{Offset: r.next, Epoch: r.epoch}
+	r.next++
+	msg.Position = pos
+	r.entries = append(r.entries, Entry{
+		ID:       r.epoch + "-" + strconv.FormatUint(pos.Offset, 10),
+		Time:     now,
+		Position: pos,
+		Message:  msg,
+	})
+	r.trim(now, size, ttl)
+	return pos
+}
+
+func (r *ring) trim(now time.Time, size int, ttl time.Duration) {
+	drop := 0
+	if size > 0 && len(r.entries) > size {
+		drop = len(r.entries) - size
+	}
+	if ttl > 0 {
+		for drop < len(r.entries) && now.Sub(r.entries[drop].Time) > ttl {
+			drop++
+		}
+	}
+	if drop > 0 {
+		clear(r.entries[:drop])
+		r.entries = r.entries[drop:]
+		if cap(r.entries) > 2*len(r.entries)+16 {
+			r.entries = slices.Clone(r.entries)
+		}
+	}
+	r.ttl = ttl
+}
+
+func (r *ring) flush() {
+	clear(r.entries)
+	r.entries = nil
+	r.epoch = newEpoch()
+}
+
+// since returns the entries after pos, the top position, and whether
+// nothing after pos was lost.
+func (r *ring) since(pos *Position, now time.Time) ([]Entry, Position, bool) {
+	r.trim(now, 0, r.ttl)
+	top := Position{Offset: r.next - 1, Epoch: r.epoch}
+	if pos == nil {
+		return slices.Clone(r.entries), top, false
+	}
+	if pos.Epoch != r.epoch || pos.Offset > top.Offset {
+		return slices.Clone(r.entries), top, false
+	}
+	first := r.next // offset of the oldest retained entry
+	if len(r.entries) > 0 {
+		first = r.entries[0].Position.Offset
+	}
+	i, _ := slices.BinarySearchFunc(r.entries, pos.Offset+1, func(e Entry, off uint64) int {
+		return cmpUint(e.Position.Offset, off)
+	})
+	return slices.Clone(r.entries[i:]), top, pos.Offset+1 >= first
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

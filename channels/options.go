@@ -1,0 +1,122 @@
+package channels
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// PayloadType is how a channel wants values that are neither string nor
+// []byte: JSON in text frames (the default), JSON in text frames (Text),
+// JSON in binary frames (Bytes), or msgpack in binary frames (Msgpack).
+// A string payload is always a text frame and a []byte payload a binary
+// frame.
+type PayloadType uint8
+
+const (
+	JSON PayloadType = iota
+	Text
+	Bytes
+	Msgpack
+)
+
+func (t PayloadType) String() string {
+	switch t {
+	case JSON:
+		return "json"
+	case Text:
+		return "text"
+	case Bytes:
+		return "bytes"
+	case Msgpack:
+		return "msgpack"
+	}
+	return fmt.Sprintf("PayloadType(%d)", t)
+}
+
+// Options configure a ChannelBox; nil means defaults.
+type Options struct {
+	// Broker carries group messages, history, presence and online users
+	// between nodes. Defaults to a new MemoryBroker owned by the box (and
+	// closed with it); a broker given here is not closed by the box.
+	Broker Broker
+	// HistorySize is the most entries a group's history keeps. Defaults to
+	// 100.
+	HistorySize int
+	// HistoryTTL is the oldest an entry may be. Defaults to 10 minutes.
+	HistoryTTL time.Duration
+	// MaxGroupName bounds group names, in bytes. Defaults to 256.
+	MaxGroupName int
+	// JanitorInterval is how often expiry is checked. Defaults to 1s.
+	JanitorInterval time.Duration
+	// Now is the box's clock, for expiry (and history, with the default
+	// broker). Defaults to time.Now.
+	Now func() time.Time
+	// OnOnline runs when a user gets its first channel (anywhere, as far as
+	// the broker tells), OnOffline when its last one goes. They run on one
+	// goroutine of the box, outside any lock, in order for each user.
+	OnOnline, OnOffline func(user string)
+	// DrainBatch is how many connections Close closes at a time.
+	// Defaults to 100.
+	DrainBatch int
+	// DrainJitter is the longest random pause between two batches of
+	// Close. Defaults to 100ms.
+	DrainJitter time.Duration
+	// Logger receives broker errors that have no caller to return to.
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults, as documented on Options.
+const (
+	DefaultHistorySize     = 100
+	DefaultHistoryTTL      = 10 * time.Minute
+	DefaultMaxGroupName    = 256
+	DefaultJanitorInterval = time.Second
+	DefaultDrainBatch      = 100
+	DefaultDrainJitter     = 100 * time.Millisecond
+)
+
+func (o *Options) resolve() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.HistorySize <= 0 {
+		c.HistorySize = DefaultHistorySize
+	}
+	if c.HistoryTTL <= 0 {
+		c.HistoryTTL = DefaultHistoryTTL
+	}
+	if c.MaxGroupName <= 0 {
+		c.MaxGroupName = DefaultMaxGroupName
+	}
+	if c.JanitorInterval <= 0 {
+		c.JanitorInterval = DefaultJanitorInterval
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.DrainBatch <= 0 {
+		c.DrainBatch = DefaultDrainBatch
+	}
+	if c.DrainJitter <= 0 {
+		c.DrainJitter = DefaultDrainJitter
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// RegisterOptions describe a channel; nil means a JSON channel with no
+// user and no expiry.
+type RegisterOptions struct {
+	PayloadType PayloadType
+	// Expires, when set, closes the channel with StatusExpired after that
+	// long without a message in either direction.
+	Expires time.Duration
+	// User is the id of the channel's user: the box indexes it for
+	// SendToUser, presence and OnOnline/OnOffline.
+	User string
+}

@@ -1,0 +1,206 @@
+package channels
+
+import (
+	"context"
+	"hash/maphash"
+
+	"github.com/switchboard-go/switchboard/websocket"
+)
+
+// SendOption is a per-call choice of GroupSend.
+type SendOption func(*sendOptions)
+
+type sendOptions struct {
+	history bool
+	except  string
+}
+
+// SaveHistory keeps the message in the group's history, for members that
+// reconnect and recover what they missed.
+func SaveHistory() SendOption { return func(o *sendOptions) { o.history = true } }
+
+// Except leaves one channel out (typically the sender).
+func Except(channelID string) SendOption { return func(o *sendOptions) { o.except = channelID } }
+
+// GroupSend sends payload to every member of group, on every node, and
+// returns how many local members it reached. A string is a text frame and a
+// []byte a binary frame for every member; any other value is encoded once
+// per payload type present (JSON or msgpack) and the same bytes go to every
+// member of that type.
+//
+// It only enqueues: it never waits for a member. A member whose queue is
+// full is closed with StatusSlowConsumer and leaves the group; the others
+// are not held up. Members may join and leave during the send.
+func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, opts ...SendOption) (int, error) {
+	if err := b.checkGroup(group); err != nil {
+		return 0, err
+	}
+	if b.isClosed() {
+		return 0, ErrBoxClosed
+	}
+	var o sendOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	msg := NewMessage(payload)
+	msg.Except = o.except
+	msg.Origin = b.handler.id
+	if !o.history {
+		n, err := b.deliverGroup(group, msg)
+		if err != nil {
+			return n, err
+		}
+		_, err = b.broker.Publish(ctx, group, msg, PublishOptions{})
+		return n, err
+	}
+	// Saved messages: every form is made up front (the history serves all
+	// payload types), and the append and the local delivery happen under
+	// the group's send lock, so that local order follows the offsets.
+	if err := msg.Encode(); err != nil {
+		return 0, err
+	}
+	mu := &b.sendLocks[maphash.String(b.seed, group)%uint64(len(b.sendLocks))]
+	mu.Lock()
+	defer mu.Unlock()
+	if _, err := b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: b.opts.HistoryTTL}); err != nil {
+		return 0, err
+	}
+	return b.deliverGroup(group, msg)
+}
+
+// deliverGroup enqueues msg for the local members of group.
+func (b *ChannelBox) deliverGroup(name string, msg *Message) (int, error) {
+	b.mu.RLock()
+	g := b.groups[name]
+	b.mu.RUnlock()
+	if g == nil {
+		return 0, nil
+	}
+	var cache frameCache
+	var firstErr error
+	var gone []*Channel
+	n := 0
+	g.mu.RLock()
+	for _, ch := range g.members {
+		if ch.id == msg.Except {
+			continue
+		}
+		pm, err := frameFor(msg, ch.typ, &cache)
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
+			continue
+		}
+		switch ch.ws.SendPrepared(pm) {
+		case nil:
+			n++
+		case websocket.ErrSlowConsumer, websocket.ErrClosed:
+			gone = append(gone, ch)
+		}
+	}
+	g.mu.RUnlock()
+	b.evict(gone)
+	return n, firstErr
+}
+
+// evict removes channels whose connection is closing (a slow consumer, for
+// one) at once, rather than when their close handshake ends.
+func (b *ChannelBox) evict(chs []*Channel) {
+	for _, ch := range chs {
+		b.remove(ch)
+	}
+}
+
+// SendTo sends payload to one channel, on this node or another. It returns
+// ErrNoSuchChannel when the channel is gone.
+func (b *ChannelBox) SendTo(ctx context.Context, channelID string, payload any) error {
+	if ch, ok := b.Channel(channelID); ok {
+		return ch.Send(payload)
+	}
+	msg := NewMessage(payload)
+	msg.Origin = b.handler.id
+	return b.broker.PublishToChannel(ctx, channelID, msg)
+}
+
+// SendToUser sends payload to every channel of user, on every node, and
+// returns how many it reached (on other nodes, as far as the broker can
+// tell).
+func (b *ChannelBox) SendToUser(ctx context.Context, user string, payload any) (int, error) {
+	return b.SendToUsers(ctx, []string{user}, payload)
+}
+
+// SendToUsers sends payload to every channel of each user; see SendToUser.
+func (b *ChannelBox) SendToUsers(ctx context.Context, users []string, payload any) (int, error) {
+	msg := NewMessage(payload)
+	msg.Origin = b.handler.id
+	total := 0
+	for _, u := range users {
+		total += b.deliverUser(u, msg)
+		n, err := b.broker.PublishToUser(ctx, u, msg)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (b *ChannelBox) deliverUser(user string, msg *Message) int {
+	b.mu.RLock()
+	chs := make([]*Channel, 0, len(b.users[user]))
+	for ch := range b.users[user] {
+		chs = append(chs, ch)
+	}
+	b.mu.RUnlock()
+	var cache frameCache
+	var gone []*Channel
+	n := 0
+	for _, ch := range chs {
+		pm, err := frameFor(msg, ch.typ, &cache)
+		if err != nil {
+			continue
+		}
+		switch ch.ws.SendPrepared(pm) {
+		case nil:
+			n++
+		case websocket.ErrSlowConsumer, websocket.ErrClosed:
+			gone = append(gone, ch)
+		}
+	}
+	b.evict(gone)
+	return n
+}
+
+// History returns the entries of group after since (all retained entries
+// when since is nil), the group's current position, and whether recovery
+// is complete: false when since belongs to another epoch (the history was
+// flushed or lost) or entries after it were already dropped, and false for
+// a nil since.
+func (b *ChannelBox) History(ctx context.Context, group string, since *Position) ([]Entry, Position, bool, error) {
+	if err := b.checkGroup(group); err != nil {
+		return nil, Position{}, false, err
+	}
+	return b.broker.History(ctx, group, since)
+}
+
+// FlushHistory drops the history of the groups (of all groups when none
+// are named); each gets a new epoch.
+func (b *ChannelBox) FlushHistory(ctx context.Context, groups ...string) error {
+	return b.broker.FlushHistory(ctx, groups...)
+}
+
+// Presence returns the members of group on every node, with their users.
+func (b *ChannelBox) Presence(ctx context.Context, group string) ([]PresenceInfo, error) {
+	return b.broker.Presence(ctx, group)
+}
+
+// IsOnline reports whether user has a channel on any node.
+func (b *ChannelBox) IsOnline(ctx context.Context, user string) (bool, error) {
+	return b.broker.IsOnline(ctx, user)
+}
+
+// OnlineUsers returns the users with a channel on any node, sorted.
+func (b *ChannelBox) OnlineUsers(ctx context.Context) ([]string, error) {
+	return b.broker.OnlineUsers(ctx)
+}
