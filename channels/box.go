@@ -392,7 +392,6 @@ func (d *dispatcher) drain() {
 	}
 }
 
-
 // sortedKeys returns a map's keys in order.
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))

@@ -85,7 +85,7 @@ type WebSocket struct {
 	// Read side: readMu serialises readers; readBroken is guarded by it.
 	readMu     sync.Mutex
 	readBroken bool
-	lastRead   atomic.Int64 // unix nanos of the last frame read
+	lastRead   atomic.Int64  // unix nanos of the last frame read
 	activity   atomic.Uint64 // messages received and queued, for idle detection
 
 	// Write side and closing, guarded by mu.
