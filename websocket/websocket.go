@@ -96,6 +96,7 @@ type WebSocket struct {
 	inflight     int // bytes of the batch the writer is writing
 	writing      bool
 	closing      bool
+	writeFn      func() // ws.writeLoop, made once: a go statement on a method value allocates each time
 	closeCode    StatusCode
 	closeReason  string
 	closeWritten chan struct{}

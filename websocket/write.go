@@ -129,7 +129,10 @@ func (ws *WebSocket) pushLocked(f outFrame) {
 	ws.queued += len(f.b)
 	if !ws.writing {
 		ws.writing = true
-		go ws.writeLoop()
+		if ws.writeFn == nil {
+			ws.writeFn = ws.writeLoop
+		}
+		go ws.writeFn()
 	}
 }
 
@@ -158,6 +161,12 @@ func (ws *WebSocket) writeLoop() {
 				continue
 			}
 			ws.writing = false
+			// Keep the two queue slices while they are small, so that a
+			// connection that gets a message at a time (a broadcast
+			// member) allocates none per message; drop big ones.
+			if cap(ws.queue) > 64 {
+				ws.queue = nil
+			}
 			if cap(ws.spare) > 64 {
 				ws.spare = nil
 			}

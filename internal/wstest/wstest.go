@@ -8,10 +8,14 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"time"
 )
 
 // PipeListener is a net.Listener whose connections are in-memory pipes
-// (net.Pipe). Dial makes one.
+// (net.Pipe). Dial makes one. The server side ignores write deadlines: net.Pipe
+// starts a timer for every deadline set, an allocation a TCP connection
+// does not make, which would swamp what a benchmark measures. Use it for
+// benchmarks, not for tests of write timeouts.
 type PipeListener struct {
 	conns chan net.Conn
 	once  sync.Once
@@ -47,7 +51,7 @@ func (l *PipeListener) Addr() net.Addr { return pipeAddr{} }
 func (l *PipeListener) Dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	server, client := net.Pipe()
 	select {
-	case l.conns <- server:
+	case l.conns <- noDeadlines{server}:
 		return client, nil
 	case <-l.done:
 		return nil, errors.New("wstest: listener closed")
@@ -60,3 +64,11 @@ type pipeAddr struct{}
 
 func (pipeAddr) Network() string { return "pipe" }
 func (pipeAddr) String() string  { return "pipe" }
+
+type noDeadlines struct{ net.Conn }
+
+// SetDeadline sets only the read deadline (net/http needs it to hijack).
+func (c noDeadlines) SetDeadline(t time.Time) error { return c.Conn.SetReadDeadline(t) }
+
+// SetWriteDeadline does nothing.
+func (noDeadlines) SetWriteDeadline(time.Time) error { return nil }
