@@ -93,7 +93,12 @@ func newEnvSndbuf(t testing.TB, opts *channels.Options, wsOpts *websocket.Option
 // connect dials with the given query and waits for the channel.
 func (e *env) connect(q url.Values) (*gws.Conn, *channels.Channel) {
 	e.t.Helper()
-	c, _, err := gws.DefaultDialer.Dial(e.url+"?"+q.Encode(), nil)
+	return e.connectWith(gws.DefaultDialer, q)
+}
+
+func (e *env) connectWith(d *gws.Dialer, q url.Values) (*gws.Conn, *channels.Channel) {
+	e.t.Helper()
+	c, _, err := d.Dial(e.url+"?"+q.Encode(), nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -166,18 +171,7 @@ func (e *env) connectSmallWindow(q url.Values) (*gws.Conn, *channels.Channel) {
 		})
 		return serr
 	}}).DialContext}
-	c, _, err := d.Dial(e.url+"?"+q.Encode(), nil)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { c.Close() })
-	select {
-	case ch := <-e.reg:
-		return c, ch
-	case <-time.After(10 * time.Second):
-		e.t.Fatal("channel not registered")
-		return nil, nil
-	}
+	return e.connectWith(&d, q)
 }
 
 type smallSendBuffers struct {

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"slices"
@@ -192,22 +193,9 @@ func (b *MemoryBroker) Presence(ctx context.Context, group string) ([]PresenceIn
 		out = append(out, p)
 	}
 	slices.SortFunc(out, func(a, b PresenceInfo) int {
-		if a.User != b.User {
-			return cmpString(a.User, b.User)
-		}
-		return cmpString(a.ChannelID, b.ChannelID)
+		return cmp.Or(cmp.Compare(a.User, b.User), cmp.Compare(a.ChannelID, b.ChannelID))
 	})
 	return out, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func (b *MemoryBroker) UserConnected(_ context.Context, user, channelID string) (bool, error) {
@@ -333,17 +321,7 @@ func (r *ring) since(pos *Position, now time.Time) ([]Entry, Position, bool) {
 		first = r.entries[0].Position.Offset
 	}
 	i, _ := slices.BinarySearchFunc(r.entries, pos.Offset+1, func(e Entry, off uint64) int {
-		return cmpUint(e.Position.Offset, off)
+		return cmp.Compare(e.Position.Offset, off)
 	})
 	return slices.Clone(r.entries[i:]), top, pos.Offset+1 >= first
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

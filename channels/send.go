@@ -76,32 +76,41 @@ func (b *ChannelBox) deliverGroup(name string, msg *Message) (int, error) {
 	if g == nil {
 		return 0, nil
 	}
-	var cache frameCache
-	var firstErr error
-	var gone []*Channel
-	n := 0
+	var f fanout
 	g.mu.RLock()
 	for _, ch := range g.members {
-		if ch.id == msg.Except {
-			continue
-		}
-		pm, err := frameFor(msg, ch.typ, &cache)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		switch ch.ws.SendPrepared(pm) {
-		case nil:
-			n++
-		case websocket.ErrSlowConsumer, websocket.ErrClosed:
-			gone = append(gone, ch)
+		if ch.id != msg.Except {
+			f.send(ch, msg)
 		}
 	}
 	g.mu.RUnlock()
-	b.evict(gone)
-	return n, firstErr
+	b.evict(f.gone)
+	return f.n, f.err
+}
+
+// fanout sends one message to many channels: each wire form is framed
+// once, and the channels whose connection is closing are collected.
+type fanout struct {
+	cache frameCache
+	n     int
+	err   error      // the first encoding error
+	gone  []*Channel // closing: evict them
+}
+
+func (f *fanout) send(ch *Channel, msg *Message) {
+	pm, err := frameFor(msg, ch.typ, &f.cache)
+	if err != nil {
+		if f.err == nil {
+			f.err = err
+		}
+		return
+	}
+	switch ch.ws.SendPrepared(pm) {
+	case nil:
+		f.n++
+	case websocket.ErrSlowConsumer, websocket.ErrClosed:
+		f.gone = append(f.gone, ch)
+	}
 }
 
 // evict removes channels whose connection is closing (a slow consumer, for
@@ -153,23 +162,12 @@ func (b *ChannelBox) deliverUser(user string, msg *Message) int {
 		chs = append(chs, ch)
 	}
 	b.mu.RUnlock()
-	var cache frameCache
-	var gone []*Channel
-	n := 0
+	var f fanout
 	for _, ch := range chs {
-		pm, err := frameFor(msg, ch.typ, &cache)
-		if err != nil {
-			continue
-		}
-		switch ch.ws.SendPrepared(pm) {
-		case nil:
-			n++
-		case websocket.ErrSlowConsumer, websocket.ErrClosed:
-			gone = append(gone, ch)
-		}
+		f.send(ch, msg)
 	}
-	b.evict(gone)
-	return n
+	b.evict(f.gone)
+	return f.n
 }
 
 // History returns the entries of group after since (all retained entries

@@ -86,8 +86,9 @@ func mustListen(b *testing.B) net.Listener {
 func BenchmarkCoalescing(b *testing.B) {
 	payload := make([]byte, 64)
 	const frameLen = 2 + 64
-	b.Run("switchboard", func(b *testing.B) {
-		h := websocket.Handler(func(ws *websocket.WebSocket) error {
+	// sender serves one connection that writes b.N messages with send.
+	sender := func(b *testing.B, send func(*websocket.WebSocket) error) http.Handler {
+		return websocket.Handler(func(ws *websocket.WebSocket) error {
 			if err := ws.Accept(context.Background(), nil); err != nil {
 				return err
 			}
@@ -95,33 +96,20 @@ func BenchmarkCoalescing(b *testing.B) {
 				return err
 			}
 			for i := 0; i < b.N; i++ {
-				if err := ws.SendBytes(payload); err != nil {
+				if err := send(ws); err != nil {
 					return err
 				}
 			}
 			_, _, err := ws.Receive(context.Background())
 			return err
 		}, &websocket.Options{MaxQueueBytes: 1 << 30})
-		benchWrites(b, h, frameLen)
+	}
+	b.Run("switchboard", func(b *testing.B) {
+		benchWrites(b, sender(b, func(ws *websocket.WebSocket) error { return ws.SendBytes(payload) }), frameLen)
 	})
 	b.Run("switchboard-prepared", func(b *testing.B) {
 		pm := websocket.NewPreparedMessage(websocket.BinaryMessage, payload)
-		h := websocket.Handler(func(ws *websocket.WebSocket) error {
-			if err := ws.Accept(context.Background(), nil); err != nil {
-				return err
-			}
-			if _, err := ws.ReceiveText(context.Background()); err != nil {
-				return err
-			}
-			for i := 0; i < b.N; i++ {
-				if err := ws.SendPrepared(pm); err != nil {
-					return err
-				}
-			}
-			_, _, err := ws.Receive(context.Background())
-			return err
-		}, &websocket.Options{MaxQueueBytes: 1 << 30})
-		benchWrites(b, h, frameLen)
+		benchWrites(b, sender(b, func(ws *websocket.WebSocket) error { return ws.SendPrepared(pm) }), frameLen)
 	})
 	b.Run("gorilla", func(b *testing.B) {
 		up := gws.Upgrader{}
