@@ -36,8 +36,10 @@ type ChannelBox struct {
 	userLocks [64]sync.Mutex // serialise each user's connects and disconnects
 	sendLocks [64]sync.Mutex // serialise each group's history appends with local delivery
 
-	events *dispatcher
-	stop   chan struct{}
+	events    *dispatcher
+	stop      chan struct{}
+	closeDone chan struct{} // closed when the first Close is over
+	closeErr  error
 	wg     sync.WaitGroup // janitor, dispatcher, expiry closes
 }
 
@@ -58,7 +60,8 @@ func NewBox(opts *Options) *ChannelBox {
 		channels: make(map[string]*Channel),
 		groups:   make(map[string]*memberSet),
 		users:    make(map[string]map[*Channel]struct{}),
-		stop:     make(chan struct{}),
+		stop:      make(chan struct{}),
+		closeDone: make(chan struct{}),
 	}
 	if b.broker == nil {
 		b.broker = NewMemoryBroker(&MemoryBrokerOptions{Now: o.Now})
@@ -103,6 +106,19 @@ func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (*
 		lastActivity: ws.Activity(),
 		lastSeen:     b.opts.Now().UnixNano(),
 	}
+	// The user's lock is held from the local insertion to the broker's
+	// answer, so that a removal racing this registration (an eviction, a
+	// close) reaches the broker after it, and OnOffline after OnOnline.
+	var userMu *sync.Mutex
+	if o.User != "" {
+		userMu = b.userLock(o.User)
+		userMu.Lock()
+		defer func() {
+			if userMu != nil {
+				userMu.Unlock()
+			}
+		}()
+	}
 	b.mu.Lock()
 	switch {
 	case b.closed:
@@ -122,8 +138,12 @@ func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (*
 		m[ch] = struct{}{}
 	}
 	b.mu.Unlock()
-	if o.User != "" {
-		b.userEvent(context.Background(), ch, true)
+	if userMu != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+		b.userEventLocked(ctx, ch, true)
+		cancel()
+		userMu.Unlock()
+		userMu = nil
 	}
 	ws.OnClose(func() { b.remove(ch) })
 	return ch, nil
@@ -137,8 +157,11 @@ func (b *ChannelBox) Channel(id string) (*Channel, bool) {
 	return ch, ok
 }
 
-// remove takes a channel out of the box: groups, users, presence.
+// remove takes a channel out of the box: groups, users, presence. A call
+// that finds the channel being removed waits until that removal is done.
 func (b *ChannelBox) remove(ch *Channel) {
+	ch.opMu.Lock()
+	defer ch.opMu.Unlock()
 	b.mu.Lock()
 	if ch.removed {
 		b.mu.Unlock()
@@ -178,14 +201,23 @@ func (b *ChannelBox) remove(ch *Channel) {
 	}
 }
 
+func (b *ChannelBox) userLock(user string) *sync.Mutex {
+	return &b.userLocks[maphash.String(b.seed, user)%uint64(len(b.userLocks))]
+}
+
 // userEvent records a user's channel coming or going with the broker and
 // queues OnOnline/OnOffline, holding the user's lock so that the events of
 // one user are queued in the order the broker saw them.
 func (b *ChannelBox) userEvent(ctx context.Context, ch *Channel, connected bool) {
-	user := ch.opts.User
-	mu := &b.userLocks[maphash.String(b.seed, user)%uint64(len(b.userLocks))]
+	mu := b.userLock(ch.opts.User)
 	mu.Lock()
 	defer mu.Unlock()
+	b.userEventLocked(ctx, ch, connected)
+}
+
+// userEventLocked is userEvent for a caller that holds the user's lock.
+func (b *ChannelBox) userEventLocked(ctx context.Context, ch *Channel, connected bool) {
+	user := ch.opts.User
 	var edge bool
 	var err error
 	if connected {
@@ -203,9 +235,9 @@ func (b *ChannelBox) userEvent(ctx context.Context, ch *Channel, connected bool)
 }
 
 // CloseAll closes every channel exactly once with code and reason, many at
-// a time, and returns when all are closed. If ctx ends first it starts no
-// more closes and returns ctx.Err() once the ones under way (each bounded
-// by the connection's CloseTimeout) are done.
+// a time, and returns when all are closed and out of the box. If ctx ends
+// first, the channels not closed yet are aborted (dropped without the
+// closing handshake) and ctx.Err() is returned.
 func (b *ChannelBox) CloseAll(ctx context.Context, code websocket.StatusCode, reason string) error {
 	return b.closeChannels(ctx, b.snapshot(), code, reason, 0, 0)
 }
@@ -221,12 +253,26 @@ func (b *ChannelBox) snapshot() []*Channel {
 }
 
 // closeChannels closes chs in batches of batch (all at once when 0), with a
-// random pause of up to jitter between batches.
+// random pause of up to jitter between batches, each channel removed from
+// the box before it counts as closed. When ctx ends, every channel of chs
+// still open is aborted.
 func (b *ChannelBox) closeChannels(ctx context.Context, chs []*Channel, code websocket.StatusCode, reason string, batch int, jitter time.Duration) error {
 	if batch <= 0 {
 		batch = len(chs)
 	}
 	const parallel = 64
+	sem := make(chan struct{}, parallel)
+	var wg sync.WaitGroup
+	abort := func() error {
+		for _, ch := range chs {
+			ch.ws.Abort()
+		}
+		wg.Wait()
+		for _, ch := range chs {
+			b.remove(ch)
+		}
+		return ctx.Err()
+	}
 	for start := 0; start < len(chs); start += batch {
 		if start > 0 && jitter > 0 {
 			t := time.NewTimer(mrand.N(jitter))
@@ -234,44 +280,49 @@ func (b *ChannelBox) closeChannels(ctx context.Context, chs []*Channel, code web
 			case <-t.C:
 			case <-ctx.Done():
 				t.Stop()
-				return ctx.Err()
+				return abort()
 			}
 		}
-		end := min(start+batch, len(chs))
-		sem := make(chan struct{}, parallel)
-		var wg sync.WaitGroup
-		for _, ch := range chs[start:end] {
+		for _, ch := range chs[start:min(start+batch, len(chs))] {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				wg.Wait()
-				return ctx.Err()
+				return abort()
 			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				ch.ws.Close(code, reason) //nolint:errcheck // code is valid
+				b.remove(ch)
 				<-sem
 			}()
 		}
-		wg.Wait()
-		if err := ctx.Err(); err != nil {
-			return err
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return abort()
 		}
 	}
 	return nil
 }
 
-// Close stops the box: no more registrations, the janitor stops, and every
-// connection is closed with websocket.StatusShutdown in batches of
+// Close stops the box: no more registrations or sends, the janitor stops,
+// and every connection is closed with websocket.StatusShutdown in batches of
 // Options.DrainBatch with random pauses of up to Options.DrainJitter, so
-// that clients do not all reconnect at once. It returns when all is done
-// or ctx ends. A default broker is closed with the box.
+// that clients do not all reconnect at once; each leaves the box (and the
+// broker's presence) before Close returns. If ctx ends first, the rest are
+// aborted and ctx.Err() is returned. OnOnline and OnOffline callbacks still
+// queued run before Close returns, so they must not call Close. A default
+// broker is closed with the box. Later calls wait for the first and return
+// its result.
 func (b *ChannelBox) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return nil
+		<-b.closeDone
+		return b.closeErr
 	}
 	b.closed = true
 	b.mu.Unlock()
@@ -279,21 +330,15 @@ func (b *ChannelBox) Close(ctx context.Context) error {
 	mrand.Shuffle(len(chs), func(i, j int) { chs[i], chs[j] = chs[j], chs[i] })
 	err := b.closeChannels(ctx, chs, websocket.StatusShutdown, "server shutting down", b.opts.DrainBatch, b.opts.DrainJitter)
 	close(b.stop)
-	done := make(chan struct{})
-	go func() { b.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		if err == nil {
-			err = ctx.Err()
-		}
-	}
+	b.wg.Wait()
 	b.broker.Stop(b.handler)
 	if b.ownBroker {
 		if cerr := b.broker.Close(ctx); err == nil {
 			err = cerr
 		}
 	}
+	b.closeErr = err
+	close(b.closeDone)
 	return err
 }
 

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"sync"
@@ -126,14 +127,15 @@ type Message struct {
 	mu sync.Mutex // guards the lazy encodings
 }
 
-// NewMessage wraps a payload: a string is text, a []byte binary, anything
-// else a value to encode.
+// NewMessage wraps a payload: a string is text, a []byte (copied) binary,
+// anything else a value to encode. A Message is shared by every node and
+// history entry it reaches: do not modify it once sent.
 func NewMessage(payload any) *Message {
 	switch p := payload.(type) {
 	case string:
 		return &Message{Kind: KindText, Data: []byte(p)}
 	case []byte:
-		return &Message{Kind: KindBinary, Data: p}
+		return &Message{Kind: KindBinary, Data: bytes.Clone(p)}
 	}
 	return &Message{Kind: KindValue, Value: payload}
 }

@@ -1,6 +1,7 @@
 package channels
 
 import (
+	"sync"
 	"time"
 
 	"github.com/switchboard-go/switchboard/websocket"
@@ -16,6 +17,12 @@ type Channel struct {
 	box     *ChannelBox
 	groups  map[string]struct{} // guarded by box.mu
 	removed bool                // guarded by box.mu
+
+	// opMu orders this channel's broker calls (presence, subscriptions,
+	// user events) the same way as its local changes: it is held across
+	// each local change and the broker calls that publish it. Lock order:
+	// opMu, then box.mu, then a group's mu.
+	opMu sync.Mutex
 
 	// expiry bookkeeping, touched only by the janitor
 	lastActivity uint64

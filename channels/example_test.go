@@ -44,10 +44,11 @@ func ExampleChannelBox_GroupSend() {
 	<-joined
 
 	ctx := context.Background()
-	box.GroupSend(ctx, "room:lobby", map[string]string{"from": "ada", "text": "hi"}, channels.SaveHistory())
+	var seen channels.Position // a real server sends it along with the message
+	box.GroupSend(ctx, "room:lobby", map[string]string{"from": "ada", "text": "hi"},
+		channels.SaveHistory(), channels.ReportPosition(&seen))
 	_, msg, _ := c.ReadMessage()
-	fmt.Println(string(msg))
-	_, seen, _, _ := box.History(ctx, "room:lobby", nil) // the position after the first message
+	fmt.Println(seen.Offset, string(msg))
 
 	box.GroupSend(ctx, "room:lobby", map[string]string{"from": "bob", "text": "hello"}, channels.SaveHistory())
 	missed, _, recovered, _ := box.History(ctx, "room:lobby", &seen)
@@ -56,7 +57,7 @@ func ExampleChannelBox_GroupSend() {
 	}
 	fmt.Println("recovered:", recovered)
 	// Output:
-	// {"from":"ada","text":"hi"}
+	// 1 {"from":"ada","text":"hi"}
 	// 2 {"from":"bob","text":"hello"}
 	// recovered: true
 }

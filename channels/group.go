@@ -70,17 +70,17 @@ func truncate(s string, n int) string {
 
 // AddToGroup adds a local channel to a group, creating the group on its
 // first member, and records the channel's presence there. Safe during
-// sends to the group.
+// sends to the group. The local change stands even when the broker call
+// that publishes it fails; the error is returned.
 func (b *ChannelBox) AddToGroup(ctx context.Context, group, channelID string) (AddResult, error) {
 	if err := b.checkGroup(group); err != nil {
 		return 0, err
 	}
-	b.mu.Lock()
-	ch := b.channels[channelID]
-	if ch == nil {
-		b.mu.Unlock()
-		return 0, ErrNoSuchChannel
+	ch, err := b.lockChannel(channelID)
+	if err != nil {
+		return 0, err
 	}
+	defer ch.opMu.Unlock()
 	if _, ok := ch.groups[group]; ok {
 		b.mu.Unlock()
 		return AlreadyMember, nil
@@ -113,12 +113,11 @@ func (b *ChannelBox) RemoveFromGroup(ctx context.Context, group, channelID strin
 	if err := b.checkGroup(group); err != nil {
 		return 0, err
 	}
-	b.mu.Lock()
-	ch := b.channels[channelID]
-	if ch == nil {
-		b.mu.Unlock()
-		return 0, ErrNoSuchChannel
+	ch, err := b.lockChannel(channelID)
+	if err != nil {
+		return 0, err
 	}
+	defer ch.opMu.Unlock()
 	if _, ok := ch.groups[group]; !ok {
 		b.mu.Unlock()
 		return NotMember, nil
@@ -126,7 +125,7 @@ func (b *ChannelBox) RemoveFromGroup(ctx context.Context, group, channelID strin
 	emptied := b.leaveLocked(ch, group)
 	b.mu.Unlock()
 
-	err := b.broker.RemovePresence(ctx, group, ch.id)
+	err = b.broker.RemovePresence(ctx, group, ch.id)
 	if emptied {
 		if uerr := b.broker.Unsubscribe(ctx, b.handler, group); err == nil {
 			err = uerr
@@ -134,6 +133,28 @@ func (b *ChannelBox) RemoveFromGroup(ctx context.Context, group, channelID strin
 		return GroupRemoved, err
 	}
 	return ChannelRemoved, err
+}
+
+// lockChannel finds a local channel and returns it with its opMu and b.mu
+// held (the caller unlocks both), or an error with neither held.
+func (b *ChannelBox) lockChannel(id string) (*Channel, error) {
+	b.mu.RLock()
+	ch, closed := b.channels[id], b.closed
+	b.mu.RUnlock()
+	switch {
+	case closed:
+		return nil, ErrBoxClosed
+	case ch == nil:
+		return nil, ErrNoSuchChannel
+	}
+	ch.opMu.Lock()
+	b.mu.Lock()
+	if ch.removed {
+		b.mu.Unlock()
+		ch.opMu.Unlock()
+		return nil, ErrNoSuchChannel
+	}
+	return ch, nil
 }
 
 // leaveLocked removes ch from group and reports whether the group emptied

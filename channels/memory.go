@@ -131,8 +131,9 @@ func (b *MemoryBroker) History(ctx context.Context, group string, since *Positio
 	defer b.mu.Unlock()
 	r := b.history[group]
 	if r == nil {
-		r = newRing()
-		b.history[group] = r
+		// Never written: nothing to return, and nothing created, so that
+		// lookups of made-up names cost no memory.
+		return nil, Position{}, false, nil
 	}
 	entries, pos, ok := r.since(since, b.now())
 	return entries, pos, ok, nil

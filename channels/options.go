@@ -43,7 +43,8 @@ type Options struct {
 	// HistorySize is the most entries a group's history keeps. Defaults to
 	// 100.
 	HistorySize int
-	// HistoryTTL is the oldest an entry may be. Defaults to 10 minutes.
+	// HistoryTTL is the oldest an entry may be; negative means no age cap.
+	// Defaults to 10 minutes.
 	HistoryTTL time.Duration
 	// MaxGroupName bounds group names, in bytes. Defaults to 256.
 	MaxGroupName int
@@ -60,7 +61,7 @@ type Options struct {
 	// Defaults to 100.
 	DrainBatch int
 	// DrainJitter is the longest random pause between two batches of
-	// Close. Defaults to 100ms.
+	// Close; negative means no pause. Defaults to 100ms.
 	DrainJitter time.Duration
 	// Logger receives broker errors that have no caller to return to.
 	// Defaults to slog.Default().
@@ -85,7 +86,7 @@ func (o *Options) resolve() Options {
 	if c.HistorySize <= 0 {
 		c.HistorySize = DefaultHistorySize
 	}
-	if c.HistoryTTL <= 0 {
+	if c.HistoryTTL == 0 {
 		c.HistoryTTL = DefaultHistoryTTL
 	}
 	if c.MaxGroupName <= 0 {
@@ -100,7 +101,7 @@ func (o *Options) resolve() Options {
 	if c.DrainBatch <= 0 {
 		c.DrainBatch = DefaultDrainBatch
 	}
-	if c.DrainJitter <= 0 {
+	if c.DrainJitter == 0 {
 		c.DrainJitter = DefaultDrainJitter
 	}
 	if c.Logger == nil {

@@ -13,17 +13,24 @@ type SendOption func(*sendOptions)
 type sendOptions struct {
 	history bool
 	except  string
+	pos     *Position
 }
 
 // SaveHistory keeps the message in the group's history, for members that
 // reconnect and recover what they missed.
 func SaveHistory() SendOption { return func(o *sendOptions) { o.history = true } }
 
+// ReportPosition stores in p where the message was saved in the group's
+// history (with SaveHistory; the zero Position otherwise), so that the
+// sender can tell clients the position to recover from.
+func ReportPosition(p *Position) SendOption { return func(o *sendOptions) { o.pos = p } }
+
 // Except leaves one channel out (typically the sender).
 func Except(channelID string) SendOption { return func(o *sendOptions) { o.except = channelID } }
 
 // GroupSend sends payload to every member of group, on every node, and
 // returns how many local members it reached. A string is a text frame and a
+// []byte (copied: the caller may reuse it) a
 // []byte a binary frame for every member; any other value is encoded once
 // per payload type present (JSON or msgpack) and the same bytes go to every
 // member of that type.
@@ -62,8 +69,12 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 	mu := &b.sendLocks[maphash.String(b.seed, group)%uint64(len(b.sendLocks))]
 	mu.Lock()
 	defer mu.Unlock()
-	if _, err := b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: b.opts.HistoryTTL}); err != nil {
+	pos, err := b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0)})
+	if err != nil {
 		return 0, err
+	}
+	if o.pos != nil {
+		*o.pos = pos
 	}
 	return b.deliverGroup(group, msg)
 }
@@ -124,6 +135,9 @@ func (b *ChannelBox) evict(chs []*Channel) {
 // SendTo sends payload to one channel, on this node or another. It returns
 // ErrNoSuchChannel when the channel is gone.
 func (b *ChannelBox) SendTo(ctx context.Context, channelID string, payload any) error {
+	if b.isClosed() {
+		return ErrBoxClosed
+	}
 	if ch, ok := b.Channel(channelID); ok {
 		return ch.Send(payload)
 	}
@@ -141,6 +155,9 @@ func (b *ChannelBox) SendToUser(ctx context.Context, user string, payload any) (
 
 // SendToUsers sends payload to every channel of each user; see SendToUser.
 func (b *ChannelBox) SendToUsers(ctx context.Context, users []string, payload any) (int, error) {
+	if b.isClosed() {
+		return 0, ErrBoxClosed
+	}
 	msg := NewMessage(payload)
 	msg.Origin = b.handler.id
 	total := 0

@@ -3,6 +3,7 @@ package websocket
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -163,4 +164,24 @@ func (ws *WebSocket) disconnected() *DisconnectError {
 		return &DisconnectError{Code: StatusAbnormalClosure}
 	}
 	return ws.discErr
+}
+
+// Abort ends the connection at once, without the closing handshake: queued
+// messages are dropped and the peer sees the connection drop. Receive then
+// reports StatusAbnormalClosure. It is for a deadline that leaves no time
+// for Close (a shutdown whose context ended); before Accept it rejects the
+// handshake with 503.
+func (ws *WebSocket) Abort() {
+	if ws.State() == StateConnecting {
+		if err := ws.Reject(http.StatusServiceUnavailable, "Service Unavailable"); !errors.Is(err, ErrAlreadyAccepted) {
+			return
+		}
+	}
+	ws.mu.Lock()
+	if !ws.closing {
+		ws.closing = true
+		ws.closeCode, ws.closeReason = StatusAbnormalClosure, "aborted"
+	}
+	ws.mu.Unlock()
+	ws.teardown()
 }

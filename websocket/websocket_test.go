@@ -877,3 +877,33 @@ func TestOnCloseAndActivity(t *testing.T) {
 		}
 	}
 }
+
+func TestAbort(t *testing.T) {
+	t.Parallel()
+	url, done := server(t, nil, func(ws *websocket.WebSocket) error {
+		if err := accept(ws); err != nil {
+			return err
+		}
+		ws.SendText("queued")
+		ws.Abort()
+		ws.Abort() // idempotent
+		_, _, err := ws.Receive(context.Background())
+		return err
+	})
+	c := dial(t, url, nil)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue // the queued message may or may not have left
+		}
+		var ce *gws.CloseError
+		if errors.As(err, &ce) && ce.Code != 1006 {
+			t.Fatalf("aborted connection sent close %d", ce.Code)
+		}
+		break
+	}
+	if code := websocket.CloseStatus(wait(t, done)); code != websocket.StatusAbnormalClosure {
+		t.Errorf("handler saw %v", code)
+	}
+}
