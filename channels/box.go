@@ -40,7 +40,7 @@ type ChannelBox struct {
 	stop      chan struct{}
 	closeDone chan struct{} // closed when the first Close is over
 	closeErr  error
-	wg     sync.WaitGroup // janitor, dispatcher, expiry closes
+	wg        sync.WaitGroup // janitor, dispatcher, expiry closes
 }
 
 // memberSet is one group's local members.
@@ -54,12 +54,12 @@ type memberSet struct {
 func NewBox(opts *Options) *ChannelBox {
 	o := opts.resolve()
 	b := &ChannelBox{
-		opts:     o,
-		broker:   o.Broker,
-		seed:     maphash.MakeSeed(),
-		channels: make(map[string]*Channel),
-		groups:   make(map[string]*memberSet),
-		users:    make(map[string]map[*Channel]struct{}),
+		opts:      o,
+		broker:    o.Broker,
+		seed:      maphash.MakeSeed(),
+		channels:  make(map[string]*Channel),
+		groups:    make(map[string]*memberSet),
+		users:     make(map[string]map[*Channel]struct{}),
 		stop:      make(chan struct{}),
 		closeDone: make(chan struct{}),
 	}
