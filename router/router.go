@@ -240,10 +240,13 @@ func (rt *WSRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, rte := range rt.routes {
 		if params, ok := rte.pat.Match(path, nil); ok {
 			rt.mu.RUnlock()
-			for _, p := range params {
-				r.SetPathValue(p.Name, p.Value)
+			if len(params) > 0 {
+				for _, p := range params {
+					r.SetPathValue(p.Name, p.Value)
+				}
+				r = r.WithContext(pathparam.NewContext(r.Context(), params))
 			}
-			rte.h.ServeHTTP(w, r.WithContext(pathparam.NewContext(r.Context(), params)))
+			rte.h.ServeHTTP(w, r)
 			return
 		}
 	}

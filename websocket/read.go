@@ -1,11 +1,11 @@
 package websocket
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"strings"
 	"time"
 
 	gws "github.com/gorilla/websocket"
@@ -166,7 +166,7 @@ func isProtocolError(err error) bool {
 	if errors.As(err, &ne) || errors.As(err, &ce) {
 		return false
 	}
-	return err != nil && bytes.HasPrefix([]byte(err.Error()), []byte("websocket: "))
+	return err != nil && strings.HasPrefix(err.Error(), "websocket: ")
 }
 
 // ReceiveText receives a text message. A binary message is consumed and
