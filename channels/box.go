@@ -106,47 +106,52 @@ func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (*
 		lastActivity: ws.Activity(),
 		lastSeen:     b.opts.Now().UnixNano(),
 	}
-	// The user's lock is held from the local insertion to the broker's
-	// answer, so that a removal racing this registration (an eviction, a
-	// close) reaches the broker after it, and OnOffline after OnOnline.
-	var userMu *sync.Mutex
-	if o.User != "" {
-		userMu = b.userLock(o.User)
-		userMu.Lock()
-		defer func() {
-			if userMu != nil {
-				userMu.Unlock()
-			}
-		}()
-	}
-	b.mu.Lock()
-	switch {
-	case b.closed:
-		b.mu.Unlock()
-		return nil, ErrBoxClosed
-	case b.channels[ch.id] != nil:
-		b.mu.Unlock()
-		return nil, ErrAlreadyRegistered
-	}
-	b.channels[ch.id] = ch
-	if o.User != "" {
-		m := b.users[o.User]
-		if m == nil {
-			m = make(map[*Channel]struct{})
-			b.users[o.User] = m
+	if o.User == "" {
+		if err := b.insert(ch); err != nil {
+			return nil, err
 		}
-		m[ch] = struct{}{}
-	}
-	b.mu.Unlock()
-	if userMu != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-		b.userEventLocked(ctx, ch, true)
-		cancel()
-		userMu.Unlock()
-		userMu = nil
+	} else {
+		// The user's lock is held from the local insertion to the broker's
+		// answer, so that a removal racing this registration (an
+		// eviction, a close) reaches the broker after it, and OnOffline
+		// comes after OnOnline.
+		mu := b.userLock(o.User)
+		mu.Lock()
+		err := b.insert(ch)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+			b.userEventLocked(ctx, ch, true)
+			cancel()
+		}
+		mu.Unlock()
+		if err != nil {
+			return nil, err
+		}
 	}
 	ws.OnClose(func() { b.remove(ch) })
 	return ch, nil
+}
+
+// insert adds ch to the registry and its user's index.
+func (b *ChannelBox) insert(ch *Channel) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.closed:
+		return ErrBoxClosed
+	case b.channels[ch.id] != nil:
+		return ErrAlreadyRegistered
+	}
+	b.channels[ch.id] = ch
+	if u := ch.opts.User; u != "" {
+		m := b.users[u]
+		if m == nil {
+			m = make(map[*Channel]struct{})
+			b.users[u] = m
+		}
+		m[ch] = struct{}{}
+	}
+	return nil
 }
 
 // Channel returns the local channel with the given id.
