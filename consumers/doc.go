@@ -1,0 +1,44 @@
+// Package consumers gives WebSocket handlers the shape of Django Channels'
+// consumers: a struct with OnConnect, OnReceive and OnDisconnect hooks, one
+// instance per connection, with an embeddable Base that registers the
+// connection in a channels.ChannelBox and offers JoinGroup, LeaveGroup,
+// Broadcast and SendTo.
+//
+//	type Chat struct {
+//		consumers.Base
+//		room string
+//	}
+//
+//	func (c *Chat) OnConnect(ctx context.Context) error {
+//		c.room = c.WebSocket().PathParam("room")
+//		if err := c.Accept(ctx); err != nil {
+//			return err
+//		}
+//		_, err := c.JoinGroup(ctx, c.room)
+//		return err
+//	}
+//
+//	func (c *Chat) OnReceive(ctx context.Context, msg any) error {
+//		_, err := c.Broadcast(ctx, c.room, msg, channels.SaveHistory())
+//		return err
+//	}
+//
+//	rt.HandleFunc("/ws/{room}", consumers.Handler(func() consumers.Consumer { return &Chat{} },
+//		&consumers.Options{Box: box}))
+//
+// # Encoding and close codes
+//
+// Options.Encoding decides what OnReceive gets: a string (Text), a []byte
+// (Bytes), or a decoded value (JSON, the default, or Msgpack). A message of
+// the other frame type closes the connection with 1003 (unsupported data),
+// one that does not decode with 1007 (invalid payload). An error returned by
+// a hook closes with 1011 (internal error, and the error is logged), or
+// with the code of a websocket.CloseError it carries; a panic is recovered
+// the same way. OnDisconnect runs exactly once, with the close code that
+// was actually sent or received. An error from OnConnect before Accept, or
+// an OnConnect that returns without accepting, rejects the handshake with
+// 403, and OnDisconnect does not run.
+//
+// The connection is registered in the box when it is accepted and leaves
+// every group when it ends, without user code.
+package consumers
