@@ -60,12 +60,44 @@ func (c *Channel) deliver(msg *Message) error {
 }
 
 // frameCache holds a message's frames, one per wire form: text (the
-// payload, or JSON), binary (the payload, or JSON), binary msgpack.
-type frameCache [3]*websocket.PreparedMessage
+// payload, or JSON), binary (the payload, or JSON), binary msgpack; and the
+// positioned form of the message, when it has one.
+type frameCache struct {
+	frames [3]*websocket.PreparedMessage
+	shown  *Message
+}
+
+// Positioned is a payload that shows its place in the group's history: a
+// message sent with SaveHistory whose value implements Positioned is
+// delivered as At(position). (The event consumer puts the offset into its
+// envelope this way.) The history keeps the value itself.
+type Positioned interface {
+	At(Position) any
+}
+
+// shown returns the message as delivered: msg, or its positioned form.
+func shown(msg *Message) *Message {
+	if msg.Kind != KindValue || msg.Position.Offset == 0 {
+		return msg
+	}
+	p, ok := msg.Value.(Positioned)
+	if !ok {
+		return msg
+	}
+	return &Message{Kind: KindValue, Value: p.At(msg.Position), Position: msg.Position}
+}
 
 // frameFor returns msg's frame for a channel of type t, making it at most
 // once per form when cache is given.
 func frameFor(msg *Message, t PayloadType, cache *frameCache) (*websocket.PreparedMessage, error) {
+	if cache == nil {
+		msg = shown(msg)
+	} else {
+		if cache.shown == nil {
+			cache.shown = shown(msg)
+		}
+		msg = cache.shown
+	}
 	form, mt := 0, websocket.TextMessage
 	switch {
 	case msg.Kind == KindBinary:
@@ -75,8 +107,8 @@ func frameFor(msg *Message, t PayloadType, cache *frameCache) (*websocket.Prepar
 	case msg.Kind == KindValue && t == Msgpack:
 		form, mt = 2, websocket.BinaryMessage
 	}
-	if cache != nil && cache[form] != nil {
-		return cache[form], nil
+	if cache != nil && cache.frames[form] != nil {
+		return cache.frames[form], nil
 	}
 	var data []byte
 	var err error
@@ -93,7 +125,7 @@ func frameFor(msg *Message, t PayloadType, cache *frameCache) (*websocket.Prepar
 	}
 	pm := websocket.NewPreparedMessage(mt, data)
 	if cache != nil {
-		cache[form] = pm
+		cache.frames[form] = pm
 	}
 	return pm, nil
 }

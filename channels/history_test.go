@@ -119,3 +119,28 @@ func TestHistoryServesEveryPayloadType(t *testing.T) {
 		t.Errorf("saved message: %s / %x / %v", m.Data, m.Msgpack, m.Position)
 	}
 }
+
+// stamped is a payload that shows its offset.
+type stamped struct{ Text string }
+
+func (s stamped) At(p channels.Position) any {
+	return map[string]any{"text": s.Text, "offset": p.Offset}
+}
+
+func TestPositionedPayloads(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	c, _ := e.connect(query("group", "g"))
+	e.box.GroupSend(ctx, "g", stamped{"one"}, channels.SaveHistory())
+	e.box.GroupSend(ctx, "g", stamped{"no history"}) // no position: sent as is
+	if _, d := read(t, c); d != `{"offset":1,"text":"one"}` {
+		t.Errorf("saved: %s", d)
+	}
+	if _, d := read(t, c); d != `{"Text":"no history"}` {
+		t.Errorf("unsaved: %s", d)
+	}
+	es, _, _, _ := e.box.History(ctx, "g", nil)
+	if string(es[0].Message.Data) != `{"Text":"one"}` {
+		t.Errorf("history keeps the value itself: %s", es[0].Message.Data)
+	}
+}
