@@ -131,9 +131,10 @@ func (b *MemoryBroker) History(ctx context.Context, group string, since *Positio
 	defer b.mu.Unlock()
 	r := b.history[group]
 	if r == nil {
-		// Never written: nothing to return, and nothing created, so that
-		// lookups of made-up names cost no memory.
-		return nil, Position{}, false, nil
+		// The epoch handed out now must be the one the first message gets,
+		// so that a client that saw an empty history recovers from it.
+		r = newRing()
+		b.history[group] = r
 	}
 	entries, pos, ok := r.since(since, b.now())
 	return entries, pos, ok, nil

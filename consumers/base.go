@@ -14,6 +14,11 @@ type Base struct {
 	ws  *websocket.WebSocket
 	cfg *config
 	ch  *channels.Channel
+	enc Encoding             // from cfg; the event consumer sets it per connection
+	pt  channels.PayloadType // likewise
+	// accepted, when set, runs after the handshake and before the
+	// registration, to pick enc and pt from the subprotocol.
+	accepted func()
 }
 
 func (b *Base) base() *Base { return b }
@@ -46,10 +51,13 @@ func (b *Base) AcceptWith(ctx context.Context, opts *websocket.AcceptOptions) er
 	if err := b.ws.Accept(ctx, opts); err != nil {
 		return err
 	}
+	if b.accepted != nil {
+		b.accepted()
+	}
 	if b.cfg.Box == nil {
 		return nil
 	}
-	ro := &channels.RegisterOptions{PayloadType: b.cfg.payloadType, Expires: b.cfg.Expires}
+	ro := &channels.RegisterOptions{PayloadType: b.pt, Expires: b.cfg.Expires}
 	if b.cfg.User != nil {
 		ro.User = b.cfg.User(b.ws)
 	}
@@ -73,7 +81,7 @@ func (b *Base) Send(payload any) error {
 	case []byte:
 		return b.ws.SendBytes(p)
 	}
-	switch b.cfg.payloadType {
+	switch b.pt {
 	case channels.Msgpack:
 		return b.ws.SendMsgpack(payload)
 	}

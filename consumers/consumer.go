@@ -111,7 +111,7 @@ func Handler(factory func() Consumer, opts *Options) router.HandlerFunc {
 	return func(ws *websocket.WebSocket) error {
 		c := factory()
 		b := c.base()
-		b.ws, b.cfg = ws, cfg
+		b.ws, b.cfg, b.enc, b.pt = ws, cfg, cfg.Encoding, cfg.payloadType
 		run(c, b)
 		return nil
 	}
@@ -138,6 +138,10 @@ func run(c Consumer, b *Base) {
 			}
 			break
 		}
+		if rc, ok := c.(rawReceiver); ok {
+			code = b.closeFor(b.safely("OnReceive", func() error { return rc.receiveRaw(ctx, typ, data) }))
+			continue
+		}
 		msg, bad, reason := b.decode(typ, data)
 		if bad != 0 {
 			b.ws.Close(bad, reason) //nolint:errcheck // valid code
@@ -147,6 +151,12 @@ func run(c Consumer, b *Base) {
 		code = b.closeFor(b.safely("OnReceive", func() error { return c.OnReceive(ctx, msg) }))
 	}
 	b.safely("OnDisconnect", func() error { c.OnDisconnect(code); return nil }) //nolint:errcheck // logged
+}
+
+// rawReceiver is a consumer that decodes frames itself (the event
+// consumer); its errors close the connection like OnReceive's.
+type rawReceiver interface {
+	receiveRaw(ctx context.Context, typ websocket.MessageType, data []byte) error
 }
 
 // closeFor closes the connection for a hook's error and returns the code
@@ -198,13 +208,13 @@ func (b *Base) safely(hook string, fn func() error) (err error) {
 // decode turns a frame into what OnReceive gets, or a close code.
 func (b *Base) decode(typ websocket.MessageType, data []byte) (any, websocket.StatusCode, string) {
 	want := websocket.TextMessage
-	if b.cfg.Encoding == Bytes || b.cfg.Encoding == Msgpack {
+	if b.enc == Bytes || b.enc == Msgpack {
 		want = websocket.BinaryMessage
 	}
 	if typ != want {
 		return nil, websocket.StatusUnsupportedData, fmt.Sprintf("expected %s frames", want)
 	}
-	switch b.cfg.Encoding {
+	switch b.enc {
 	case Text:
 		return string(data), 0, ""
 	case Bytes:

@@ -1,0 +1,421 @@
+package consumers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/router"
+	"github.com/switchboard-go/switchboard/websocket"
+)
+
+// EventHandler handles one event. Its error is sent back to the client as
+// an error event; the connection stays open.
+type EventHandler func(ctx context.Context, c *EventConn, ev *Event) error
+
+// EventOptions configure an Events router; nil means defaults.
+type EventOptions struct {
+	// Box holds the connections and the rooms. Required for rooms, the
+	// join and leave events and the emit helpers other than Emit and
+	// Reply.
+	Box *channels.ChannelBox
+	// Fields names the envelope's fields. Defaults to DefaultFields().
+	Fields Fields
+	// HandlerTimeout bounds each handler: past it the client gets an error
+	// event and the connection reads on (the handler's ctx is cancelled).
+	// Defaults to none.
+	HandlerTimeout time.Duration
+	// RateLimit is the events a second a connection may send, with bursts
+	// of RateBurst (default: RateLimit, at least 1). An event over the
+	// limit gets an error event; MaxViolations of them in a row close the
+	// connection with websocket.StatusRateLimited. Defaults to no limit.
+	RateLimit     float64
+	RateBurst     int
+	MaxViolations int // defaults to 20
+	// User returns a connection's user id for the box. Defaults to none.
+	User func(ws *websocket.WebSocket) string
+	// Expires is the idle expiry of the connections. Defaults to never.
+	Expires time.Duration
+	// OnConnect runs before the handshake is accepted: an error rejects it
+	// with 403. OnDisconnect runs once when an accepted connection ends.
+	OnConnect    func(ctx context.Context, c *EventConn) error
+	OnDisconnect func(c *EventConn, code websocket.StatusCode)
+	// Logger receives handler failures. Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Events routes the events of a WebSocket endpoint to handlers, Phoenix or
+// Socket.IO style: {"event": "...", "payload": ..., "ref": "..."}. Built
+// in: "join" and "leave" a room (aliases "joinRoom" and "leftRoom"). Create
+// it with NewEvents, register handlers with On, mount Handler().
+type Events struct {
+	opts     EventOptions
+	route    string // group of every connection on this endpoint
+	mu       sync.RWMutex
+	handlers map[string]EventHandler
+}
+
+// Built-in event names.
+const (
+	EventJoin   = "join"
+	EventLeave  = "leave"
+	EventJoined = "joined"
+	EventLeft   = "left"
+	EventError  = "error"
+	EventAck    = "ack"
+)
+
+// NewEvents returns an Events with the built-in handlers.
+func NewEvents(opts *EventOptions) *Events {
+	e := &Events{handlers: make(map[string]EventHandler), route: "events:" + rand.Text()[:16]}
+	if opts != nil {
+		e.opts = *opts
+	}
+	if e.opts.Fields == (Fields{}) {
+		e.opts.Fields = DefaultFields()
+	}
+	if e.opts.Logger == nil {
+		e.opts.Logger = slog.Default()
+	}
+	if e.opts.RateLimit > 0 {
+		if e.opts.RateBurst <= 0 {
+			e.opts.RateBurst = max(1, int(e.opts.RateLimit))
+		}
+		if e.opts.MaxViolations <= 0 {
+			e.opts.MaxViolations = 20
+		}
+	}
+	for _, name := range []string{EventJoin, "joinRoom"} {
+		e.handlers[name] = join
+	}
+	for _, name := range []string{EventLeave, "leftRoom"} {
+		e.handlers[name] = leave
+	}
+	return e
+}
+
+// On registers h for the event name, replacing a built-in one. It panics on
+// an empty name or a name registered with On before.
+func (e *Events) On(name string, h EventHandler) {
+	if name == "" || h == nil {
+		panic("consumers: On needs an event name and a handler")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old, ok := e.handlers[name]; ok && !isBuiltin(name, old) {
+		panic(fmt.Sprintf("consumers: event %q already has a handler", name))
+	}
+	e.handlers[name] = h
+}
+
+func isBuiltin(name string, h EventHandler) bool {
+	switch name {
+	case EventJoin, "joinRoom", EventLeave, "leftRoom":
+		return true
+	}
+	return false
+}
+
+// Handler returns the router handler of the endpoint.
+func (e *Events) Handler() router.HandlerFunc {
+	return Handler(func() Consumer { return &EventConn{events: e} }, &Options{
+		Box: e.opts.Box, User: e.opts.User, Expires: e.opts.Expires, Logger: e.opts.Logger,
+	})
+}
+
+// EventConn is one connection of an Events endpoint: the consumer Base
+// (rooms are its groups) plus the emit helpers.
+type EventConn struct {
+	Base
+	events *Events
+	codec  codec
+	limit  *bucket
+}
+
+// OnConnect runs EventOptions.OnConnect, then accepts with the event
+// subprotocols and joins the endpoint's own group.
+func (c *EventConn) OnConnect(ctx context.Context) error {
+	if fn := c.events.opts.OnConnect; fn != nil {
+		if err := fn(ctx, c); err != nil {
+			return err
+		}
+	}
+	c.accepted = func() {
+		if c.WebSocket().Subprotocol() == SubprotocolMsgpack {
+			c.codec, c.enc, c.pt = codecMsgpack, Msgpack, channels.Msgpack
+		} else {
+			c.codec, c.enc, c.pt = codecJSON, JSON, channels.JSON
+		}
+	}
+	if err := c.AcceptWith(ctx, &websocket.AcceptOptions{Subprotocols: []string{SubprotocolMsgpack, SubprotocolJSON}}); err != nil {
+		return err
+	}
+	if r := c.events.opts.RateLimit; r > 0 {
+		c.limit = newBucket(r, c.events.opts.RateBurst, time.Now())
+	}
+	if c.Box() != nil {
+		if _, err := c.JoinGroup(ctx, c.events.route); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// OnDisconnect runs EventOptions.OnDisconnect.
+func (c *EventConn) OnDisconnect(code websocket.StatusCode) {
+	if fn := c.events.opts.OnDisconnect; fn != nil {
+		fn(c, code)
+	}
+}
+
+// receiveRaw decodes one envelope and runs its handler.
+func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, data []byte) error {
+	want := websocket.TextMessage
+	if c.codec == codecMsgpack {
+		want = websocket.BinaryMessage
+	}
+	if typ != want {
+		return websocket.NewCloseError(websocket.StatusUnsupportedData, fmt.Sprintf("expected %s frames", want))
+	}
+	ev, err := decodeEnvelope(c.codec, data, c.events.opts.Fields)
+	if err != nil {
+		return c.sendError(&Event{}, err.Error())
+	}
+	if c.limit != nil && !c.limit.allow(time.Now()) {
+		if c.limit.violations >= c.events.opts.MaxViolations {
+			return websocket.NewCloseError(websocket.StatusRateLimited, "rate limited")
+		}
+		return c.sendError(ev, "rate limited")
+	}
+	c.events.mu.RLock()
+	h := c.events.handlers[ev.Name]
+	c.events.mu.RUnlock()
+	if h == nil {
+		return c.sendError(ev, fmt.Sprintf("unknown event %q", ev.Name))
+	}
+	if err := c.runHandler(ctx, h, ev); err != nil {
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return err // the handler asked for a close
+		}
+		return c.sendError(ev, err.Error())
+	}
+	return nil
+}
+
+// errTimeout reports a handler that outlived HandlerTimeout.
+var errTimeout = errors.New("handler timed out")
+
+// runHandler runs h with panic recovery and the timeout, and acks a ref
+// the handler did not reply to.
+func (c *EventConn) runHandler(ctx context.Context, h EventHandler, ev *Event) error {
+	replied := &replyFlag{}
+	call := func(ctx context.Context) (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				c.events.opts.Logger.Error("consumers: event handler panicked", "event", ev.Name, "panic", p)
+				err = errors.New("internal error")
+			}
+		}()
+		return h(withReply(ctx, replied), c, ev)
+	}
+	var err error
+	if d := c.events.opts.HandlerTimeout; d > 0 {
+		hctx, cancel := context.WithTimeout(ctx, d)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- call(hctx) }()
+		select {
+		case err = <-done:
+		case <-hctx.Done():
+			err = errTimeout
+		}
+	} else {
+		err = call(ctx)
+	}
+	if err == nil && ev.Ref != "" && !replied.get() {
+		return c.send(envelope{f: c.events.opts.Fields, event: EventAck, ref: ev.Ref})
+	}
+	return err
+}
+
+type replyFlag struct {
+	mu   sync.Mutex
+	done bool
+}
+
+func (r *replyFlag) set()      { r.mu.Lock(); r.done = true; r.mu.Unlock() }
+func (r *replyFlag) get() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.done }
+
+type replyKey struct{}
+
+func withReply(ctx context.Context, r *replyFlag) context.Context {
+	return context.WithValue(ctx, replyKey{}, r)
+}
+
+func (c *EventConn) sendError(ev *Event, msg string) error {
+	return c.send(envelope{f: c.events.opts.Fields, event: EventError, payload: map[string]string{"error": msg}, ref: ev.Ref})
+}
+
+func (c *EventConn) send(e any) error {
+	err := c.Send(e)
+	if errors.Is(err, websocket.ErrClosed) || errors.Is(err, websocket.ErrSlowConsumer) {
+		return nil // the read loop will see the end
+	}
+	return err
+}
+
+// Emit sends an event to this connection.
+func (c *EventConn) Emit(event string, payload any) error {
+	return c.send(envelope{f: c.events.opts.Fields, event: event, payload: payload})
+}
+
+// Reply answers ev: an event to this connection carrying ev's ref. Call it
+// with the handler's ctx; a handler that returns nil without replying to
+// an event with a ref sends an "ack" instead.
+func (c *EventConn) Reply(ctx context.Context, ev *Event, event string, payload any) error {
+	if r, ok := ctx.Value(replyKey{}).(*replyFlag); ok {
+		r.set()
+	}
+	return c.send(envelope{f: c.events.opts.Fields, event: event, payload: payload, ref: ev.Ref})
+}
+
+// EmitToRoom sends an event to every member of room, saved in the room's
+// history: members get it with "room" and "offset" at the top level, and a
+// client that rejoins with its last offset recovers it. Options are
+// channels' (channels.Except, say).
+func (c *EventConn) EmitToRoom(ctx context.Context, room, event string, payload any, opts ...channels.SendOption) (int, error) {
+	if c.Box() == nil {
+		return 0, ErrNoBox
+	}
+	return EmitToRoom(ctx, c.Box(), c.events.opts.Fields, room, event, payload, opts...)
+}
+
+// EmitToOthers is EmitToRoom without this connection.
+func (c *EventConn) EmitToOthers(ctx context.Context, room, event string, payload any) (int, error) {
+	return c.EmitToRoom(ctx, room, event, payload, c.ExceptSelf())
+}
+
+// EmitTo sends an event to one connection by id, wherever it lives.
+func (c *EventConn) EmitTo(ctx context.Context, channelID, event string, payload any) error {
+	return c.SendTo(ctx, channelID, envelope{f: c.events.opts.Fields, event: event, payload: payload})
+}
+
+// EmitToUser sends an event to every connection of user.
+func (c *EventConn) EmitToUser(ctx context.Context, user, event string, payload any) (int, error) {
+	if c.Box() == nil {
+		return 0, ErrNoBox
+	}
+	return c.Box().SendToUser(ctx, user, envelope{f: c.events.opts.Fields, event: event, payload: payload})
+}
+
+// EmitToAll sends an event to every connection of this endpoint.
+func (c *EventConn) EmitToAll(ctx context.Context, event string, payload any) (int, error) {
+	if c.Box() == nil {
+		return 0, ErrNoBox
+	}
+	return c.Box().GroupSend(ctx, c.events.route, envelope{f: c.events.opts.Fields, event: event, payload: payload})
+}
+
+// EmitToRoom sends an event to a room from anywhere (an HTTP handler, a
+// job), as EventConn.EmitToRoom does.
+func EmitToRoom(ctx context.Context, box *channels.ChannelBox, f Fields, room, event string, payload any, opts ...channels.SendOption) (int, error) {
+	if f == (Fields{}) {
+		f = DefaultFields()
+	}
+	opts = append([]channels.SendOption{channels.SaveHistory()}, opts...)
+	return box.GroupSend(ctx, room, envelope{f: f, event: event, payload: payload, room: room}, opts...)
+}
+
+// roomRequest is the payload of join and leave: {"room": "r1", "since":
+// {"epoch": "e", "offset": 41}}, or just "r1".
+type roomRequest struct {
+	Room    string             `json:"room" msgpack:"room"`
+	Since   *channels.Position `json:"since,omitempty" msgpack:"since,omitempty"`
+	History bool               `json:"history,omitempty" msgpack:"history,omitempty"`
+}
+
+func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
+	var req roomRequest
+	if err := ev.Decode(&req); err != nil {
+		var name string
+		if ev.Decode(&name) != nil {
+			return req, err
+		}
+		req.Room = name
+	}
+	if req.Room == "" {
+		req.Room = ev.Room
+	}
+	if req.Room == "" {
+		return req, errors.New("no room given")
+	}
+	return req, nil
+}
+
+// join adds the connection to a room and answers "joined" with the room's
+// position and whether the client's position was recovered, followed by the
+// messages it missed (with "since") or the retained history (with
+// "history": true), in order.
+func join(ctx context.Context, c *EventConn, ev *Event) error {
+	req, err := c.roomOf(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := c.JoinGroup(ctx, req.Room); err != nil {
+		return err
+	}
+	var entries []channels.Entry
+	var pos channels.Position
+	var recovered bool
+	if req.Since != nil || req.History {
+		entries, pos, recovered, err = c.Box().History(ctx, req.Room, req.Since)
+	} else {
+		_, pos, _, err = c.Box().History(ctx, req.Room, &channels.Position{})
+		entries = nil
+	}
+	if err != nil {
+		return err
+	}
+	f := c.events.opts.Fields
+	c.Reply(ctx, ev, EventJoined, map[string]any{"room": req.Room, "recovered": recovered, "epoch": pos.Epoch, "offset": pos.Offset})
+	for _, e := range entries {
+		if err := c.send(replayed(f, e)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// replayed turns a history entry back into the envelope members got.
+func replayed(f Fields, e channels.Entry) any {
+	if env, ok := e.Message.Value.(envelope); ok {
+		return env.At(e.Position)
+	}
+	// The entry crossed a network: only its JSON is left.
+	var m map[string]any
+	if json.Unmarshal(e.Message.Data, &m) != nil {
+		return json.RawMessage(e.Message.Data)
+	}
+	m[f.Offset] = e.Position.Offset
+	return m
+}
+
+// leave takes the connection out of a room and answers "left".
+func leave(ctx context.Context, c *EventConn, ev *Event) error {
+	req, err := c.roomOf(ev)
+	if err != nil {
+		return err
+	}
+	if _, err := c.LeaveGroup(ctx, req.Room); err != nil {
+		return err
+	}
+	return c.Reply(ctx, ev, EventLeft, map[string]any{"room": req.Room})
+}
+

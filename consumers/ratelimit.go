@@ -1,0 +1,28 @@
+package consumers
+
+import "time"
+
+// bucket is a token bucket: rate tokens a second, up to burst.
+type bucket struct {
+	rate, burst, tokens float64
+	last                time.Time
+	violations          int // consecutive refusals
+}
+
+func newBucket(rate float64, burst int, now time.Time) *bucket {
+	b := float64(burst)
+	return &bucket{rate: rate, burst: b, tokens: b, last: now}
+}
+
+// allow takes a token, or counts a violation.
+func (b *bucket) allow(now time.Time) bool {
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		b.violations = 0
+		return true
+	}
+	b.violations++
+	return false
+}
