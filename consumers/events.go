@@ -418,4 +418,3 @@ func leave(ctx context.Context, c *EventConn, ev *Event) error {
 	}
 	return c.Reply(ctx, ev, EventLeft, map[string]any{"room": req.Room})
 }
-
