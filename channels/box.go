@@ -93,6 +93,9 @@ func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (*
 	if opts != nil {
 		o = *opts
 	}
+	if o.User == "" {
+		o.User = ws.User()
+	}
 	if !ws.IsConnected() {
 		return nil, ErrNotConnected
 	}

@@ -118,6 +118,7 @@ type RegisterOptions struct {
 	// long without a message in either direction.
 	Expires time.Duration
 	// User is the id of the channel's user: the box indexes it for
-	// SendToUser, presence and OnOnline/OnOffline.
+	// SendToUser, presence and OnOnline/OnOffline. Defaults to the
+	// connection's authenticated user (websocket.WebSocket.User).
 	User string
 }

@@ -439,3 +439,41 @@ func TestUpgradeThroughWrappingMiddleware(t *testing.T) {
 		t.Errorf("through a writer that cannot hijack: status %d, want 500", status)
 	}
 }
+
+func TestAuthenticate(t *testing.T) {
+	t.Parallel()
+	users := make(chan string, 1)
+	rt := router.New()
+	rt.Use(router.Authenticate(func(r *http.Request) (string, error) {
+		tok := r.URL.Query().Get("token")
+		if tok == "" {
+			tok = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		}
+		if !strings.HasPrefix(tok, "tok-") {
+			return "", errors.New("bad token")
+		}
+		return strings.TrimPrefix(tok, "tok-"), nil
+	}))
+	rt.HandleFunc("/ws", func(ws *websocket.WebSocket) error {
+		users <- ws.User()
+		return reply(ws)
+	})
+	base := start(t, rt)
+	if _, status := get(t, base, "/ws?token=nope"); status != http.StatusUnauthorized {
+		t.Errorf("bad token: %d, want 401", status)
+	}
+	if _, status := get(t, base, "/ws?token=tok-ada"); status != 101 {
+		t.Fatalf("good token: %d", status)
+	}
+	if u := <-users; u != "ada" {
+		t.Errorf("ws.User() = %q", u)
+	}
+	c, _, err := gws.DefaultDialer.Dial(wsURL(base, "/ws"), http.Header{"Authorization": {"Bearer tok-bob"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	if u := <-users; u != "bob" {
+		t.Errorf("ws.User() from a header = %q", u)
+	}
+}
