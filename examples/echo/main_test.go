@@ -1,19 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	gws "github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"github.com/switchboard-go/switchboard/internal/wstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -91,44 +89,10 @@ asyncio.run(main(sys.argv[1]))
 `
 
 func TestDemoWithPythonClient(t *testing.T) {
-	python := "/usr/bin/python3"
-	if err := exec.Command(python, "-c", "import websockets").Run(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-websockets is missing (apt-get install python3-websockets): %v", err)
-		}
-		t.Skip("python3-websockets not installed; apt-get install python3-websockets")
-	}
-	// Build and start the demo as the README runs it, on a free port.
-	bin := filepath.Join(t.TempDir(), "echo")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	python := wstest.Python(t)
+	addr := wstest.StartExample(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	demo := exec.CommandContext(ctx, bin, "-addr", "127.0.0.1:0")
-	stderr, _ := demo.StderrPipe()
-	if err := demo.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		demo.Process.Signal(os.Interrupt)
-		demo.Wait()
-	}()
-	addr := ""
-	sc := bufio.NewScanner(stderr)
-	re := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
-	for addr == "" && sc.Scan() {
-		if m := re.FindStringSubmatch(sc.Text()); m != nil {
-			addr = m[1]
-		}
-	}
-	if addr == "" {
-		t.Fatal("demo did not report its address")
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
 	out, err := exec.CommandContext(ctx, python, "-c", pythonClient, "ws://"+addr).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "all good") {
 		t.Fatalf("python client: %v\n%s", err, out)
