@@ -1,0 +1,143 @@
+// Command notify pushes notifications from ordinary HTTP endpoints (the
+// way Less and queue-driven services do): clients connect to /ws with a
+// token naming their user (?token=USER or "Authorization: Bearer USER"),
+// and
+//
+//	POST /notify/{user}          sends the body to every device of the user
+//	POST /publish/{connection}   sends the body to one connection
+//	GET  /online/{user}          answers {"user":...,"online":true|false}
+//
+//	go run ./examples/notify             # listens on 127.0.0.1:8080
+//	curl -d 'build passed' 127.0.0.1:8080/notify/ada
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/router"
+	"github.com/switchboard-go/switchboard/websocket"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	flag.Parse()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	box := channels.NewBox(&channels.Options{
+		OnOnline:  func(u string) { slog.Info("user online", "user", u) },
+		OnOffline: func(u string) { slog.Info("user offline", "user", u) },
+	})
+	slog.Info("notify server listening", "addr", ln.Addr().String())
+	srv := &http.Server{Handler: newMux(box), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown) //nolint:errcheck // exiting
+		box.Close(shutdown)    //nolint:errcheck // exiting
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}
+
+// token identifies the user: here the token is the user's name; a real
+// service verifies a signed token instead.
+func token(r *http.Request) (string, error) {
+	t := r.URL.Query().Get("token")
+	if t == "" {
+		t = strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	}
+	if t == "" {
+		return "", errors.New("a token is required (?token=USER or Authorization: Bearer USER)")
+	}
+	return t, nil
+}
+
+func newMux(box *channels.ChannelBox) http.Handler {
+	ws := router.New()
+	ws.Use(router.Authenticate(token))
+	ws.HandleFunc("/ws", func(ws *websocket.WebSocket) error {
+		if err := ws.Accept(ws.Context(), nil); err != nil {
+			return err
+		}
+		ch, err := box.Register(ws, nil) // indexed under ws.User()
+		if err != nil {
+			return err
+		}
+		slog.Info("connected", "user", ch.User(), "connection", ch.ID())
+		defer slog.Info("disconnected", "user", ch.User(), "connection", ch.ID())
+		if err := ch.Send(map[string]string{"connection_id": ch.ID(), "user": ch.User()}); err != nil {
+			return err
+		}
+		for {
+			if _, _, err := ws.Receive(ws.Context()); err != nil {
+				return err
+			}
+		}
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("/ws", ws)
+	mux.HandleFunc("POST /notify/{user}", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		n, err := box.SendToUser(r.Context(), r.PathValue("user"), string(body))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]any{"user": r.PathValue("user"), "devices": n})
+	})
+	mux.HandleFunc("POST /publish/{connection}", func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		err = box.SendTo(r.Context(), r.PathValue("connection"), string(body))
+		switch {
+		case errors.Is(err, channels.ErrNoSuchChannel):
+			http.Error(w, "no such connection", http.StatusNotFound)
+		case err != nil:
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		default:
+			writeJSON(w, map[string]any{"connection": r.PathValue("connection"), "sent": true})
+		}
+	})
+	mux.HandleFunc("GET /online/{user}", func(w http.ResponseWriter, r *http.Request) {
+		on, err := box.IsOnline(r.Context(), r.PathValue("user"))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, map[string]any{"user": r.PathValue("user"), "online": on})
+	})
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(v) //nolint:errcheck // the client may be gone
+}

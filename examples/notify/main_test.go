@@ -1,0 +1,127 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/internal/wstest"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestNotify(t *testing.T) {
+	box := channels.NewBox(nil)
+	srv := httptest.NewServer(newMux(box))
+	defer func() {
+		box.Close(context.Background())
+		srv.Close()
+	}()
+	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	call := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		b, _ := io.ReadAll(resp.Body)
+		json.Unmarshal(b, &m)
+		return resp.StatusCode, m
+	}
+	if _, resp, err := gws.DefaultDialer.Dial(wsURL, nil); err == nil || resp.StatusCode != 401 {
+		t.Fatalf("no token: %v", err)
+	}
+	var phones []*gws.Conn
+	var ids []string
+	for _, h := range []http.Header{nil, {"Authorization": {"Bearer ada"}}} {
+		u := wsURL
+		if h == nil {
+			u += "?token=ada"
+		}
+		c, _, err := gws.DefaultDialer.Dial(u, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var hello map[string]string
+		if err := c.ReadJSON(&hello); err != nil || hello["user"] != "ada" {
+			t.Fatalf("hello %v %v", hello, err)
+		}
+		phones = append(phones, c)
+		ids = append(ids, hello["connection_id"])
+	}
+	if code, m := call("GET", "/online/ada", ""); code != 200 || m["online"] != true {
+		t.Errorf("online: %d %v", code, m)
+	}
+	if code, m := call("POST", "/notify/ada", "build passed"); code != 200 || m["devices"] != float64(2) {
+		t.Errorf("notify: %d %v", code, m)
+	}
+	for _, c := range phones {
+		if _, d, err := c.ReadMessage(); err != nil || string(d) != "build passed" {
+			t.Errorf("phone got %q %v", d, err)
+		}
+	}
+	if code, _ := call("POST", "/publish/"+ids[1], "just you"); code != 200 {
+		t.Errorf("publish: %d", code)
+	}
+	if _, d, _ := phones[1].ReadMessage(); string(d) != "just you" {
+		t.Errorf("publish delivered %q", d)
+	}
+	if code, _ := call("POST", "/publish/nobody", "x"); code != 404 {
+		t.Errorf("publish to nobody: %d", code)
+	}
+	for _, c := range phones {
+		c.Close()
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, m := call("GET", "/online/ada", "")
+		if m["online"] == false {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ada still online after her devices left")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+const pythonClient = `
+import asyncio, json, sys, urllib.request
+import websockets
+
+async def main(host):
+    async with websockets.connect("ws://" + host + "/ws?token=py") as ws:
+        hello = json.loads(await ws.recv())
+        assert hello["user"] == "py", hello
+        req = urllib.request.Request("http://" + host + "/notify/py", data=b"ping", method="POST")
+        urllib.request.urlopen(req).read()
+        assert await ws.recv() == "ping"
+    print("python client: all good")
+
+asyncio.run(main(sys.argv[1]))
+`
+
+func TestNotifyWithPythonClient(t *testing.T) {
+	python := wstest.Python(t)
+	addr := wstest.StartExample(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, python, "-c", pythonClient, addr).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "all good") {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
+}
