@@ -92,10 +92,10 @@ func NewEvents(opts *EventOptions) *Events {
 		}
 	}
 	for _, name := range []string{EventJoin, "joinRoom"} {
-		e.handlers[name] = join
+		e.handlers[name] = Join
 	}
 	for _, name := range []string{EventLeave, "leftRoom"} {
-		e.handlers[name] = leave
+		e.handlers[name] = Leave
 	}
 	return e
 }
@@ -108,13 +108,13 @@ func (e *Events) On(name string, h EventHandler) {
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if old, ok := e.handlers[name]; ok && !isBuiltin(name, old) {
+	if _, ok := e.handlers[name]; ok && !isBuiltin(name) {
 		panic(fmt.Sprintf("consumers: event %q already has a handler", name))
 	}
 	e.handlers[name] = h
 }
 
-func isBuiltin(name string, h EventHandler) bool {
+func isBuiltin(name string) bool {
 	switch name {
 	case EventJoin, "joinRoom", EventLeave, "leftRoom":
 		return true
@@ -341,6 +341,12 @@ type roomRequest struct {
 	History bool               `json:"history,omitempty" msgpack:"history,omitempty"`
 }
 
+// RoomOf returns the room a join or leave event names.
+func (c *EventConn) RoomOf(ev *Event) (string, error) {
+	req, err := c.roomOf(ev)
+	return req.Room, err
+}
+
 func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
 	var req roomRequest
 	if err := ev.Decode(&req); err != nil {
@@ -359,11 +365,12 @@ func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
 	return req, nil
 }
 
-// join adds the connection to a room and answers "joined" with the room's
-// position and whether the client's position was recovered, followed by the
-// messages it missed (with "since") or the retained history (with
-// "history": true), in order.
-func join(ctx context.Context, c *EventConn, ev *Event) error {
+// Join is the built-in "join" handler: it adds the connection to a room
+// and answers "joined" with the room's position and whether the client's
+// position was recovered, followed by the messages it missed (with
+// "since") or the retained history (with "history": true), in order. An
+// application that overrides "join" can call it to keep this behaviour.
+func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	req, err := c.roomOf(ev)
 	if err != nil {
 		return err
@@ -407,8 +414,9 @@ func replayed(f Fields, e channels.Entry) any {
 	return m
 }
 
-// leave takes the connection out of a room and answers "left".
-func leave(ctx context.Context, c *EventConn, ev *Event) error {
+// Leave is the built-in "leave" handler: it takes the connection out of a
+// room and answers "left".
+func Leave(ctx context.Context, c *EventConn, ev *Event) error {
 	req, err := c.roomOf(ev)
 	if err != nil {
 		return err

@@ -1,0 +1,177 @@
+// Command chat is Switchboard's demo: a chat web page at
+// http://127.0.0.1:8080 (flag -addr). Pick a name and a room: you see who
+// is online in the room, get its recent history on joining, and a page
+// that reconnects after a network drop or a reload recovers what it
+// missed. The page speaks the event protocol over /ws with the small
+// JavaScript client at /switchboard.js, which other pages can copy.
+//
+//	go run ./examples/chat
+package main
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"flag"
+	"io/fs"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/router"
+	"github.com/switchboard-go/switchboard/websocket"
+)
+
+//go:embed static
+var static embed.FS
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	flag.Parse()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	box := channels.NewBox(nil)
+	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
+	srv := &http.Server{Handler: newServer(box), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdown) //nolint:errcheck // exiting
+		box.Close(shutdown)    //nolint:errcheck // exiting
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}
+
+// user is the name the page gives in ?name=.
+func user(r *http.Request) (string, error) {
+	name := r.URL.Query().Get("name")
+	if name == "" || len(name) > 40 {
+		return "", errors.New("pick a name of 1 to 40 characters")
+	}
+	return name, nil
+}
+
+func newServer(box *channels.ChannelBox) http.Handler {
+	chat := consumers.NewEvents(&consumers.EventOptions{
+		Box:       box,
+		RateLimit: 20, // messages a second, per connection
+		OnConnect: func(ctx context.Context, c *consumers.EventConn) error {
+			c.WebSocket().Set("rooms", &roomSet{})
+			return nil
+		},
+		OnDisconnect: func(c *consumers.EventConn, _ websocket.StatusCode) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			for _, room := range rooms(c).list() {
+				sendPresence(ctx, box, room)
+			}
+		},
+	})
+	// join: the built-in join (history, recovery), then the room's new
+	// presence for everyone in it.
+	chat.On("join", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+		if err := consumers.Join(ctx, c, ev); err != nil {
+			return err
+		}
+		room, _ := c.RoomOf(ev)
+		rooms(c).add(room)
+		sendPresence(ctx, box, room)
+		return nil
+	})
+	chat.On("leave", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+		if err := consumers.Leave(ctx, c, ev); err != nil {
+			return err
+		}
+		room, _ := c.RoomOf(ev)
+		rooms(c).remove(room)
+		sendPresence(ctx, box, room)
+		return nil
+	})
+	chat.On("message", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+		var p struct {
+			Text string `json:"text"`
+		}
+		if err := ev.Decode(&p); err != nil || p.Text == "" || len(p.Text) > 2000 {
+			return errors.New(`send {"text": "..."} of 1 to 2000 bytes`)
+		}
+		if !slices.Contains(rooms(c).list(), ev.Room) {
+			return errors.New("join the room first")
+		}
+		_, err := c.EmitToRoom(ctx, ev.Room, "message", map[string]any{
+			"user": c.WebSocket().User(), "text": p.Text, "time": time.Now().UnixMilli(),
+		})
+		return err
+	})
+
+	ws := router.New()
+	ws.Use(router.Authenticate(user))
+	ws.HandleFunc("/ws", chat.Handler())
+
+	mux := http.NewServeMux()
+	files, _ := fs.Sub(static, "static")
+	mux.Handle("/", http.FileServerFS(files))
+	mux.Handle("/ws", ws)
+	return mux
+}
+
+// roomSet is the rooms a connection joined, kept in its store.
+type roomSet struct {
+	mu    sync.Mutex
+	rooms []string
+}
+
+func rooms(c *consumers.EventConn) *roomSet {
+	v, _ := c.WebSocket().Get("rooms")
+	return v.(*roomSet)
+}
+
+func (s *roomSet) add(room string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !slices.Contains(s.rooms, room) {
+		s.rooms = append(s.rooms, room)
+	}
+}
+
+func (s *roomSet) remove(room string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rooms = slices.DeleteFunc(s.rooms, func(r string) bool { return r == room })
+}
+
+func (s *roomSet) list() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.rooms)
+}
+
+// sendPresence tells a room who is in it.
+func sendPresence(ctx context.Context, box *channels.ChannelBox, room string) {
+	members, err := box.Presence(ctx, room)
+	if err != nil {
+		return
+	}
+	var users []string
+	for _, m := range members {
+		if !slices.Contains(users, m.User) {
+			users = append(users, m.User)
+		}
+	}
+	box.GroupSend(ctx, room, map[string]any{"event": "presence", "payload": map[string]any{"users": users}, "room": room}) //nolint:errcheck // best effort
+}

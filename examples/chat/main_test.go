@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+	"go.uber.org/goleak"
+
+	"github.com/switchboard-go/switchboard/channels"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+type peer struct {
+	t *testing.T
+	c *gws.Conn
+}
+
+func (p *peer) send(v string) { p.c.WriteMessage(gws.TextMessage, []byte(v)) }
+
+// next returns the next event named one of names, skipping others.
+func (p *peer) next(names ...string) map[string]any {
+	p.t.Helper()
+	for {
+		p.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m map[string]any
+		if err := p.c.ReadJSON(&m); err != nil {
+			p.t.Fatalf("waiting for %v: %v", names, err)
+		}
+		for _, n := range names {
+			if m["event"] == n {
+				return m
+			}
+		}
+	}
+}
+
+func TestChatProtocol(t *testing.T) {
+	box := channels.NewBox(nil)
+	srv := httptest.NewServer(newServer(box))
+	defer func() {
+		box.Close(context.Background())
+		srv.Close()
+	}()
+	base := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?name="
+	dial := func(name string) *peer {
+		c, _, err := gws.DefaultDialer.Dial(base+name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &peer{t, c}
+	}
+	// The page and the client module are served.
+	for _, path := range []string{"/", "/switchboard.js"} {
+		resp, err := http.Get(srv.URL + path)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET %s: %v %v", path, resp, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "Switchboard") {
+			t.Errorf("GET %s: unexpected body", path)
+		}
+	}
+	if _, resp, _ := gws.DefaultDialer.Dial(base, nil); resp == nil || resp.StatusCode != 401 {
+		t.Errorf("no name: %v, want 401", resp)
+	}
+
+	ada := dial("ada")
+	ada.send(`{"event":"join","payload":{"room":"lobby","history":true},"ref":"1"}`)
+	joined := ada.next("joined")
+	epoch := joined["payload"].(map[string]any)["epoch"].(string)
+	if p := ada.next("presence"); jsonOf(p["payload"]) != `{"users":["ada"]}` {
+		t.Errorf("presence: %v", p)
+	}
+	ada.send(`{"event":"message","room":"lobby","payload":{"text":"first"},"ref":"2"}`)
+	m := ada.next("message")
+	if m["room"] != "lobby" || m["offset"] != float64(1) || m["payload"].(map[string]any)["user"] != "ada" || m["payload"].(map[string]any)["text"] != "first" {
+		t.Fatalf("message: %v", m)
+	}
+	ada.send(`{"event":"message","room":"elsewhere","payload":{"text":"x"},"ref":"3"}`)
+	if e := ada.next("error"); e["ref"] != "3" {
+		t.Errorf("message to a room not joined: %v", e)
+	}
+
+	bob := dial("bob")
+	bob.send(`{"event":"join","payload":{"room":"lobby","history":true},"ref":"1"}`)
+	bob.next("joined")
+	if h := bob.next("message"); h["payload"].(map[string]any)["text"] != "first" {
+		t.Errorf("history on join: %v", h)
+	}
+	if p := ada.next("presence"); jsonOf(p["payload"]) != `{"users":["ada","bob"]}` {
+		t.Errorf("presence after bob: %v", p)
+	}
+	// bob drops; ada talks; bob reconnects from offset 1 and recovers.
+	bob.c.Close()
+	if p := ada.next("presence"); jsonOf(p["payload"]) != `{"users":["ada"]}` {
+		t.Errorf("presence after bob left: %v", p)
+	}
+	ada.send(`{"event":"message","room":"lobby","payload":{"text":"while you were away"}}`)
+	bob = dial("bob")
+	defer bob.c.Close()
+	bob.send(`{"event":"join","payload":{"room":"lobby","since":{"epoch":"` + epoch + `","offset":1}},"ref":"r"}`)
+	if j := bob.next("joined"); j["payload"].(map[string]any)["recovered"] != true {
+		t.Errorf("rejoin: %v", j)
+	}
+	if m := bob.next("message"); m["payload"].(map[string]any)["text"] != "while you were away" || m["offset"] != float64(2) {
+		t.Errorf("recovered: %v", m)
+	}
+	ada.c.Close()
+}
+
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}

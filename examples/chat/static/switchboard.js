@@ -1,0 +1,128 @@
+// switchboard.js: a small dependency-free client for Switchboard's event
+// protocol ({"event", "payload", "ref", "room", "offset"} in JSON). Copy it
+// freely. It connects, routes events to handlers, turns acks into promises,
+// joins rooms, reconnects with exponential backoff and jitter, and on
+// reconnecting rejoins each room from the last offset it saw, so that the
+// server sends what was missed.
+//
+//   import { Switchboard } from "/switchboard.js";
+//   const sb = new Switchboard("ws://" + location.host + "/ws?name=ada");
+//   sb.on("message", (payload, msg) => show(msg.room, payload));
+//   await sb.join("lobby");
+//   await sb.send("message", { text: "hi" }, { room: "lobby" });
+
+export class Switchboard {
+  constructor(url, { onStatus = () => {}, backoff = 500, maxBackoff = 10000, ackTimeout = 10000 } = {}) {
+    this.url = url;
+    this.onStatus = onStatus;
+    this.backoff = backoff;
+    this.maxBackoff = maxBackoff;
+    this.ackTimeout = ackTimeout;
+    this.handlers = new Map(); // event -> [fn]
+    this.pending = new Map(); // ref -> {resolve, reject, timer}
+    this.rooms = new Map(); // room -> {epoch, offset, history}
+    this.nextRef = 1;
+    this.attempt = 0;
+    this.closed = false;
+    this.connect();
+  }
+
+  connect() {
+    const ws = new WebSocket(this.url, ["switchboard.v1.json"]);
+    this.ws = ws;
+    ws.onopen = () => {
+      this.attempt = 0;
+      this.onStatus("open");
+      for (const room of this.rooms.keys()) this.rejoin(room).catch(() => {});
+    };
+    ws.onmessage = (e) => this.dispatch(JSON.parse(e.data));
+    ws.onclose = (e) => {
+      for (const p of this.pending.values()) {
+        clearTimeout(p.timer);
+        p.reject(new Error("disconnected"));
+      }
+      this.pending.clear();
+      this.onStatus("closed", e.code);
+      if (!this.closed && e.code !== 4004) this.reconnect();
+    };
+  }
+
+  reconnect() {
+    const base = Math.min(this.maxBackoff, this.backoff * 2 ** this.attempt++);
+    const delay = base / 2 + Math.random() * (base / 2); // jitter: no thundering herd
+    this.onStatus("reconnecting", delay);
+    setTimeout(() => this.connect(), delay);
+  }
+
+  dispatch(msg) {
+    if (msg.event === "joined") {
+      const st = this.rooms.get(msg.payload.room);
+      if (st) {
+        // Missed (or retained) messages follow and move the offset on;
+        // with nothing to follow, the room's top is where we are.
+        const follows = msg.payload.recovered || st.history;
+        st.offset = follows ? (st.epoch === msg.payload.epoch ? st.offset : 0) : msg.payload.offset;
+        st.epoch = msg.payload.epoch;
+      }
+    } else if (msg.room && msg.offset && this.rooms.has(msg.room)) {
+      this.rooms.get(msg.room).offset = msg.offset;
+    }
+    if (msg.ref && this.pending.has(msg.ref)) {
+      const p = this.pending.get(msg.ref);
+      this.pending.delete(msg.ref);
+      clearTimeout(p.timer);
+      if (msg.event === "error") p.reject(new Error(msg.payload && msg.payload.error));
+      else p.resolve(msg);
+    }
+    for (const fn of this.handlers.get(msg.event) || []) fn(msg.payload, msg);
+  }
+
+  on(event, fn) {
+    if (!this.handlers.has(event)) this.handlers.set(event, []);
+    this.handlers.get(event).push(fn);
+    return this;
+  }
+
+  // send an event; the promise settles with the reply (or ack) or an error.
+  send(event, payload = null, { room } = {}) {
+    const ref = String(this.nextRef++);
+    const msg = { event, payload, ref };
+    if (room) msg.room = room;
+    return new Promise((resolve, reject) => {
+      if (!this.ws || this.ws.readyState !== WebSocket.OPEN) {
+        reject(new Error("not connected"));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(ref);
+        reject(new Error("no answer"));
+      }, this.ackTimeout);
+      this.pending.set(ref, { resolve, reject, timer });
+      this.ws.send(JSON.stringify(msg));
+    });
+  }
+
+  // join a room; with history, the room's retained messages come first.
+  // Before the connection is open, the room is joined as soon as it opens.
+  join(room, { history = true } = {}) {
+    if (!this.rooms.has(room)) this.rooms.set(room, { epoch: null, offset: 0, history });
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return Promise.resolve(null);
+    return this.rejoin(room);
+  }
+
+  rejoin(room) {
+    const st = this.rooms.get(room);
+    const payload = st.epoch ? { room, since: { epoch: st.epoch, offset: st.offset } } : { room, history: st.history };
+    return this.send("join", payload);
+  }
+
+  leave(room) {
+    this.rooms.delete(room);
+    return this.send("leave", { room });
+  }
+
+  close() {
+    this.closed = true;
+    this.ws.close(1000);
+  }
+}
