@@ -17,8 +17,16 @@ import (
 // when the test ends.
 func StartExample(t testing.TB, args ...string) string {
 	t.Helper()
+	return StartExampleIn(t, ".", args...)
+}
+
+// StartExampleIn is StartExample for the main package in dir.
+func StartExampleIn(t testing.TB, dir string, args ...string) string {
+	t.Helper()
 	bin := filepath.Join(t.TempDir(), "example")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Dir = dir
+	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
