@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 )
@@ -54,6 +55,21 @@ func StartExampleIn(t testing.TB, dir string, args ...string) string {
 	}
 	t.Fatal("the example did not log its address")
 	return ""
+}
+
+// RunPython runs a Python client script with arg, and fails the test
+// unless it exits cleanly printing "all good". It needs Debian's
+// python3-websockets: without it the test is skipped, or failed when CI is
+// set.
+func RunPython(t testing.TB, script, arg string) {
+	t.Helper()
+	python := Python(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, python, "-c", script, arg).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "all good") {
+		t.Fatalf("python client: %v\n%s", err, out)
+	}
 }
 
 // Python returns /usr/bin/python3 when it has the websockets package. Where
