@@ -109,8 +109,8 @@ func (ws *WebSocket) readFailed(err error) error {
 	}
 	switch {
 	case ce != nil:
-		// The peer's close frame: echo its code, unless we closed first.
-		code, reportReason = StatusCode(ce.Code), ce.Text
+		// The peer's close frame: echo its code and reason, unless we closed first.
+		code, sendReason, reportReason = StatusCode(ce.Code), ce.Text, ce.Text
 	case errors.Is(err, errTooBig):
 		ws.readBroken = true
 		code, sendReason = StatusMessageTooBig, "message too big"

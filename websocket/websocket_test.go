@@ -387,8 +387,8 @@ func TestCloseStartedByClient(t *testing.T) {
 	c := dial(t, url, nil)
 	c.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(4200, "client leaves"), time.Now().Add(time.Second))
 	ce := readClose(t, c)
-	if ce.Code != 4200 {
-		t.Errorf("server echoed %d, want 4200", ce.Code)
+	if ce.Code != 4200 || ce.Text != "client leaves" {
+		t.Errorf("server echoed %d %q, want 4200 \"client leaves\"", ce.Code, ce.Text)
 	}
 	var de *websocket.DisconnectError
 	if err := wait(t, done); !errors.As(err, &de) || de.Code != 4200 || de.Reason != "client leaves" {
