@@ -3,6 +3,7 @@ package channels
 import (
 	"context"
 	"hash/maphash"
+	"sync"
 
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -66,7 +67,7 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 	if err := msg.Encode(); err != nil {
 		return 0, err
 	}
-	mu := &b.sendLocks[maphash.String(b.seed, group)%uint64(len(b.sendLocks))]
+	mu := b.sendLock(group)
 	mu.Lock()
 	defer mu.Unlock()
 	pos, err := b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0)})
@@ -77,6 +78,36 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 		*o.pos = pos
 	}
 	return b.deliverGroup(group, msg)
+}
+
+func (b *ChannelBox) sendLock(group string) *sync.Mutex {
+	return &b.sendLocks[maphash.String(b.seed, group)%uint64(len(b.sendLocks))]
+}
+
+// JoinWithHistory adds a local channel to group and reads the group's
+// history after since (as History does) in one step that no saved message
+// of the group can cut into: fn runs with the entries, before any later
+// saved message is delivered to the channel, and should queue what the
+// client must see first (a "joined" answer and the entries). Without it, a
+// message saved between the join and the read would reach the client twice
+// or out of order.
+func (b *ChannelBox) JoinWithHistory(ctx context.Context, group, channelID string, since *Position,
+	fn func(entries []Entry, top Position, recovered bool) error) (AddResult, error) {
+	if err := b.checkGroup(group); err != nil {
+		return 0, err
+	}
+	mu := b.sendLock(group)
+	mu.Lock()
+	defer mu.Unlock()
+	res, err := b.AddToGroup(ctx, group, channelID)
+	if err != nil {
+		return res, err
+	}
+	entries, top, recovered, err := b.broker.History(ctx, group, since)
+	if err != nil {
+		return res, err
+	}
+	return res, fn(entries, top, recovered)
 }
 
 // deliverGroup enqueues msg for the local members of group.

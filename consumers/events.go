@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard-go/switchboard/channels"
@@ -42,8 +43,9 @@ type EventOptions struct {
 	User func(ws *websocket.WebSocket) string
 	// Expires is the idle expiry of the connections. Defaults to never.
 	Expires time.Duration
-	// OnConnect runs before the handshake is accepted: an error rejects it
-	// with 403. OnDisconnect runs once when an accepted connection ends.
+	// OnConnect runs before the handshake is accepted (it must not accept
+	// it itself): an error rejects it with 403. OnDisconnect runs once when
+	// an accepted connection ends.
 	OnConnect    func(ctx context.Context, c *EventConn) error
 	OnDisconnect func(c *EventConn, code websocket.StatusCode)
 	// Logger receives handler failures. Defaults to slog.Default().
@@ -91,12 +93,8 @@ func NewEvents(opts *EventOptions) *Events {
 			e.opts.MaxViolations = 20
 		}
 	}
-	for _, name := range []string{EventJoin, "joinRoom"} {
-		e.handlers[name] = Join
-	}
-	for _, name := range []string{EventLeave, "leftRoom"} {
-		e.handlers[name] = Leave
-	}
+	e.handlers[EventJoin] = Join
+	e.handlers[EventLeave] = Leave
 	return e
 }
 
@@ -106,6 +104,9 @@ func (e *Events) On(name string, h EventHandler) {
 	if name == "" || h == nil {
 		panic("consumers: On needs an event name and a handler")
 	}
+	if canonical, ok := aliases[name]; ok {
+		panic(fmt.Sprintf("consumers: %q is an alias of %q: register %q", name, canonical, canonical))
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.handlers[name]; ok && !isBuiltin(name) {
@@ -114,13 +115,11 @@ func (e *Events) On(name string, h EventHandler) {
 	e.handlers[name] = h
 }
 
-func isBuiltin(name string) bool {
-	switch name {
-	case EventJoin, "joinRoom", EventLeave, "leftRoom":
-		return true
-	}
-	return false
-}
+func isBuiltin(name string) bool { return name == EventJoin || name == EventLeave }
+
+// aliases are other names of built-in events (Vania-style clients); they
+// reach whatever handles the event they stand for.
+var aliases = map[string]string{"joinRoom": EventJoin, "leftRoom": EventLeave}
 
 // Handler returns the router handler of the endpoint.
 func (e *Events) Handler() router.HandlerFunc {
@@ -133,9 +132,10 @@ func (e *Events) Handler() router.HandlerFunc {
 // (rooms are its groups) plus the emit helpers.
 type EventConn struct {
 	Base
-	events *Events
-	codec  codec
-	limit  *bucket
+	events   *Events
+	codec    codec
+	limit    *bucket
+	leftover atomic.Int32 // handlers still running past their timeout
 }
 
 // OnConnect runs EventOptions.OnConnect, then accepts with the event
@@ -183,18 +183,24 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 	if typ != want {
 		return websocket.NewCloseError(websocket.StatusUnsupportedData, fmt.Sprintf("expected %s frames", want))
 	}
+	// Every frame takes a token, well-formed or not.
+	limited := c.limit != nil && !c.limit.allow(time.Now())
+	if limited && c.limit.violations >= c.events.opts.MaxViolations {
+		return websocket.NewCloseError(websocket.StatusRateLimited, "rate limited")
+	}
 	ev, err := decodeEnvelope(c.codec, data, c.events.opts.Fields)
 	if err != nil {
 		return c.sendError(&Event{}, err.Error())
 	}
-	if c.limit != nil && !c.limit.allow(time.Now()) {
-		if c.limit.violations >= c.events.opts.MaxViolations {
-			return websocket.NewCloseError(websocket.StatusRateLimited, "rate limited")
-		}
+	if limited {
 		return c.sendError(ev, "rate limited")
 	}
+	name := ev.Name
+	if canonical, ok := aliases[name]; ok {
+		name = canonical // an override of "join" covers "joinRoom" too
+	}
 	c.events.mu.RLock()
-	h := c.events.handlers[ev.Name]
+	h := c.events.handlers[name]
 	c.events.mu.RUnlock()
 	if h == nil {
 		return c.sendError(ev, fmt.Sprintf("unknown event %q", ev.Name))
@@ -212,10 +218,19 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 // errTimeout reports a handler that outlived HandlerTimeout.
 var errTimeout = errors.New("handler timed out")
 
+// ErrHandlerTimedOut is returned by Reply from a handler that outlived
+// EventOptions.HandlerTimeout: the client already got an error event for
+// its ref.
+var ErrHandlerTimedOut = errors.New("consumers: handler timed out; its event was answered with an error")
+
+// maxLeftover bounds the handlers of one connection still running past
+// their timeout (handlers that ignore ctx); past it the connection closes.
+const maxLeftover = 8
+
 // runHandler runs h with panic recovery and the timeout, and acks a ref
 // the handler did not reply to.
 func (c *EventConn) runHandler(ctx context.Context, h EventHandler, ev *Event) error {
-	replied := &replyFlag{}
+	rs := &replyState{}
 	call := func(ctx context.Context) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
@@ -223,7 +238,7 @@ func (c *EventConn) runHandler(ctx context.Context, h EventHandler, ev *Event) e
 				err = errors.New("internal error")
 			}
 		}()
-		return h(withReply(ctx, replied), c, ev)
+		return h(context.WithValue(ctx, replyKey{}, rs), c, ev)
 	}
 	var err error
 	if d := c.events.opts.HandlerTimeout; d > 0 {
@@ -234,30 +249,67 @@ func (c *EventConn) runHandler(ctx context.Context, h EventHandler, ev *Event) e
 		select {
 		case err = <-done:
 		case <-hctx.Done():
-			err = errTimeout
+			select {
+			case err = <-done: // finished at the deadline
+			default:
+				if rs.expire() {
+					err = errTimeout
+				} // else it replied in time; only its return is late
+				if c.leftover.Add(1) > maxLeftover {
+					return websocket.NewCloseError(websocket.StatusInternalError, "too many handlers past their timeout")
+				}
+				go func() { <-done; c.leftover.Add(-1) }()
+			}
+		}
+		if errors.Is(err, context.DeadlineExceeded) && hctx.Err() != nil {
+			err = errTimeout // it gave up because of the timeout
 		}
 	} else {
 		err = call(ctx)
 	}
-	if err == nil && ev.Ref != "" && !replied.get() {
+	if err == nil && ev.Ref != "" && !rs.answered() {
 		return c.send(envelope{f: c.events.opts.Fields, event: EventAck, ref: ev.Ref})
 	}
 	return err
 }
 
-type replyFlag struct {
-	mu   sync.Mutex
-	done bool
+// replyState is what became of one event's answer: replied by the
+// handler, or expired by its timeout (after which Reply refuses).
+type replyState struct {
+	mu               sync.Mutex
+	replied, expired bool
 }
 
-func (r *replyFlag) set()      { r.mu.Lock(); r.done = true; r.mu.Unlock() }
-func (r *replyFlag) get() bool { r.mu.Lock(); defer r.mu.Unlock(); return r.done }
+// reply marks a reply, or reports false once expired.
+func (r *replyState) reply() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.expired {
+		return false
+	}
+	r.replied = true
+	return true
+}
+
+// expire ends the handler's right to reply, and reports false if it had
+// replied already.
+func (r *replyState) expire() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.replied {
+		return false
+	}
+	r.expired = true
+	return true
+}
+
+func (r *replyState) answered() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.replied || r.expired
+}
 
 type replyKey struct{}
-
-func withReply(ctx context.Context, r *replyFlag) context.Context {
-	return context.WithValue(ctx, replyKey{}, r)
-}
 
 func (c *EventConn) sendError(ev *Event, msg string) error {
 	return c.send(envelope{f: c.events.opts.Fields, event: EventError, payload: map[string]string{"error": msg}, ref: ev.Ref})
@@ -278,10 +330,13 @@ func (c *EventConn) Emit(event string, payload any) error {
 
 // Reply answers ev: an event to this connection carrying ev's ref. Call it
 // with the handler's ctx; a handler that returns nil without replying to
-// an event with a ref sends an "ack" instead.
+// an event with a ref sends an "ack" instead. After the handler's timeout
+// Reply sends nothing and returns ErrHandlerTimedOut. (A handler that
+// ignores its ctx keeps running past the timeout; a connection with more
+// than 8 of those is closed with 1011.)
 func (c *EventConn) Reply(ctx context.Context, ev *Event, event string, payload any) error {
-	if r, ok := ctx.Value(replyKey{}).(*replyFlag); ok {
-		r.set()
+	if r, ok := ctx.Value(replyKey{}).(*replyState); ok && !r.reply() {
+		return ErrHandlerTimedOut
 	}
 	return c.send(envelope{f: c.events.opts.Fields, event: event, payload: payload, ref: ev.Ref})
 }
@@ -375,29 +430,38 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	if err != nil {
 		return err
 	}
-	if _, err := c.JoinGroup(ctx, req.Room); err != nil {
-		return err
-	}
-	var entries []channels.Entry
-	var pos channels.Position
-	var recovered bool
-	if req.Since != nil || req.History {
-		entries, pos, recovered, err = c.Box().History(ctx, req.Room, req.Since)
-	} else {
-		_, pos, _, err = c.Box().History(ctx, req.Room, &channels.Position{})
-		entries = nil
-	}
+	ch, err := c.channel()
 	if err != nil {
 		return err
 	}
 	f := c.events.opts.Fields
-	c.Reply(ctx, ev, EventJoined, map[string]any{"room": req.Room, "recovered": recovered, "epoch": pos.Epoch, "offset": pos.Offset})
-	for _, e := range entries {
-		if err := c.send(replayed(f, e)); err != nil {
+	since := req.Since
+	if since == nil && !req.History {
+		// No replay asked for: only the room's position is needed. A
+		// position past any offset returns no entries.
+		since = &channels.Position{Offset: ^uint64(0)}
+	}
+	// The answer and the replay are queued while no saved message of the
+	// room can be delivered, so that the client gets them in offset order
+	// and once each.
+	_, err = c.Box().JoinWithHistory(ctx, req.Room, ch.ID(), since, func(entries []channels.Entry, top channels.Position, recovered bool) error {
+		if req.Since == nil {
+			recovered = false
+			if !req.History {
+				entries = nil
+			}
+		}
+		if err := c.Reply(ctx, ev, EventJoined, map[string]any{"room": req.Room, "recovered": recovered, "epoch": top.Epoch, "offset": top.Offset}); err != nil {
 			return err
 		}
-	}
-	return nil
+		for _, e := range entries {
+			if err := c.send(replayed(f, e)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return err
 }
 
 // replayed turns a history entry back into the envelope members got.

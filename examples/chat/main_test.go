@@ -6,6 +6,9 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -120,4 +123,19 @@ func TestChatProtocol(t *testing.T) {
 func jsonOf(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+func TestJavaScriptClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("node is missing")
+		}
+		t.Skip("node not installed")
+	}
+	script, _ := filepath.Abs("static/switchboard.js")
+	out, err := exec.Command(node, "testdata/client_test.mjs", script).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "all good") {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
 }

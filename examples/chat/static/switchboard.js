@@ -28,6 +28,8 @@ export class Switchboard {
   }
 
   connect() {
+    this.timer = null;
+    if (this.closed) return;
     const ws = new WebSocket(this.url, ["switchboard.v1.json"]);
     this.ws = ws;
     ws.onopen = () => {
@@ -51,7 +53,7 @@ export class Switchboard {
     const base = Math.min(this.maxBackoff, this.backoff * 2 ** this.attempt++);
     const delay = base / 2 + Math.random() * (base / 2); // jitter: no thundering herd
     this.onStatus("reconnecting", delay);
-    setTimeout(() => this.connect(), delay);
+    this.timer = setTimeout(() => this.connect(), delay);
   }
 
   dispatch(msg) {
@@ -65,7 +67,12 @@ export class Switchboard {
         st.epoch = msg.payload.epoch;
       }
     } else if (msg.room && msg.offset && this.rooms.has(msg.room)) {
-      this.rooms.get(msg.room).offset = msg.offset;
+      // Offsets only move forward: a message at or below the last one seen
+      // in this epoch is a duplicate (a replay that overlaps what arrived
+      // live) and is dropped.
+      const st = this.rooms.get(msg.room);
+      if (st.epoch && msg.offset <= st.offset) return;
+      st.offset = msg.offset;
     }
     if (msg.ref && this.pending.has(msg.ref)) {
       const p = this.pending.get(msg.ref);
@@ -123,6 +130,7 @@ export class Switchboard {
 
   close() {
     this.closed = true;
-    this.ws.close(1000);
+    if (this.timer) clearTimeout(this.timer);
+    if (this.ws) this.ws.close(1000);
   }
 }

@@ -1,0 +1,34 @@
+// Checks switchboard.js with a mock WebSocket: offsets only move forward,
+// duplicates are dropped, a reconnect rejoins from the last offset, and
+// close() during the reconnect delay stops reconnecting. Run by
+// TestJavaScriptClient: node client_test.mjs path/to/switchboard.js
+let sockets = [];
+globalThis.WebSocket = class {
+  static OPEN = 1;
+  constructor(url) { this.url = url; this.readyState = 0; this.sent = []; sockets.push(this); setTimeout(() => { this.readyState = 1; this.onopen && this.onopen(); }, 0); }
+  send(m) { this.sent.push(JSON.parse(m)); }
+  close(code) { this.readyState = 3; this.onclose && this.onclose({ code: code ?? 1006 }); }
+  deliver(m) { this.onmessage({ data: JSON.stringify(m) }); }
+};
+const { Switchboard } = await import(process.argv[2]);
+const sb = new Switchboard("ws://x/ws", { backoff: 5 });
+const seen = [];
+sb.on("message", (p, m) => seen.push(m.offset));
+await new Promise((r) => setTimeout(r, 10));
+sb.join("r1");
+const ws = sockets[0];
+const join = ws.sent.find((m) => m.event === "join");
+ws.deliver({ event: "joined", payload: { room: "r1", recovered: false, epoch: "E", offset: 1 }, ref: join.ref });
+ws.deliver({ event: "message", payload: "m2", room: "r1", offset: 2 });
+ws.deliver({ event: "message", payload: "m2 again", room: "r1", offset: 2 });
+ws.deliver({ event: "message", payload: "m3", room: "r1", offset: 3 });
+ws.close(1006); // network drop: reconnect, rejoin since 3
+await new Promise((r) => setTimeout(r, 50));
+const rejoin = sockets[1].sent.find((m) => m.event === "join");
+if (JSON.stringify(seen) !== "[2,3]") throw new Error("offsets seen " + JSON.stringify(seen));
+if (!rejoin || rejoin.payload.since.offset !== 3 || rejoin.payload.since.epoch !== "E") throw new Error("rejoin " + JSON.stringify(rejoin));
+sockets[1].close(1006);
+sb.close(); // during the reconnect delay
+await new Promise((r) => setTimeout(r, 100));
+if (sockets.length !== 2) throw new Error("reconnected after close(): " + sockets.length + " sockets");
+console.log("switchboard.js: all good");
