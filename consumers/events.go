@@ -352,9 +352,14 @@ func (c *EventConn) EmitToRoom(ctx context.Context, room, event string, payload 
 	return EmitToRoom(ctx, c.Box(), c.events.opts.Fields, room, event, payload, opts...)
 }
 
-// EmitToOthers is EmitToRoom without this connection.
-func (c *EventConn) EmitToOthers(ctx context.Context, room, event string, payload any) (int, error) {
-	return c.EmitToRoom(ctx, room, event, payload, c.ExceptSelf())
+// EmitToOthers sends an event to every connection of this endpoint but
+// this one. (For a room without this connection: EmitToRoom with
+// c.ExceptSelf().)
+func (c *EventConn) EmitToOthers(ctx context.Context, event string, payload any) (int, error) {
+	if c.Box() == nil {
+		return 0, ErrNoBox
+	}
+	return c.Box().GroupSend(ctx, c.events.route, envelope{f: c.events.opts.Fields, event: event, payload: payload}, c.ExceptSelf())
 }
 
 // EmitTo sends an event to one connection by id, wherever it lives.

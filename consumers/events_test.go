@@ -54,6 +54,10 @@ func startEvents(t *testing.T, opts *consumers.EventOptions) (*consumers.Events,
 		_, err := c.EmitToAll(ctx, "shout", "hey")
 		return err
 	})
+	ev.On("whisper", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		_, err := c.EmitToOthers(ctx, "whisper", "psst")
+		return err
+	})
 	rt := router.New()
 	rt.HandleFunc("/ws", ev.Handler())
 	srv := httptest.NewServer(rt)
@@ -245,13 +249,24 @@ func TestRoomsJoinRecoveryAndEmit(t *testing.T) {
 	for range 3 { // what the history still has
 		c.recv()
 	}
-	// EmitToAll reaches every connection of the endpoint.
+	// EmitToAll reaches every connection of the endpoint, EmitToOthers all
+	// but the sender.
 	a.send(`{"event":"shout"}`)
 	for _, cl := range []*client{a, b, c} {
 		got := cl.recv()
 		for got["event"] != "shout" {
 			got = cl.recv()
 		}
+	}
+	a.send(`{"event":"whisper","ref":"w"}`)
+	for _, cl := range []*client{b, c} {
+		got := cl.recv()
+		for got["event"] != "whisper" {
+			got = cl.recv()
+		}
+	}
+	if got := a.recv(); got["event"] != "ack" || got["ref"] != "w" {
+		t.Errorf("the sender got %v, want only its ack", got)
 	}
 }
 
