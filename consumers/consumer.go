@@ -122,7 +122,11 @@ func run(c Consumer, b *Base) {
 	ctx := b.ws.Context()
 	err := b.safely("OnConnect", func() error { return c.OnConnect(ctx) })
 	if b.ws.State() == websocket.StateConnecting {
-		if err != nil {
+		var pe *panicError
+		switch {
+		case errors.As(err, &pe):
+			b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "err", err)
+		case err != nil:
 			b.cfg.Logger.Debug("consumers: handshake refused by OnConnect", "id", b.ws.ID(), "err", err)
 		}
 		b.ws.Reject(http.StatusForbidden, "Forbidden") //nolint:errcheck // the client may be gone
@@ -150,7 +154,9 @@ func run(c Consumer, b *Base) {
 		}
 		code = b.closeFor(b.safely("OnReceive", func() error { return c.OnReceive(ctx, msg) }))
 	}
-	b.safely("OnDisconnect", func() error { c.OnDisconnect(code); return nil }) //nolint:errcheck // logged
+	if err := b.safely("OnDisconnect", func() error { c.OnDisconnect(code); return nil }); err != nil {
+		b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "err", err)
+	}
 }
 
 // rawReceiver is a consumer that decodes frames itself (the event
@@ -195,11 +201,16 @@ func (b *Base) closeFor(err error) websocket.StatusCode {
 	return code
 }
 
-// safely runs a hook, turning a panic into an error.
+// panicError is a recovered panic of a hook.
+type panicError struct{ msg string }
+
+func (e *panicError) Error() string { return e.msg }
+
+// safely runs a hook, turning a panic into a *panicError.
 func (b *Base) safely(hook string, fn func() error) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("consumers: %s panicked: %v\n%s", hook, p, debug.Stack())
+			err = &panicError{fmt.Sprintf("consumers: %s panicked: %v\n%s", hook, p, debug.Stack())}
 		}
 	}()
 	return fn()
