@@ -125,6 +125,19 @@ func (s *setup) dial(t *testing.T, path string) *gws.Conn {
 	return c
 }
 
+// waitMembers waits until group has n members: a dial returns at the
+// handshake, before OnConnect has joined the group.
+func (s *setup) waitMembers(t *testing.T, group string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(s.box.Members(group)) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s has %d members, want %d", group, len(s.box.Members(group)), n)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
 func (s *setup) waitDisconnect(t *testing.T) {
 	t.Helper()
 	select {
@@ -153,6 +166,7 @@ func TestHooksOrderStateAndAutoLeave(t *testing.T) {
 	s := start(t, consumers.Text)
 	a := s.dial(t, "/ws/blue")
 	b := s.dial(t, "/ws/blue")
+	s.waitMembers(t, "room:blue", 2)
 	a.WriteMessage(gws.TextMessage, []byte("hi"))
 	a.WriteMessage(gws.TextMessage, []byte("again"))
 	for _, c := range []*gws.Conn{a, b} {
@@ -202,6 +216,7 @@ func TestCloseCodes(t *testing.T) {
 			t.Parallel()
 			s := start(t, tt.enc)
 			c := s.dial(t, "/ws/r")
+			s.waitMembers(t, "room:r", 1)
 			c.WriteMessage(tt.typ, tt.data)
 			if tt.code == 0 {
 				if _, data, err := c.ReadMessage(); err != nil || !strings.HasPrefix(string(data), "map[a:1]") {
