@@ -34,8 +34,11 @@ type EventOptions struct {
 	HandlerTimeout time.Duration
 	// RateLimit is the events a second a connection may send, with bursts
 	// of RateBurst (default: RateLimit, at least 1). An event over the
-	// limit gets an error event; MaxViolations of them in a row close the
-	// connection with websocket.StatusRateLimited. Defaults to no limit.
+	// limit gets an error event. Each refused event scores one violation
+	// and each allowed one takes half a point back; at MaxViolations the
+	// connection is closed with websocket.StatusRateLimited, so sustained
+	// flooding (twice the limit or more) is closed and a passing burst is
+	// not. Defaults to no limit.
 	RateLimit     float64
 	RateBurst     int
 	MaxViolations int // defaults to 20
@@ -185,7 +188,7 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 	}
 	// Every frame takes a token, well-formed or not.
 	limited := c.limit != nil && !c.limit.allow(time.Now())
-	if limited && c.limit.violations >= c.events.opts.MaxViolations {
+	if limited && c.limit.violations >= float64(c.events.opts.MaxViolations) {
 		return websocket.NewCloseError(websocket.StatusRateLimited, "rate limited")
 	}
 	ev, err := decodeEnvelope(c.codec, data, c.events.opts.Fields)

@@ -2,11 +2,14 @@ package consumers
 
 import "time"
 
-// bucket is a token bucket: rate tokens a second, up to burst.
+// bucket is a token bucket: rate tokens a second, up to burst. It also
+// scores violations: each refusal adds one, each allowed event takes half
+// back, so that a client sending at twice the limit or more keeps
+// climbing, while one that overran a burst once falls back to zero.
 type bucket struct {
 	rate, burst, tokens float64
 	last                time.Time
-	violations          int // consecutive refusals
+	violations          float64
 }
 
 func newBucket(rate float64, burst int, now time.Time) *bucket {
@@ -20,7 +23,7 @@ func (b *bucket) allow(now time.Time) bool {
 	b.last = now
 	if b.tokens >= 1 {
 		b.tokens--
-		b.violations = 0
+		b.violations = max(0, b.violations-0.5)
 		return true
 	}
 	b.violations++
