@@ -15,7 +15,6 @@ const (
 	opPong   = 0xA
 )
 
-const maxHeaderLen = 10 // server frames are never masked
 
 func headerLen(n int) int {
 	switch {
