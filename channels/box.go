@@ -104,7 +104,6 @@ func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (*
 		ws:           ws,
 		typ:          o.PayloadType,
 		opts:         o,
-		box:          b,
 		groups:       make(map[string]struct{}),
 		lastActivity: ws.Activity(),
 		lastSeen:     b.opts.Now().UnixNano(),

@@ -14,7 +14,6 @@ type Channel struct {
 	ws      *websocket.WebSocket
 	typ     PayloadType
 	opts    RegisterOptions
-	box     *ChannelBox
 	groups  map[string]struct{} // guarded by box.mu
 	removed bool                // guarded by box.mu
 
