@@ -15,7 +15,6 @@ const (
 	opPong   = 0xA
 )
 
-
 func headerLen(n int) int {
 	switch {
 	case n < 126:
