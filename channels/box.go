@@ -48,6 +48,9 @@ type memberSet struct {
 	mu      sync.RWMutex
 	members []*Channel
 	index   map[*Channel]int
+	// replayed holds, for members that joined with JoinWithHistory, the
+	// top of the history they were given.
+	replayed map[*Channel]Position
 }
 
 // NewBox returns a running box; see Options for the defaults.
@@ -108,27 +111,28 @@ func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (*
 		lastActivity: ws.Activity(),
 		lastSeen:     b.opts.Now().UnixNano(),
 	}
-	if o.User == "" {
-		if err := b.insert(ch); err != nil {
-			return nil, err
-		}
-	} else {
-		// The user's lock is held from the local insertion to the broker's
-		// answer, so that a removal racing this registration (an
-		// eviction, a close) reaches the broker after it, and OnOffline
-		// comes after OnOnline.
-		mu := b.userLock(o.User)
+	// The channel's opMu, and its user's lock, are held from the local
+	// insertion to the broker's answer, so that a removal racing this
+	// registration (an eviction, a close) reaches the broker after it, and
+	// OnOffline comes after OnOnline.
+	ch.opMu.Lock()
+	var mu *sync.Mutex
+	if o.User != "" {
+		mu = b.userLock(o.User)
 		mu.Lock()
-		err := b.insert(ch)
-		if err == nil {
-			ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-			b.userEventLocked(ctx, ch, true)
-			cancel()
-		}
+	}
+	err := b.insert(ch)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+		b.userEventLocked(ctx, ch, true)
+		cancel()
+	}
+	if mu != nil {
 		mu.Unlock()
-		if err != nil {
-			return nil, err
-		}
+	}
+	ch.opMu.Unlock()
+	if err != nil {
+		return nil, err
 	}
 	ws.OnClose(func() { b.remove(ch) })
 	return ch, nil
@@ -203,22 +207,22 @@ func (b *ChannelBox) remove(ch *Channel) {
 			b.opts.Logger.Warn("channels: unsubscribe failed", "group", name, "err", err)
 		}
 	}
-	if ch.opts.User != "" {
-		b.userEvent(ctx, ch, false)
-	}
+	b.userEvent(ctx, ch, false)
 }
 
 func (b *ChannelBox) userLock(user string) *sync.Mutex {
 	return &b.userLocks[maphash.String(b.seed, user)%uint64(len(b.userLocks))]
 }
 
-// userEvent records a user's channel coming or going with the broker and
-// queues OnOnline/OnOffline, holding the user's lock so that the events of
-// one user are queued in the order the broker saw them.
+// userEvent records a channel coming or going with the broker and queues
+// OnOnline/OnOffline, holding the user's lock so that the events of one
+// user are queued in the order the broker saw them.
 func (b *ChannelBox) userEvent(ctx context.Context, ch *Channel, connected bool) {
-	mu := b.userLock(ch.opts.User)
-	mu.Lock()
-	defer mu.Unlock()
+	if ch.opts.User != "" {
+		mu := b.userLock(ch.opts.User)
+		mu.Lock()
+		defer mu.Unlock()
+	}
 	b.userEventLocked(ctx, ch, connected)
 }
 
@@ -228,15 +232,15 @@ func (b *ChannelBox) userEventLocked(ctx context.Context, ch *Channel, connected
 	var edge bool
 	var err error
 	if connected {
-		edge, err = b.broker.UserConnected(ctx, user, ch.id)
+		edge, err = b.broker.Connected(ctx, b.handler, ch.id, user)
 	} else {
-		edge, err = b.broker.UserDisconnected(ctx, user, ch.id)
+		edge, err = b.broker.Disconnected(ctx, b.handler, ch.id, user)
 	}
 	if err != nil {
-		b.opts.Logger.Warn("channels: user presence update failed", "user", user, "err", err)
+		b.opts.Logger.Warn("channels: connection record update failed", "channel", ch.id, "user", user, "err", err)
 		return
 	}
-	if edge {
+	if edge && user != "" {
 		b.events.push(event{user: user, online: connected})
 	}
 }
@@ -379,6 +383,35 @@ func (h *boxHandler) DeliverChannel(id string, msg *Message) bool {
 
 func (h *boxHandler) DeliverUser(user string, msg *Message) int {
 	return h.b.deliverUser(user, msg)
+}
+
+func (h *boxHandler) DeliverOffline(user string) {
+	mu := h.b.userLock(user)
+	mu.Lock()
+	h.b.events.push(event{user: user, online: false})
+	mu.Unlock()
+}
+
+func (h *boxHandler) ResyncGroup(group string) {
+	b := h.b
+	chs := b.Members(group)
+	if len(chs) == 0 {
+		return
+	}
+	b.opts.Logger.Warn("channels: saved messages lost; closing the group's members so that they rejoin", "group", group, "members", len(chs))
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.wg.Add(1)
+	b.mu.Unlock()
+	go func() {
+		defer b.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+		defer cancel()
+		b.closeChannels(ctx, chs, websocket.StatusServiceRestart, "messages lost, rejoin", 0, 0) //nolint:errcheck // aborted on timeout
+	}()
 }
 
 // event is an OnOnline or OnOffline call waiting its turn.

@@ -27,9 +27,12 @@ type Broker interface {
 	// Stop disconnects h; its node receives nothing more.
 	Stop(h Handler)
 
-	// Publish sends msg to the group's members on the other nodes. With
-	// opts.History it first appends msg to the group's history and returns
-	// its position there (the zero Position otherwise).
+	// Publish sends msg to the group's members on the other nodes (the
+	// publishing box delivers to its own). With opts.History it appends msg
+	// to the group's history, sets msg.Position and returns it, and delivers
+	// msg to the group's members on every node, the publishing one
+	// included, so that every node sees a group's saved messages in offset
+	// order; the delivery may come after Publish returns.
 	Publish(ctx context.Context, group string, msg *Message, opts PublishOptions) (Position, error)
 	// PublishToChannel delivers msg to the channel on whichever other node
 	// holds it: ErrNoSuchChannel when none does (as far as the broker can
@@ -58,11 +61,13 @@ type Broker interface {
 	RemovePresence(ctx context.Context, group, channelID string) error
 	Presence(ctx context.Context, group string) ([]PresenceInfo, error)
 
-	// UserConnected records a channel of user and reports whether it is
-	// the user's first anywhere; UserDisconnected removes it and reports
-	// whether it was the last.
-	UserConnected(ctx context.Context, user, channelID string) (first bool, err error)
-	UserDisconnected(ctx context.Context, user, channelID string) (last bool, err error)
+	// Connected records that node h holds a channel (of user, or of no
+	// user when user is "") and reports whether it is the user's first
+	// channel anywhere; Disconnected removes it and reports whether it was
+	// the user's last. A broker that tells a user went offline without a
+	// Disconnected (its node died) calls Handler.DeliverOffline instead.
+	Connected(ctx context.Context, h Handler, channelID, user string) (first bool, err error)
+	Disconnected(ctx context.Context, h Handler, channelID, user string) (last bool, err error)
 	IsOnline(ctx context.Context, user string) (bool, error)
 	OnlineUsers(ctx context.Context) ([]string, error)
 
@@ -82,6 +87,16 @@ type Handler interface {
 	DeliverChannel(channelID string, msg *Message) bool
 	// DeliverUser delivers msg to the user's local channels.
 	DeliverUser(user string, msg *Message) int
+	// DeliverOffline reports a user that went offline without a
+	// Disconnected call: its last channel was on a node that died. The
+	// broker calls it on one node of the cluster.
+	DeliverOffline(user string)
+	// ResyncGroup reports that the node missed saved messages of group
+	// that the history cannot give back (the broker's data was lost): the
+	// box closes the group's local members with
+	// websocket.StatusServiceRestart, so that their clients reconnect and
+	// learn, rejoining from their position, that they did not recover.
+	ResyncGroup(group string)
 }
 
 // PublishOptions are a publish's history settings.
@@ -119,6 +134,10 @@ type Message struct {
 	Value any
 	// Except names a channel that must not receive the message.
 	Except string
+	// OffsetField is, for a saved value that is Positioned, the top-level
+	// field of its encoded map that shows the offset: nodes that only have
+	// the encoding show the position by setting it.
+	OffsetField string
 	// Origin is the NodeID of the box that published it.
 	Origin string
 	// Position is set when the message was saved in the group's history.

@@ -1,10 +1,13 @@
 package channels
 
 import (
+	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/switchboard-go/switchboard/websocket"
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 // Channel is one registered connection. Its methods are safe for
@@ -70,8 +73,13 @@ type frameCache struct {
 // message sent with SaveHistory whose value implements Positioned is
 // delivered as At(position). (The event consumer puts the offset into its
 // envelope this way.) The history keeps the value itself.
+//
+// On other nodes only the value's encoding exists; there the value must be
+// a map (in JSON and msgpack) and OffsetField names the top-level field
+// that At sets to the offset, so that the node can do the same.
 type Positioned interface {
 	At(Position) any
+	OffsetField() string
 }
 
 // shown returns the message as delivered: msg, or its positioned form.
@@ -79,11 +87,31 @@ func shown(msg *Message) *Message {
 	if msg.Kind != KindValue || msg.Position.Offset == 0 {
 		return msg
 	}
-	p, ok := msg.Value.(Positioned)
-	if !ok {
+	if p, ok := msg.Value.(Positioned); ok {
+		return &Message{Kind: KindValue, Value: p.At(msg.Position), Position: msg.Position}
+	}
+	if msg.Value != nil || msg.OffsetField == "" {
 		return msg
 	}
-	return &Message{Kind: KindValue, Value: p.At(msg.Position), Position: msg.Position}
+	// The message crossed a network: set the field in each encoding.
+	out := &Message{Kind: KindValue, Position: msg.Position}
+	if msg.Data != nil {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(msg.Data, &m) != nil || m == nil {
+			return msg
+		}
+		m[msg.OffsetField] = strconv.AppendUint(nil, msg.Position.Offset, 10)
+		out.Data, _ = json.Marshal(m)
+	}
+	if msg.Msgpack != nil {
+		var m map[string]msgpack.RawMessage
+		if msgpack.Unmarshal(msg.Msgpack, &m) != nil || m == nil {
+			return msg
+		}
+		m[msg.OffsetField], _ = msgpack.Marshal(msg.Position.Offset)
+		out.Msgpack, _ = msgpack.Marshal(m)
+	}
+	return out
 }
 
 // frameFor returns msg's frame for a channel of type t, making it at most

@@ -173,6 +173,7 @@ func (b *ChannelBox) leaveLocked(ch *Channel, name string) bool {
 		g.members[last] = nil
 		g.members = g.members[:last]
 		delete(g.index, ch)
+		delete(g.replayed, ch)
 	}
 	empty := len(g.members) == 0
 	g.mu.Unlock()

@@ -123,6 +123,8 @@ func TestHistoryServesEveryPayloadType(t *testing.T) {
 // stamped is a payload that shows its offset.
 type stamped struct{ Text string }
 
+func (s stamped) OffsetField() string { return "offset" }
+
 func (s stamped) At(p channels.Position) any {
 	return map[string]any{"text": s.Text, "offset": p.Offset}
 }

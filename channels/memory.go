@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"sync"
@@ -22,6 +23,11 @@ type MemoryBroker struct {
 	presence map[string]map[string]PresenceInfo // group -> channel id -> info
 	users    map[string]map[string]struct{}     // user -> channel ids
 	closed   bool
+
+	// saveLocks serialise each group's saved publishes from the append to
+	// the last node's delivery, so that every node sees offset order.
+	saveLocks [64]sync.Mutex
+	seed      maphash.Seed
 }
 
 var _ Broker = (*MemoryBroker)(nil)
@@ -40,6 +46,7 @@ func NewMemoryBroker(opts *MemoryBrokerOptions) *MemoryBroker {
 		history:  make(map[string]*ring),
 		presence: make(map[string]map[string]PresenceInfo),
 		users:    make(map[string]map[string]struct{}),
+		seed:     maphash.MakeSeed(),
 	}
 	if opts != nil && opts.Now != nil {
 		b.now = opts.Now
@@ -80,18 +87,25 @@ func (b *MemoryBroker) Publish(ctx context.Context, group string, msg *Message, 
 	if err := ctx.Err(); err != nil {
 		return Position{}, err
 	}
-	var pos Position
-	if opts.History {
-		b.mu.Lock()
-		r := b.history[group]
-		if r == nil {
-			r = newRing()
-			b.history[group] = r
+	if !opts.History {
+		for _, h := range b.others(msg.Origin) {
+			h.DeliverGroup(group, msg)
 		}
-		pos = r.add(msg, b.now(), opts.Size, opts.TTL)
-		b.mu.Unlock()
+		return Position{}, nil
 	}
-	for _, h := range b.others(msg.Origin) {
+	mu := &b.saveLocks[maphash.String(b.seed, group)%uint64(len(b.saveLocks))]
+	mu.Lock()
+	defer mu.Unlock()
+	b.mu.Lock()
+	r := b.history[group]
+	if r == nil {
+		r = newRing()
+		b.history[group] = r
+	}
+	pos := r.add(msg, b.now(), opts.Size, opts.TTL)
+	hs := slices.Clone(b.handlers)
+	b.mu.Unlock()
+	for _, h := range hs {
 		h.DeliverGroup(group, msg)
 	}
 	return pos, nil
@@ -200,7 +214,10 @@ func (b *MemoryBroker) Presence(ctx context.Context, group string) ([]PresenceIn
 	return out, nil
 }
 
-func (b *MemoryBroker) UserConnected(_ context.Context, user, channelID string) (bool, error) {
+func (b *MemoryBroker) Connected(_ context.Context, _ Handler, channelID, user string) (bool, error) {
+	if user == "" {
+		return false, nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := b.users[user]
@@ -212,7 +229,10 @@ func (b *MemoryBroker) UserConnected(_ context.Context, user, channelID string) 
 	return len(m) == 1, nil
 }
 
-func (b *MemoryBroker) UserDisconnected(_ context.Context, user, channelID string) (bool, error) {
+func (b *MemoryBroker) Disconnected(_ context.Context, _ Handler, channelID, user string) (bool, error) {
+	if user == "" {
+		return false, nil
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	m := b.users[user]

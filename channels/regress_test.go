@@ -18,12 +18,12 @@ import (
 )
 
 // slowBroker is a MemoryBroker with a network-like round trip on
-// UserDisconnected.
+// Disconnected.
 type slowBroker struct{ *channels.MemoryBroker }
 
-func (s slowBroker) UserDisconnected(c context.Context, user, id string) (bool, error) {
+func (s slowBroker) Disconnected(c context.Context, h channels.Handler, id, user string) (bool, error) {
 	time.Sleep(20 * time.Millisecond)
-	return s.MemoryBroker.UserDisconnected(c, user, id)
+	return s.MemoryBroker.Disconnected(c, h, id, user)
 }
 
 // When Close returns, every channel has left the box and every OnOffline

@@ -62,14 +62,15 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 		return n, err
 	}
 	// Saved messages: every form is made up front (the history serves all
-	// payload types), and the append and the local delivery happen under
-	// the group's send lock, so that local order follows the offsets.
+	// payload types and other nodes), and the broker delivers the message
+	// to every node, this one included, in offset order.
+	if p, ok := msg.Value.(Positioned); ok {
+		msg.OffsetField = p.OffsetField()
+	}
 	if err := msg.Encode(); err != nil {
 		return 0, err
 	}
-	mu := b.sendLock(group)
-	mu.Lock()
-	defer mu.Unlock()
+	n := b.localCount(group, o.except)
 	pos, err := b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0)})
 	if err != nil {
 		return 0, err
@@ -77,7 +78,35 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 	if o.pos != nil {
 		*o.pos = pos
 	}
-	return b.deliverGroup(group, msg)
+	return n, nil
+}
+
+// localCount returns how many local members of group a message that
+// leaves out except goes to.
+func (b *ChannelBox) localCount(group, except string) int {
+	b.mu.RLock()
+	g := b.groups[group]
+	b.mu.RUnlock()
+	if g == nil {
+		return 0
+	}
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	n := len(g.members)
+	if ch := b.channelOf(except); ch != nil {
+		if _, ok := g.index[ch]; ok {
+			n--
+		}
+	}
+	return n
+}
+
+func (b *ChannelBox) channelOf(id string) *Channel {
+	if id == "" {
+		return nil
+	}
+	ch, _ := b.Channel(id)
+	return ch
 }
 
 func (b *ChannelBox) sendLock(group string) *sync.Mutex {
@@ -107,11 +136,34 @@ func (b *ChannelBox) JoinWithHistory(ctx context.Context, group, channelID strin
 	if err != nil {
 		return res, err
 	}
+	// Saved messages up to top reach the channel through fn; their live
+	// delivery, when it comes after this, is skipped.
+	b.mu.RLock()
+	g := b.groups[group]
+	b.mu.RUnlock()
+	if ch, ok := b.Channel(channelID); ok && g != nil {
+		g.mu.Lock()
+		if _, member := g.index[ch]; member {
+			if g.replayed == nil {
+				g.replayed = make(map[*Channel]Position)
+			}
+			g.replayed[ch] = top
+		}
+		g.mu.Unlock()
+	}
 	return res, fn(entries, top, recovered)
 }
 
-// deliverGroup enqueues msg for the local members of group.
+// deliverGroup enqueues msg for the local members of group. A saved
+// message is delivered under the group's send lock, and skips the members
+// that JoinWithHistory already gave it to.
 func (b *ChannelBox) deliverGroup(name string, msg *Message) (int, error) {
+	saved := msg.Position.Offset != 0
+	if saved {
+		mu := b.sendLock(name)
+		mu.Lock()
+		defer mu.Unlock()
+	}
 	b.mu.RLock()
 	g := b.groups[name]
 	b.mu.RUnlock()
@@ -121,9 +173,15 @@ func (b *ChannelBox) deliverGroup(name string, msg *Message) (int, error) {
 	var f fanout
 	g.mu.RLock()
 	for _, ch := range g.members {
-		if ch.id != msg.Except {
-			f.send(ch, msg)
+		if ch.id == msg.Except {
+			continue
 		}
+		if saved && len(g.replayed) > 0 {
+			if top, ok := g.replayed[ch]; ok && top.Epoch == msg.Position.Epoch && msg.Position.Offset <= top.Offset {
+				continue
+			}
+		}
+		f.send(ch, msg)
 	}
 	g.mu.RUnlock()
 	b.evict(f.gone)

@@ -204,6 +204,9 @@ func (e envelope) MarshalJSON() ([]byte, error) { return json.Marshal(e.fields()
 
 func (e envelope) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.Encode(e.fields()) }
 
+// OffsetField names the envelope field that At sets.
+func (e envelope) OffsetField() string { return e.f.Offset }
+
 // At shows the envelope with the offset it got in the room's history.
 func (e envelope) At(p channels.Position) any {
 	e.offset = p.Offset
