@@ -1,0 +1,752 @@
+// Package redisbroker is a channels.Broker over Redis: boxes in many
+// processes that share one Redis behave as one ChannelBox. Group messages
+// travel over pub/sub, saved messages are appended to a stream per group
+// (offsets and epochs consistent across nodes), presence and the online
+// users are sorted sets whose entries expire unless their node's heartbeat
+// refreshes them, so that a node that dies without cleaning up drops out
+// within Options.PresenceTTL.
+//
+// It needs Redis 6.2 or later, a single server (or a primary), not Redis
+// Cluster. It is the only package of the module that imports a Redis
+// client (github.com/redis/rueidis, for its automatic pipelining).
+//
+// Delivery: messages are delivered at most once, in the order each node
+// published them; saved messages reach every node in offset order. When
+// the connection to Redis breaks, calls fail within Options.Timeout, the
+// broker reconnects and resubscribes by itself, and each node fills what
+// it missed of saved messages from the history; where the history cannot
+// (Redis lost its data, or trimmed the entries), the box closes the
+// group's members with websocket.StatusServiceRestart so that their
+// clients rejoin and learn they did not recover. Unsaved messages sent
+// during an outage are lost.
+package redisbroker
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/switchboard-go/switchboard/channels"
+)
+
+// Options configure a Broker; nil means defaults.
+type Options struct {
+	// Addr is the Redis server: host:port or a redis:// (rediss://) URL,
+	// which may carry a user, password and database. Defaults to
+	// 127.0.0.1:6379.
+	Addr string
+	// Prefix starts every key and pub/sub channel name, so that several
+	// applications can share one Redis. Defaults to "switchboard:".
+	Prefix string
+	// Timeout bounds every Redis call whose context has no earlier
+	// deadline, and the wait for a subscription. Defaults to 2s.
+	Timeout time.Duration
+	// PresenceTTL is how long a connection's presence, online status and
+	// address outlive the last heartbeat of its node; heartbeats come
+	// every third of it. Defaults to 30s.
+	PresenceTTL time.Duration
+	// HistoryMetaTTL is how long a group's epoch and offset counter are
+	// kept after its last use (at least as long as its history). Defaults
+	// to 24h.
+	HistoryMetaTTL time.Duration
+	// QueueSize is how many messages from Redis may wait for delivery on
+	// this node; beyond it they are dropped (and saved ones refilled from
+	// the history). Defaults to 65536.
+	QueueSize int
+	// Configure, when set, adjusts the Redis client's options (pool and
+	// pipelining settings, TLS, timeouts) before the client is made.
+	Configure func(*rueidis.ClientOption)
+	// Logger receives connection losses and errors that have no caller.
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults, as documented on Options.
+const (
+	DefaultAddr           = "127.0.0.1:6379"
+	DefaultPrefix         = "switchboard:"
+	DefaultTimeout        = 2 * time.Second
+	DefaultPresenceTTL    = 30 * time.Second
+	DefaultHistoryMetaTTL = 24 * time.Hour
+	DefaultQueueSize      = 65536
+)
+
+// ErrNotSubscribed is returned by Subscribe and Start while the broker's
+// pub/sub connection is down; the subscription is made when it is back.
+var ErrNotSubscribed = errors.New("redisbroker: pub/sub connection down; subscribing when it is back")
+
+// Broker is a channels.Broker over Redis. It serves any number of boxes
+// (nodes) of its process.
+type Broker struct {
+	opts   Options
+	client rueidis.Client
+	keys   keys
+
+	mu        sync.Mutex
+	handlers  []channels.Handler
+	conns     map[string]connRec            // local channel id -> record
+	presence  map[string]map[string]string  // group -> local channel id -> user
+	closed    bool
+
+	// hbMu keeps the heartbeat from writing back an entry that a
+	// concurrent removal just deleted: each update of the records above
+	// holds it for reading until Redis answered; the heartbeat holds it
+	// while it writes.
+	hbMu sync.RWMutex
+
+	sub  *subscriber
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+type connRec struct {
+	node string
+	user string
+}
+
+var _ channels.Broker = (*Broker)(nil)
+
+// New connects to Redis and returns a running Broker; it fails when Redis
+// cannot be reached within Options.Timeout.
+func New(opts *Options) (*Broker, error) {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Addr == "" {
+		o.Addr = DefaultAddr
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.PresenceTTL <= 0 {
+		o.PresenceTTL = DefaultPresenceTTL
+	}
+	if o.HistoryMetaTTL <= 0 {
+		o.HistoryMetaTTL = DefaultHistoryMetaTTL
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	var co rueidis.ClientOption
+	if strings.Contains(o.Addr, "://") {
+		var err error
+		if co, err = rueidis.ParseURL(o.Addr); err != nil {
+			return nil, fmt.Errorf("redisbroker: address %q: %w", o.Addr, err)
+		}
+	} else {
+		co.InitAddress = []string{o.Addr}
+	}
+	co.DisableCache = true
+	co.Dialer.Timeout = o.Timeout
+	co.ConnWriteTimeout = o.Timeout
+	if o.Configure != nil {
+		o.Configure(&co)
+	}
+	client, err := rueidis.NewClient(co)
+	if err != nil {
+		return nil, fmt.Errorf("redisbroker: connecting to %s: %w", o.Addr, err)
+	}
+	b := &Broker{
+		opts:     o,
+		client:   client,
+		keys:     keys{o.Prefix},
+		conns:    make(map[string]connRec),
+		presence: make(map[string]map[string]string),
+		stop:     make(chan struct{}),
+	}
+	b.sub = newSubscriber(b)
+	b.wg.Add(3)
+	go func() { defer b.wg.Done(); b.sub.run(b.stop) }()
+	go func() { defer b.wg.Done(); b.sub.deliverLoop(b.stop) }()
+	go func() { defer b.wg.Done(); b.heartbeatLoop() }()
+	return b, nil
+}
+
+// keys names what the broker keeps in Redis.
+type keys struct{ p string }
+
+func (k keys) groupChan(g string) string { return k.p + "g:" + g }
+func (k keys) nodeChan(n string) string  { return k.p + "n:" + n }
+func (k keys) nodePrefix() string        { return k.p + "n:" }
+func (k keys) meta(g string) string      { return k.p + "m:" + g }
+func (k keys) stream(g string) string    { return k.p + "h:" + g }
+func (k keys) presence(g string) string  { return k.p + "p:" + g }
+func (k keys) conn(id string) string     { return k.p + "c:" + id }
+func (k keys) user(u string) string      { return k.p + "u:" + u }
+func (k keys) userPrefix() string        { return k.p + "u:" }
+func (k keys) online() string            { return k.p + "online" }
+
+func userMember(node, channelID string) string { return node + "|" + channelID }
+
+func presenceMember(channelID, user string) string { return channelID + "\x00" + user }
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+func newEpoch() string { return rand.Text()[:12] }
+
+// ctx bounds a call by Options.Timeout.
+func (b *Broker) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, b.opts.Timeout)
+}
+
+func (b *Broker) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
+}
+
+// Start subscribes the box to the messages addressed to its node. It
+// returns ErrNotSubscribed while Redis is unreachable; the subscription is
+// made when it is back.
+func (b *Broker) Start(h channels.Handler) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return channels.ErrBrokerClosed
+	}
+	b.handlers = append(b.handlers, h)
+	b.mu.Unlock()
+	ctx, cancel := b.ctx(context.Background())
+	defer cancel()
+	return b.sub.add(ctx, b.keys.nodeChan(h.NodeID()))
+}
+
+// Stop unsubscribes the box's node.
+func (b *Broker) Stop(h channels.Handler) {
+	b.mu.Lock()
+	b.handlers = slices.DeleteFunc(b.handlers, func(x channels.Handler) bool { return x == h })
+	b.mu.Unlock()
+	ctx, cancel := b.ctx(context.Background())
+	defer cancel()
+	b.sub.remove(ctx, b.keys.nodeChan(h.NodeID())) //nolint:errcheck // gone with the connection anyway
+}
+
+func (b *Broker) handlerList() []channels.Handler {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.handlers)
+}
+
+func (b *Broker) handler(node string) channels.Handler {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, h := range b.handlers {
+		if h.NodeID() == node {
+			return h
+		}
+	}
+	return nil
+}
+
+// Publish implements channels.Broker.
+func (b *Broker) Publish(ctx context.Context, group string, msg *channels.Message, opts channels.PublishOptions) (channels.Position, error) {
+	if b.isClosed() {
+		return channels.Position{}, channels.ErrBrokerClosed
+	}
+	if err := msg.Encode(); err != nil {
+		return channels.Position{}, err
+	}
+	body := encodeBody(msg)
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	if !opts.History {
+		payload := make([]byte, 0, 2+len(body))
+		payload = append(append(payload, 'u', '\n'), body...)
+		err := b.client.Do(ctx, b.client.B().Publish().Channel(b.keys.groupChan(group)).Message(rueidis.BinaryString(payload)).Build()).Error()
+		if err != nil {
+			return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, err)
+		}
+		return channels.Position{}, nil
+	}
+	size := opts.Size
+	if size <= 0 {
+		size = channels.DefaultHistorySize
+	}
+	res, err := publishSaved.Exec(ctx, b.client,
+		[]string{b.keys.meta(group), b.keys.stream(group), b.keys.groupChan(group)},
+		[]string{newEpoch(), rueidis.BinaryString(body), strconv.Itoa(size), ms(opts.TTL), ms(b.metaTTL(opts.TTL))}).ToArray()
+	if err != nil {
+		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, err)
+	}
+	if len(res) != 2 {
+		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: unexpected reply", group)
+	}
+	off, err1 := res[0].AsInt64()
+	epoch, err2 := res[1].ToString()
+	if err := errors.Join(err1, err2); err != nil {
+		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, err)
+	}
+	pos := channels.Position{Offset: uint64(off), Epoch: epoch}
+	msg.Position = pos
+	return pos, nil
+}
+
+func (b *Broker) metaTTL(historyTTL time.Duration) time.Duration {
+	return max(b.opts.HistoryMetaTTL, historyTTL)
+}
+
+// PublishToChannel implements channels.Broker.
+func (b *Broker) PublishToChannel(ctx context.Context, channelID string, msg *channels.Message) error {
+	if b.isClosed() {
+		return channels.ErrBrokerClosed
+	}
+	if err := msg.Encode(); err != nil {
+		return err
+	}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	n, err := toChannelScript.Exec(ctx, b.client, []string{b.keys.conn(channelID)},
+		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toChannel, channelID, encodeBody(msg))), msg.Origin}).AsInt64()
+	if err != nil {
+		return fmt.Errorf("redisbroker: send to channel: %w", err)
+	}
+	if n == 0 {
+		return channels.ErrNoSuchChannel
+	}
+	return nil
+}
+
+// PublishToUser implements channels.Broker; the count is of the user's
+// channels on the nodes the message reached.
+func (b *Broker) PublishToUser(ctx context.Context, user string, msg *channels.Message) (int, error) {
+	if b.isClosed() {
+		return 0, channels.ErrBrokerClosed
+	}
+	if err := msg.Encode(); err != nil {
+		return 0, err
+	}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	n, err := toUserScript.Exec(ctx, b.client, []string{b.keys.user(user)},
+		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toUser, user, encodeBody(msg))), msg.Origin}).AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("redisbroker: send to user: %w", err)
+	}
+	return int(n), nil
+}
+
+// Subscribe implements channels.Broker: the node receives the group's
+// messages once this returns nil. ErrNotSubscribed means Redis is
+// unreachable; the subscription is made when it is back.
+func (b *Broker) Subscribe(ctx context.Context, h channels.Handler, group string) error {
+	if b.isClosed() {
+		return channels.ErrBrokerClosed
+	}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	return b.sub.subscribeGroup(ctx, group)
+}
+
+// Unsubscribe implements channels.Broker.
+func (b *Broker) Unsubscribe(ctx context.Context, h channels.Handler, group string) error {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	return b.sub.unsubscribeGroup(ctx, group)
+}
+
+// History implements channels.Broker.
+func (b *Broker) History(ctx context.Context, group string, since *channels.Position) ([]channels.Entry, channels.Position, bool, error) {
+	if b.isClosed() {
+		return nil, channels.Position{}, false, channels.ErrBrokerClosed
+	}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	return b.history(ctx, group, since)
+}
+
+func (b *Broker) history(ctx context.Context, group string, since *channels.Position) ([]channels.Entry, channels.Position, bool, error) {
+	sinceOff, sinceEpoch := "", ""
+	if since != nil {
+		sinceOff, sinceEpoch = strconv.FormatUint(since.Offset, 10), since.Epoch
+	}
+	res, err := history.Exec(ctx, b.client, []string{b.keys.meta(group), b.keys.stream(group)},
+		[]string{newEpoch(), sinceOff, sinceEpoch, ms(b.opts.HistoryMetaTTL)}).ToArray()
+	if err != nil {
+		return nil, channels.Position{}, false, fmt.Errorf("redisbroker: history of %q: %w", group, err)
+	}
+	h, err := parseHistory(res)
+	if err != nil {
+		return nil, channels.Position{}, false, fmt.Errorf("redisbroker: history of %q: %w", group, err)
+	}
+	top := channels.Position{Offset: h.top, Epoch: h.epoch}
+	// Entries older than the age cap are gone, as if trimmed.
+	aged := func(t int64) bool { return h.ttl > 0 && h.now-t > h.ttl }
+	entries := make([]channels.Entry, 0, len(h.entries))
+	anyAged := false
+	for _, e := range h.entries {
+		if aged(e.t) {
+			anyAged = true
+			continue
+		}
+		entries = append(entries, channels.Entry{
+			ID:       h.epoch + "-" + strconv.FormatUint(e.off, 10),
+			Time:     time.UnixMilli(e.t),
+			Position: channels.Position{Offset: e.off, Epoch: h.epoch},
+			Message:  e.msg,
+		})
+		e.msg.Position = entries[len(entries)-1].Position
+	}
+	if since == nil || since.Epoch != h.epoch || since.Offset > h.top {
+		return entries, top, false, nil
+	}
+	first := h.top + 1 // the oldest offset still kept
+	if h.first != 0 {
+		first = h.first
+	}
+	complete := !anyAged && since.Offset+1 >= first
+	return entries, top, complete, nil
+}
+
+type histEntry struct {
+	off uint64
+	t   int64
+	msg *channels.Message
+}
+
+type histReply struct {
+	epoch   string
+	top     uint64
+	ttl     int64
+	now     int64
+	entries []histEntry
+	first   uint64
+}
+
+func parseHistory(res []rueidis.RedisMessage) (histReply, error) {
+	var h histReply
+	if len(res) != 6 {
+		return h, errors.New("unexpected reply")
+	}
+	var errs [4]error
+	h.epoch, errs[0] = res[0].ToString()
+	top, _ := res[1].AsInt64()
+	h.top = uint64(max(top, 0))
+	h.ttl, errs[1] = res[2].AsInt64()
+	h.now, errs[2] = res[3].AsInt64()
+	if err := errors.Join(errs[:]...); err != nil {
+		return h, err
+	}
+	entries, err := res[4].AsXRange()
+	if err != nil {
+		return h, err
+	}
+	for _, e := range entries {
+		he, err := parseEntry(e)
+		if err != nil {
+			return h, err
+		}
+		h.entries = append(h.entries, he)
+	}
+	if first, err := res[5].AsXRange(); err == nil && len(first) == 1 {
+		he, err := parseEntry(first[0])
+		if err != nil {
+			return h, err
+		}
+		h.first = he.off
+	}
+	return h, nil
+}
+
+func parseEntry(e rueidis.XRangeEntry) (histEntry, error) {
+	id, _, ok := strings.Cut(e.ID, "-")
+	off, err := strconv.ParseUint(id, 10, 64)
+	if !ok || err != nil {
+		return histEntry{}, fmt.Errorf("history entry id %q", e.ID)
+	}
+	t, err := strconv.ParseInt(e.FieldValues["t"], 10, 64)
+	if err != nil {
+		return histEntry{}, fmt.Errorf("history entry %q time: %w", e.ID, err)
+	}
+	msg, err := decodeBody([]byte(e.FieldValues["b"]))
+	if err != nil {
+		return histEntry{}, fmt.Errorf("history entry %q: %w", e.ID, err)
+	}
+	return histEntry{off: off, t: t, msg: msg}, nil
+}
+
+// FlushHistory implements channels.Broker; with no groups named it scans
+// for every group with a history.
+func (b *Broker) FlushHistory(ctx context.Context, groups ...string) error {
+	if b.isClosed() {
+		return channels.ErrBrokerClosed
+	}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	if len(groups) == 0 {
+		prefix := b.keys.meta("")
+		var cursor uint64
+		for {
+			res, err := b.client.Do(ctx, b.client.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+			if err != nil {
+				return fmt.Errorf("redisbroker: flush history: %w", err)
+			}
+			for _, k := range res.Elements {
+				groups = append(groups, strings.TrimPrefix(k, prefix))
+			}
+			if cursor = res.Cursor; cursor == 0 {
+				break
+			}
+		}
+	}
+	for _, g := range groups {
+		err := flush.Exec(ctx, b.client, []string{b.keys.meta(g), b.keys.stream(g)},
+			[]string{newEpoch(), ms(b.opts.HistoryMetaTTL)}).Error()
+		if err != nil {
+			return fmt.Errorf("redisbroker: flush history of %q: %w", g, err)
+		}
+	}
+	return nil
+}
+
+// AddPresence implements channels.Broker.
+func (b *Broker) AddPresence(ctx context.Context, group string, p channels.PresenceInfo) error {
+	b.hbMu.RLock()
+	defer b.hbMu.RUnlock()
+	b.mu.Lock()
+	m := b.presence[group]
+	if m == nil {
+		m = make(map[string]string)
+		b.presence[group] = m
+	}
+	m[p.ChannelID] = p.User
+	b.mu.Unlock()
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	err := addPresence.Exec(ctx, b.client, []string{b.keys.presence(group)},
+		[]string{presenceMember(p.ChannelID, p.User), ms(b.opts.PresenceTTL)}).Error()
+	if err != nil {
+		return fmt.Errorf("redisbroker: add presence in %q: %w", group, err)
+	}
+	return nil
+}
+
+// RemovePresence implements channels.Broker.
+func (b *Broker) RemovePresence(ctx context.Context, group, channelID string) error {
+	b.hbMu.RLock()
+	defer b.hbMu.RUnlock()
+	b.mu.Lock()
+	user, ok := b.presence[group][channelID]
+	if ok {
+		delete(b.presence[group], channelID)
+		if len(b.presence[group]) == 0 {
+			delete(b.presence, group)
+		}
+	}
+	b.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	err := b.client.Do(ctx, b.client.B().Zrem().Key(b.keys.presence(group)).Member(presenceMember(channelID, user)).Build()).Error()
+	if err != nil {
+		return fmt.Errorf("redisbroker: remove presence in %q: %w", group, err)
+	}
+	return nil
+}
+
+// Presence implements channels.Broker: the group's members on every live
+// node, sorted by user and channel id.
+func (b *Broker) Presence(ctx context.Context, group string) ([]channels.PresenceInfo, error) {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	members, err := readPresence.Exec(ctx, b.client, []string{b.keys.presence(group)}, nil).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("redisbroker: presence of %q: %w", group, err)
+	}
+	out := make([]channels.PresenceInfo, 0, len(members))
+	for _, m := range members {
+		id, user, _ := strings.Cut(m, "\x00")
+		out = append(out, channels.PresenceInfo{ChannelID: id, User: user})
+	}
+	slices.SortFunc(out, func(a, b channels.PresenceInfo) int {
+		if c := strings.Compare(a.User, b.User); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ChannelID, b.ChannelID)
+	})
+	return out, nil
+}
+
+// Connected implements channels.Broker.
+func (b *Broker) Connected(ctx context.Context, h channels.Handler, channelID, user string) (bool, error) {
+	b.hbMu.RLock()
+	defer b.hbMu.RUnlock()
+	node := h.NodeID()
+	b.mu.Lock()
+	b.conns[channelID] = connRec{node: node, user: user}
+	b.mu.Unlock()
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	n, err := connected.Exec(ctx, b.client,
+		[]string{b.keys.conn(channelID), b.keys.user(user), b.keys.online()},
+		[]string{node, userMember(node, channelID), ms(b.opts.PresenceTTL), user}).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisbroker: record connection: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Disconnected implements channels.Broker.
+func (b *Broker) Disconnected(ctx context.Context, h channels.Handler, channelID, user string) (bool, error) {
+	b.hbMu.RLock()
+	defer b.hbMu.RUnlock()
+	node := h.NodeID()
+	b.mu.Lock()
+	delete(b.conns, channelID)
+	b.mu.Unlock()
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	n, err := disconnected.Exec(ctx, b.client,
+		[]string{b.keys.conn(channelID), b.keys.user(user), b.keys.online()},
+		[]string{userMember(node, channelID), user}).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisbroker: remove connection: %w", err)
+	}
+	return n == 1, nil
+}
+
+// IsOnline implements channels.Broker.
+func (b *Broker) IsOnline(ctx context.Context, user string) (bool, error) {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	n, err := isOnline.Exec(ctx, b.client, []string{b.keys.user(user)}, nil).AsInt64()
+	if err != nil {
+		return false, fmt.Errorf("redisbroker: is online: %w", err)
+	}
+	return n == 1, nil
+}
+
+// OnlineUsers implements channels.Broker.
+func (b *Broker) OnlineUsers(ctx context.Context) ([]string, error) {
+	ctx, cancel := b.ctx(ctx)
+	defer cancel()
+	users, err := onlineUsers.Exec(ctx, b.client, []string{b.keys.online()}, nil).AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("redisbroker: online users: %w", err)
+	}
+	slices.Sort(users)
+	return users, nil
+}
+
+// heartbeatLoop refreshes this node's entries every third of PresenceTTL
+// and takes offline the users of dead nodes.
+func (b *Broker) heartbeatLoop() {
+	t := time.NewTicker(b.opts.PresenceTTL / 3)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-t.C:
+		}
+		err := b.heartbeat()
+		switch {
+		case err != nil && !failing:
+			b.opts.Logger.Warn("redisbroker: heartbeat failed", "err", err)
+		case err == nil && failing:
+			b.opts.Logger.Info("redisbroker: heartbeat back")
+		}
+		failing = err != nil
+	}
+}
+
+// heartbeat pushes the expiry of every local entry to now + PresenceTTL,
+// writing back any that Redis lost, then sweeps.
+func (b *Broker) heartbeat() error {
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.PresenceTTL/3)
+	defer cancel()
+	tm, err := b.client.Do(ctx, b.client.B().Time().Build()).AsIntSlice()
+	if err != nil || len(tm) != 2 {
+		return fmt.Errorf("TIME: %v", err)
+	}
+	ttl := b.opts.PresenceTTL
+	exp := float64(tm[0]*1000 + tm[1]/1000 + ttl.Milliseconds())
+	ttlMS := ttl.Milliseconds()
+
+	b.hbMu.Lock()
+	b.mu.Lock()
+	cmds := make(rueidis.Commands, 0, 3*len(b.conns)+2*len(b.presence))
+	for id, c := range b.conns {
+		cmds = append(cmds, b.client.B().Set().Key(b.keys.conn(id)).Value(c.node).PxMilliseconds(ttlMS).Build())
+		if c.user != "" {
+			uk := b.keys.user(c.user)
+			cmds = append(cmds,
+				b.client.B().Zadd().Key(uk).ScoreMember().ScoreMember(exp, userMember(c.node, id)).Build(),
+				b.client.B().Pexpire().Key(uk).Milliseconds(ttlMS).Build(),
+				b.client.B().Zadd().Key(b.keys.online()).Gt().ScoreMember().ScoreMember(exp, c.user).Build())
+		}
+	}
+	for g, m := range b.presence {
+		z := b.client.B().Zadd().Key(b.keys.presence(g)).ScoreMember()
+		for id, user := range m {
+			z = z.ScoreMember(exp, presenceMember(id, user))
+		}
+		cmds = append(cmds, z.Build(), b.client.B().Pexpire().Key(b.keys.presence(g)).Milliseconds(ttlMS).Build())
+	}
+	b.mu.Unlock()
+	var werr error
+	for start := 0; start < len(cmds) && werr == nil; start += 1000 {
+		for _, r := range b.client.DoMulti(ctx, cmds[start:min(start+1000, len(cmds))]...) {
+			if werr == nil {
+				werr = r.Error()
+			}
+		}
+	}
+	b.hbMu.Unlock()
+	if werr != nil {
+		return werr
+	}
+
+	gone, err := sweep.Exec(ctx, b.client, []string{b.keys.online()}, []string{b.keys.userPrefix(), "1000"}).AsStrSlice()
+	if err != nil {
+		return err
+	}
+	if hs := b.handlerList(); len(hs) > 0 {
+		for _, u := range gone {
+			hs[0].DeliverOffline(u)
+		}
+	}
+	return nil
+}
+
+// Close stops the broker: its subscriptions, heartbeat and connections.
+// The entries of channels still recorded expire within PresenceTTL.
+func (b *Broker) Close(ctx context.Context) error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	b.handlers = nil
+	b.mu.Unlock()
+	close(b.stop)
+	done := make(chan struct{})
+	go func() { b.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	b.client.Close()
+	return err
+}

@@ -1,0 +1,169 @@
+package redisbroker
+
+import "github.com/redis/rueidis"
+
+// The scripts read the clock with TIME, so that every node ages entries
+// by Redis's clock rather than its own. They touch only the keys of one
+// group or user (plus the online set), but some build key names, so the
+// broker needs a single Redis (or a primary with replicas), not Redis
+// Cluster.
+
+// nowMS is the Lua prelude that reads Redis's clock in milliseconds.
+const nowMS = `local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+`
+
+// ensureEpoch gives a group without one a new epoch and an empty history
+// (a stream left from a lost epoch cannot take the new offsets).
+const ensureEpoch = `local e = redis.call('HGET', KEYS[1], 'e')
+if not e then
+  e = ARGV[1]
+  redis.call('HSET', KEYS[1], 'e', e)
+  redis.call('DEL', KEYS[2])
+end
+`
+
+// publishSaved appends a message to a group's history and publishes it
+// with its position.
+// KEYS: meta, stream, group channel.
+// ARGV: new epoch, body, size, ttl ms (0: none), meta ttl ms.
+var publishSaved = rueidis.NewLuaScript(nowMS + ensureEpoch + `
+local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
+redis.call('HSET', KEYS[1], 't', ARGV[4])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], off .. '-1', 't', now, 'b', ARGV[2])
+if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', KEYS[3], 's' .. off .. ' ' .. e .. '\n' .. ARGV[2])
+return {off, e}
+`)
+
+// history reads a group's position and the entries after since.
+// KEYS: meta, stream.
+// ARGV: new epoch, since offset ("" for none), since epoch, meta ttl ms.
+// Returns epoch, top offset, ttl ms, now ms, entries after since (all when
+// since is none, of another epoch or past the top), the oldest entry.
+var history = rueidis.NewLuaScript(nowMS + ensureEpoch + `
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+local top = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
+local ttl = redis.call('HGET', KEYS[1], 't') or '0'
+local start = '-'
+if ARGV[2] ~= '' and ARGV[3] == e and tonumber(ARGV[2]) <= top then
+  start = '(' .. ARGV[2] .. '-1'
+end
+local entries = redis.call('XRANGE', KEYS[2], start, '+')
+local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+return {e, top, ttl, now, entries, first}
+`)
+
+// flush drops a group's history and gives it a new epoch; the offsets
+// go on from where they were.
+// KEYS: meta, stream. ARGV: new epoch, meta ttl ms.
+var flush = rueidis.NewLuaScript(`
+redis.call('DEL', KEYS[2])
+redis.call('HSET', KEYS[1], 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// addPresence records a channel in a group's presence until now + ttl.
+// KEYS: presence set. ARGV: member, ttl ms.
+var addPresence = rueidis.NewLuaScript(nowMS + `
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`)
+
+// readPresence drops a group's expired entries and returns the others.
+// KEYS: presence set.
+var readPresence = rueidis.NewLuaScript(nowMS + `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+return redis.call('ZRANGE', KEYS[1], 0, -1)
+`)
+
+// connected records a channel's node and, for a user's channel, the
+// user's connection; 1 when the user was not online.
+// KEYS: channel key, user set, online set.
+// ARGV: node, user member, ttl ms, user.
+var connected = rueidis.NewLuaScript(nowMS + `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+if ARGV[4] == '' then return 0 end
+local exp = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[2], exp, ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local was = redis.call('ZSCORE', KEYS[3], ARGV[4])
+redis.call('ZADD', KEYS[3], 'GT', exp, ARGV[4])
+if was then return 0 end
+return 1
+`)
+
+// disconnected removes what connected recorded; 1 when the user has no
+// live connection left.
+// KEYS: channel key, user set, online set. ARGV: user member, user.
+var disconnected = rueidis.NewLuaScript(nowMS + `
+redis.call('DEL', KEYS[1])
+if ARGV[2] == '' then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+if redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
+return redis.call('ZREM', KEYS[3], ARGV[2])
+`)
+
+// sweep takes offline the users whose every connection expired (their
+// nodes died) and returns them; each is returned to one node only.
+// KEYS: online set. ARGV: user key prefix, limit.
+var sweep = rueidis.NewLuaScript(nowMS + `
+local users = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
+local gone = {}
+for _, u in ipairs(users) do
+  local k = ARGV[1] .. u
+  redis.call('ZREMRANGEBYSCORE', k, '-inf', now)
+  local last = redis.call('ZRANGE', k, -1, -1, 'WITHSCORES')
+  if #last == 0 then
+    redis.call('ZREM', KEYS[1], u)
+    table.insert(gone, u)
+  else
+    redis.call('ZADD', KEYS[1], last[2], u)
+  end
+end
+return gone
+`)
+
+// isOnline: 1 when the user has a live connection. KEYS: user set.
+var isOnline = rueidis.NewLuaScript(nowMS + `
+if redis.call('ZCOUNT', KEYS[1], now, '+inf') > 0 then return 1 end
+return 0
+`)
+
+// onlineUsers: the users with a live connection. KEYS: online set.
+var onlineUsers = rueidis.NewLuaScript(nowMS + `
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+`)
+
+// toChannelScript publishes a node message to the node holding a channel;
+// 0 when no live node holds it.
+// KEYS: channel key. ARGV: node channel prefix, payload, origin node.
+var toChannelScript = rueidis.NewLuaScript(`
+local node = redis.call('GET', KEYS[1])
+if not node or node == ARGV[3] then return 0 end
+return redis.call('PUBLISH', ARGV[1] .. node, ARGV[2])
+`)
+
+// toUserScript publishes a node message to every other node holding a
+// channel of the user; returns how many channels those nodes hold.
+// KEYS: user set. ARGV: node channel prefix, payload, origin node.
+var toUserScript = rueidis.NewLuaScript(nowMS + `
+local members = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+local per = {}
+for _, m in ipairs(members) do
+  local i = string.find(m, '|', 1, true)
+  if i then
+    local node = string.sub(m, 1, i - 1)
+    if node ~= ARGV[3] then per[node] = (per[node] or 0) + 1 end
+  end
+end
+local n = 0
+for node, count in pairs(per) do
+  if redis.call('PUBLISH', ARGV[1] .. node, ARGV[2]) > 0 then n = n + count end
+end
+return n
+`)

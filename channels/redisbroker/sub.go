@@ -1,0 +1,379 @@
+package redisbroker
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/switchboard-go/switchboard/channels"
+)
+
+type jobKind uint8
+
+const (
+	jobMessage jobKind = iota
+	// jobSuspect marks every group as possibly having missed messages: it
+	// is queued before a new connection subscribes, so it comes before
+	// anything that connection delivers.
+	jobSuspect
+	// jobCheck fills what the suspect groups missed, from the history.
+	jobCheck
+)
+
+type job struct {
+	kind    jobKind
+	channel string
+	payload string
+}
+
+// groupState is what a node delivered of a group's saved messages.
+type groupState struct {
+	known   bool   // the position below is reliable
+	epoch   string // "" while the group had no history
+	last    uint64
+	suspect bool
+}
+
+// subscriber holds the broker's pub/sub connection, subscribes and
+// resubscribes it, and delivers what arrives on one goroutine, in order.
+type subscriber struct {
+	b *Broker
+
+	wireMu sync.Mutex              // serialises subscription changes and reconnections
+	conn   rueidis.DedicatedClient // nil while down
+	chans  map[string]int          // pub/sub channel -> subscribers of this process
+	ready  chan struct{}           // closed at the first connection
+	once   sync.Once
+
+	jobs    chan job
+	dropped atomic.Bool
+	drops   atomic.Uint64
+
+	stateMu sync.Mutex
+	state   map[string]*groupState // subscribed group -> delivery state
+}
+
+func newSubscriber(b *Broker) *subscriber {
+	return &subscriber{
+		b:     b,
+		chans: make(map[string]int),
+		ready: make(chan struct{}),
+		jobs:  make(chan job, b.opts.QueueSize),
+		state: make(map[string]*groupState),
+	}
+}
+
+func (s *subscriber) enqueue(j job) {
+	select {
+	case s.jobs <- j:
+	default:
+		// Full: the saved messages are refilled from the history once
+		// the queue drains.
+		s.dropped.Store(true)
+		s.drops.Add(1)
+	}
+}
+
+func (s *subscriber) onMessage(m rueidis.PubSubMessage) {
+	s.enqueue(job{channel: m.Channel, payload: m.Message})
+}
+
+// run keeps the pub/sub connection up until stop.
+func (s *subscriber) run(stop <-chan struct{}) {
+	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
+	backoff := minBackoff
+	for {
+		c, cancel := s.b.client.Dedicate()
+		wait := c.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: s.onMessage})
+		err := s.connect(c)
+		if err == nil {
+			s.once.Do(func() { close(s.ready) })
+			backoff = minBackoff
+			select {
+			case err = <-wait:
+			case <-stop:
+			}
+		}
+		s.wireMu.Lock()
+		s.conn = nil
+		s.wireMu.Unlock()
+		c.Close()
+		cancel()
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		s.b.opts.Logger.Warn("redisbroker: pub/sub connection lost; reconnecting", "err", err, "in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-stop:
+			t.Stop()
+			return
+		}
+		backoff = min(2*backoff, maxBackoff)
+	}
+}
+
+// connect subscribes c to every channel wanted and makes it the
+// connection.
+func (s *subscriber) connect(c rueidis.DedicatedClient) error {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	s.enqueue(job{kind: jobSuspect})
+	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
+	defer cancel()
+	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
+		return err
+	}
+	all := slices.Sorted(maps.Keys(s.chans))
+	for len(all) > 0 {
+		n := min(len(all), 500)
+		if err := c.Do(ctx, c.B().Subscribe().Channel(all[:n]...).Build()).Error(); err != nil {
+			return err
+		}
+		all = all[n:]
+	}
+	s.conn = c
+	s.enqueue(job{kind: jobCheck})
+	return nil
+}
+
+// add subscribes this process to a pub/sub channel; it returns once
+// Redis confirmed the subscription.
+func (s *subscriber) add(ctx context.Context, ch string) error {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	return s.addLocked(ctx, ch)
+}
+
+func (s *subscriber) addLocked(ctx context.Context, ch string) error {
+	s.chans[ch]++
+	if s.chans[ch] > 1 {
+		return nil
+	}
+	if s.conn == nil {
+		return ErrNotSubscribed
+	}
+	return s.conn.Do(ctx, s.conn.B().Subscribe().Channel(ch).Build()).Error()
+}
+
+func (s *subscriber) remove(ctx context.Context, ch string) error {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	return s.removeLocked(ctx, ch)
+}
+
+func (s *subscriber) removeLocked(ctx context.Context, ch string) error {
+	if s.chans[ch] == 0 {
+		return nil
+	}
+	s.chans[ch]--
+	if s.chans[ch] > 0 {
+		return nil
+	}
+	delete(s.chans, ch)
+	if s.conn == nil {
+		return nil
+	}
+	return s.conn.Do(ctx, s.conn.B().Unsubscribe().Channel(ch).Build()).Error()
+}
+
+// subscribeGroup subscribes to a group. Its position is read first, so
+// that a saved message published before the subscription took effect
+// shows as a gap, filled from the history.
+func (s *subscriber) subscribeGroup(ctx context.Context, group string) error {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	ch := s.b.keys.groupChan(group)
+	if s.chans[ch] == 0 {
+		st := &groupState{}
+		res, err := s.b.client.Do(ctx, s.b.client.B().Hmget().Key(s.b.keys.meta(group)).Field("e", "o").Build()).ToArray()
+		if err == nil && len(res) == 2 {
+			st.known = true
+			st.epoch, _ = res[0].ToString()
+			if o, err := res[1].AsUint64(); err == nil {
+				st.last = o
+			}
+		}
+		s.stateMu.Lock()
+		s.state[group] = st
+		s.stateMu.Unlock()
+	}
+	return s.addLocked(ctx, ch)
+}
+
+func (s *subscriber) unsubscribeGroup(ctx context.Context, group string) error {
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
+	ch := s.b.keys.groupChan(group)
+	if s.chans[ch] == 1 {
+		s.stateMu.Lock()
+		delete(s.state, group)
+		s.stateMu.Unlock()
+	}
+	return s.removeLocked(ctx, ch)
+}
+
+// deliverLoop delivers what arrives, in arrival order, until stop.
+func (s *subscriber) deliverLoop(stop <-chan struct{}) {
+	for {
+		select {
+		case <-stop:
+			return
+		case j := <-s.jobs:
+			s.handle(j)
+		}
+		if s.dropped.Swap(false) {
+			s.b.opts.Logger.Warn("redisbroker: delivery queue full; messages dropped", "total", s.drops.Load())
+			s.handle(job{kind: jobSuspect})
+			s.handle(job{kind: jobCheck})
+		}
+	}
+}
+
+func (s *subscriber) handle(j job) {
+	keys := s.b.keys
+	switch {
+	case j.kind == jobSuspect:
+		s.stateMu.Lock()
+		for _, st := range s.state {
+			st.suspect = true
+		}
+		s.stateMu.Unlock()
+	case j.kind == jobCheck:
+		s.stateMu.Lock()
+		groups := slices.Sorted(maps.Keys(s.state))
+		s.stateMu.Unlock()
+		for _, g := range groups {
+			s.saved(g, nil)
+		}
+	case strings.HasPrefix(j.channel, keys.nodePrefix()):
+		kind, target, msg, err := decodeNode([]byte(j.payload))
+		if err != nil {
+			s.b.opts.Logger.Warn("redisbroker: dropped a malformed node message", "channel", j.channel, "err", err)
+			return
+		}
+		h := s.b.handler(strings.TrimPrefix(j.channel, keys.nodePrefix()))
+		if h == nil {
+			return
+		}
+		if kind == toChannel {
+			h.DeliverChannel(target, msg)
+		} else {
+			h.DeliverUser(target, msg)
+		}
+	case strings.HasPrefix(j.channel, keys.groupChan("")):
+		group := strings.TrimPrefix(j.channel, keys.groupChan(""))
+		msg, err := decodeGroup([]byte(j.payload))
+		if err != nil {
+			s.b.opts.Logger.Warn("redisbroker: dropped a malformed group message", "group", group, "err", err)
+			return
+		}
+		if msg.Position.Offset != 0 {
+			s.saved(group, msg)
+			return
+		}
+		for _, h := range s.b.handlerList() {
+			if h.NodeID() != msg.Origin {
+				h.DeliverGroup(group, msg)
+			}
+		}
+	}
+}
+
+func (s *subscriber) deliverAll(group string, msg *channels.Message) {
+	for _, h := range s.b.handlerList() {
+		h.DeliverGroup(group, msg)
+	}
+}
+
+// saved delivers a saved message of group (or, with nil, only checks a
+// suspect group) so that the node sees every saved message once, in
+// offset order: duplicates are dropped, gaps filled from the history, and
+// a gap the history cannot fill makes the box resync the group's members.
+func (s *subscriber) saved(group string, msg *channels.Message) {
+	s.stateMu.Lock()
+	st := s.state[group]
+	s.stateMu.Unlock()
+	if st == nil { // not subscribed any more
+		if msg != nil {
+			s.deliverAll(group, msg)
+		}
+		return
+	}
+	if st.suspect || (msg != nil && st.known && st.epoch == "") {
+		s.fill(group, st, msg)
+	}
+	if msg == nil {
+		return
+	}
+	pos := msg.Position
+	switch {
+	case !st.known || st.epoch != pos.Epoch:
+		// First message of an unknown state, or the history was flushed.
+	case pos.Offset <= st.last:
+		return // delivered already
+	case pos.Offset > st.last+1:
+		s.fill(group, st, msg)
+		if pos.Offset <= st.last {
+			return
+		}
+	}
+	s.deliverAll(group, msg)
+	st.known, st.epoch, st.last = true, pos.Epoch, pos.Offset
+}
+
+// fill delivers the saved messages of group after st's position (and
+// before msg, when given) from the history.
+func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
+	defer cancel()
+	since := &channels.Position{Offset: st.last, Epoch: st.epoch}
+	if st.epoch == "" && msg != nil {
+		since.Epoch = msg.Position.Epoch // the first epoch the group had
+	}
+	if !st.known {
+		since = nil
+	}
+	entries, top, complete, err := s.b.history(ctx, group, since)
+	if err != nil {
+		// Try again at the next message or reconnection.
+		s.b.opts.Logger.Warn("redisbroker: cannot read history to fill a gap", "group", group, "err", err)
+		st.suspect = true
+		return
+	}
+	st.suspect = false
+	if since == nil || (!complete && st.epoch != "") {
+		if since != nil {
+			for _, h := range s.b.handlerList() {
+				h.ResyncGroup(group)
+			}
+		}
+		st.known, st.epoch, st.last = true, top.Epoch, top.Offset
+		if msg != nil && msg.Position.Epoch == top.Epoch {
+			st.last = min(st.last, msg.Position.Offset-1)
+		}
+		return
+	}
+	for _, e := range entries {
+		if msg != nil && e.Position.Offset >= msg.Position.Offset {
+			break
+		}
+		if e.Position.Offset <= st.last && st.epoch == e.Position.Epoch {
+			continue
+		}
+		s.deliverAll(group, e.Message)
+		st.known, st.epoch, st.last = true, e.Position.Epoch, e.Position.Offset
+	}
+	if msg == nil && st.epoch == "" {
+		st.epoch = top.Epoch
+	}
+}
