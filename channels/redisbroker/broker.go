@@ -175,6 +175,14 @@ func New(opts *Options) (*Broker, error) {
 	go func() { defer b.wg.Done(); b.sub.run(b.stop) }()
 	go func() { defer b.wg.Done(); b.sub.deliverLoop(b.stop) }()
 	go func() { defer b.wg.Done(); b.heartbeatLoop() }()
+	t := time.NewTimer(o.Timeout)
+	defer t.Stop()
+	select {
+	case <-b.sub.ready:
+	case <-t.C:
+		b.Close(context.Background()) //nolint:errcheck // failing anyway
+		return nil, fmt.Errorf("redisbroker: no pub/sub connection to %s within %v", o.Addr, o.Timeout)
+	}
 	return b, nil
 }
 

@@ -26,6 +26,9 @@ const (
 	jobCheck
 )
 
+// retryDelay is the wait before a failed gap check is tried again.
+const retryDelay = 250 * time.Millisecond
+
 type job struct {
 	kind    jobKind
 	channel string
@@ -54,6 +57,8 @@ type subscriber struct {
 	jobs    chan job
 	dropped atomic.Bool
 	drops   atomic.Uint64
+
+	retrying atomic.Bool // a check is scheduled
 
 	stateMu sync.Mutex
 	state   map[string]*groupState // subscribed group -> delivery state
@@ -345,9 +350,15 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) {
 	}
 	entries, top, complete, err := s.b.history(ctx, group, since)
 	if err != nil {
-		// Try again at the next message or reconnection.
-		s.b.opts.Logger.Warn("redisbroker: cannot read history to fill a gap", "group", group, "err", err)
+		// Try again soon (or at the next message).
+		s.b.opts.Logger.Warn("redisbroker: cannot read history to fill a gap; retrying", "group", group, "err", err)
 		st.suspect = true
+		if s.retrying.CompareAndSwap(false, true) {
+			time.AfterFunc(retryDelay, func() {
+				s.retrying.Store(false)
+				s.enqueue(job{kind: jobCheck})
+			})
+		}
 		return
 	}
 	st.suspect = false
