@@ -91,11 +91,11 @@ type Broker struct {
 	client rueidis.Client
 	keys   keys
 
-	mu        sync.Mutex
-	handlers  []channels.Handler
-	conns     map[string]connRec            // local channel id -> record
-	presence  map[string]map[string]string  // group -> local channel id -> user
-	closed    bool
+	mu       sync.Mutex
+	handlers []channels.Handler
+	conns    map[string]connRec           // local channel id -> record
+	presence map[string]map[string]string // group -> local channel id -> user
+	closed   bool
 
 	// hbMu keeps the heartbeat from writing back an entry that a
 	// concurrent removal just deleted: each update of the records above
