@@ -55,13 +55,22 @@ func (r *reader) bytes() []byte {
 		return nil
 	}
 	n, k := binary.Uvarint(r.b)
-	if k <= 0 || n > maxField || n > uint64(len(r.b)-k) {
+	// A length must be in its shortest form: one encoding per message.
+	if k <= 0 || k != uvarintLen(n) || n > maxField || n > uint64(len(r.b)-k) {
 		r.err = errBadMessage
 		return nil
 	}
 	s := r.b[k : k+int(n)]
 	r.b = r.b[k+int(n):]
 	return s
+}
+
+func uvarintLen(n uint64) int {
+	k := 1
+	for ; n >= 0x80; n >>= 7 {
+		k++
+	}
+	return k
 }
 
 func decodeBody(b []byte) (*channels.Message, error) {

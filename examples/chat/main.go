@@ -6,6 +6,12 @@
 // JavaScript client at /switchboard.js, which other pages can copy.
 //
 //	go run ./examples/chat
+//
+// With -redis, several processes share rooms, presence and history
+// through Redis, behind a load balancer or on different ports:
+//
+//	go run ./examples/chat -addr 127.0.0.1:8081 -redis redis://127.0.0.1:6379
+//	go run ./examples/chat -addr 127.0.0.1:8082 -redis redis://127.0.0.1:6379
 package main
 
 import (
@@ -26,6 +32,7 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
@@ -36,12 +43,19 @@ var static embed.FS
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	redisURL := flag.String("redis", "", "Redis URL (redis://host:port) shared by every process of the chat; in memory when empty")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
-	box := channels.NewBox(nil)
+	var broker *redisbroker.Broker
+	if *redisURL != "" {
+		if broker, err = redisbroker.New(&redisbroker.Options{Addr: *redisURL}); err != nil {
+			log.Fatal(err)
+		}
+	}
+	box := channels.NewBox(&channels.Options{Broker: brokerOrNil(broker)})
 	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
 	srv := &http.Server{Handler: newServer(box), ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -52,10 +66,21 @@ func main() {
 		defer cancel()
 		srv.Shutdown(shutdown) //nolint:errcheck // exiting
 		box.Close(shutdown)    //nolint:errcheck // exiting
+		if broker != nil {
+			broker.Close(shutdown) //nolint:errcheck // exiting
+		}
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+}
+
+// brokerOrNil keeps a nil *Broker from becoming a non-nil interface.
+func brokerOrNil(b *redisbroker.Broker) channels.Broker {
+	if b == nil {
+		return nil
+	}
+	return b
 }
 
 // user is the name the page gives in ?name=.

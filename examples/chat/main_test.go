@@ -17,6 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/internal/redistest"
+	"github.com/switchboard-go/switchboard/internal/wstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -118,6 +120,48 @@ func TestChatProtocol(t *testing.T) {
 		t.Errorf("recovered: %v", m)
 	}
 	ada.c.Close()
+}
+
+// Two processes of the chat against one Redis: users on either are in
+// the same rooms, with the same presence and history.
+func TestTwoProcessesShareRooms(t *testing.T) {
+	rs := redistest.Start(t)
+	a := wstest.StartExample(t, "-redis", rs.URL())
+	b := wstest.StartExample(t, "-redis", rs.URL())
+	dial := func(addr, name string) *peer {
+		c, _, err := gws.DefaultDialer.Dial("ws://"+addr+"/ws?name="+name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return &peer{t, c}
+	}
+	ada := dial(a, "ada")
+	ada.send(`{"event":"join","payload":{"room":"lobby"},"ref":"1"}`)
+	ada.next("joined")
+	ada.send(`{"event":"message","room":"lobby","payload":{"text":"from a"}}`)
+	if m := ada.next("message"); m["offset"] != float64(1) {
+		t.Fatalf("own message: %v", m)
+	}
+
+	bob := dial(b, "bob")
+	bob.send(`{"event":"join","payload":{"room":"lobby","history":true},"ref":"1"}`)
+	bob.next("joined")
+	if h := bob.next("message"); h["payload"].(map[string]any)["text"] != "from a" || h["offset"] != float64(1) {
+		t.Errorf("history from the other process: %v", h)
+	}
+	for _, p := range []*peer{ada, bob} {
+		if got := p.next("presence"); jsonOf(got["payload"]) != `{"users":["ada","bob"]}` {
+			t.Errorf("presence: %v", got)
+		}
+	}
+	bob.send(`{"event":"message","room":"lobby","payload":{"text":"from b"}}`)
+	for _, p := range []*peer{ada, bob} {
+		m := p.next("message")
+		if m["payload"].(map[string]any)["text"] != "from b" || m["offset"] != float64(2) || m["payload"].(map[string]any)["user"] != "bob" {
+			t.Errorf("message across processes: %v", m)
+		}
+	}
 }
 
 func jsonOf(v any) string {
