@@ -1,0 +1,142 @@
+package redisbroker_test
+
+import (
+	"context"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/channels/redisbroker"
+	"github.com/switchboard-go/switchboard/internal/redistest"
+)
+
+// probe is a node that records when group messages arrive.
+type probe struct {
+	id   string
+	n    atomic.Int64
+	recv chan time.Time
+}
+
+func newProbe(id string) *probe { return &probe{id: id, recv: make(chan time.Time, 1)} }
+
+func (p *probe) NodeID() string { return p.id }
+func (p *probe) DeliverGroup(string, *channels.Message) int {
+	p.n.Add(1)
+	select {
+	case p.recv <- time.Now():
+	default:
+	}
+	return 1
+}
+func (p *probe) DeliverChannel(string, *channels.Message) bool { return false }
+func (p *probe) DeliverUser(string, *channels.Message) int     { return 0 }
+func (p *probe) DeliverOffline(string)                         {}
+func (p *probe) ResyncGroup(string)                            {}
+
+// pair is two nodes, a publisher and a subscriber to group "g", over
+// either broker.
+func pair(b *testing.B, kind string) (channels.Broker, *probe, *probe) {
+	b.Helper()
+	var pub, sub channels.Broker
+	switch kind {
+	case "memory":
+		m := channels.NewMemoryBroker(nil)
+		pub, sub = m, m
+	case "redis":
+		rs := redistest.Start(b)
+		for _, p := range []*channels.Broker{&pub, &sub} {
+			r, err := redisbroker.New(&redisbroker.Options{Addr: rs.URL()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { r.Close(context.Background()) })
+			*p = r
+		}
+	}
+	a, c := newProbe("A"), newProbe("B")
+	for _, x := range []struct {
+		br channels.Broker
+		p  *probe
+	}{{pub, a}, {sub, c}} {
+		if err := x.br.Start(x.p); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { x.br.Stop(x.p) })
+	}
+	if err := sub.Subscribe(ctx, c, "g"); err != nil {
+		b.Fatal(err)
+	}
+	return pub, a, c
+}
+
+func message(payload string) *channels.Message {
+	m := channels.NewMessage(payload)
+	m.Origin = "A"
+	return m
+}
+
+// BenchmarkLatency measures publish→receive on another node, one message
+// at a time, and reports its p50 and p99.
+func BenchmarkLatency(b *testing.B) {
+	for _, kind := range []string{"memory", "redis"} {
+		b.Run(kind, func(b *testing.B) {
+			pub, _, sub := pair(b, kind)
+			lat := make([]time.Duration, 0, b.N)
+			for b.Loop() {
+				start := time.Now()
+				if _, err := pub.Publish(ctx, "g", message("ping"), channels.PublishOptions{}); err != nil {
+					b.Fatal(err)
+				}
+				select {
+				case got := <-sub.recv:
+					lat = append(lat, got.Sub(start))
+				case <-time.After(5 * time.Second):
+					b.Fatal("message lost")
+				}
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2])/1e3, "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100])/1e3, "p99-µs")
+		})
+	}
+}
+
+// BenchmarkPublish measures publishes per second from one node, from many
+// goroutines at once (as a busy server's handlers do), with the other
+// node receiving them all.
+func BenchmarkPublish(b *testing.B) {
+	for _, kind := range []string{"memory", "redis"} {
+		for _, saved := range []bool{false, true} {
+			name := kind
+			if saved {
+				name += "/saved"
+			}
+			b.Run(name, func(b *testing.B) {
+				pub, _, sub := pair(b, kind)
+				opts := channels.PublishOptions{History: saved, Size: 100}
+				b.SetParallelism(64)
+				start := time.Now()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := pub.Publish(ctx, "g", message("0123456789abcdef0123456789abcdef"), opts); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+				// Fan-out throughput counts a message when the other node got it.
+				deadline := time.Now().Add(30 * time.Second)
+				for sub.n.Load() < int64(b.N) && time.Now().Before(deadline) {
+					time.Sleep(time.Millisecond)
+				}
+				if got := sub.n.Load(); got < int64(b.N) {
+					b.Fatalf("the other node got %d of %d", got, b.N)
+				}
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "delivered/s")
+			})
+		}
+	}
+}
+
