@@ -139,4 +139,3 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 }
-
