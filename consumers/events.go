@@ -2,7 +2,6 @@ package consumers
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -53,7 +52,16 @@ type EventOptions struct {
 	OnDisconnect func(c *EventConn, code websocket.StatusCode)
 	// Logger receives handler failures. Defaults to slog.Default().
 	Logger *slog.Logger
+	// AllGroup is the group every connection of the endpoint joins, which
+	// EmitToAll and EmitToOthers send to. It is the same in every process
+	// of a cluster, so that they reach the endpoint's connections on every
+	// node; endpoints that share a box need different ones. Defaults to
+	// DefaultAllGroup.
+	AllGroup string
 }
+
+// DefaultAllGroup is the default EventOptions.AllGroup.
+const DefaultAllGroup = "events:all"
 
 // Events routes the events of a WebSocket endpoint to handlers, Phoenix or
 // Socket.IO style: {"event": "...", "payload": ..., "ref": "..."}. Built
@@ -78,9 +86,12 @@ const (
 
 // NewEvents returns an Events with the built-in handlers.
 func NewEvents(opts *EventOptions) *Events {
-	e := &Events{handlers: make(map[string]EventHandler), route: "events:" + rand.Text()[:16]}
+	e := &Events{handlers: make(map[string]EventHandler)}
 	if opts != nil {
 		e.opts = *opts
+	}
+	if e.route = e.opts.AllGroup; e.route == "" {
+		e.route = DefaultAllGroup
 	}
 	if e.opts.Fields == (Fields{}) {
 		e.opts.Fields = DefaultFields()

@@ -120,6 +120,24 @@ func TestRecoveryOnAnotherNode(t *testing.T) {
 	}
 }
 
+// EmitToAll reaches the endpoint's connections on every node.
+func TestEmitToAllAcrossNodes(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	n1 := newNode(t, rs.URL(), nil, nil)
+	n2 := newNode(t, rs.URL(), nil, nil)
+	x, y := n1.events("x"), n2.events("y")
+	// Both are registered once a join is answered.
+	x.join("r", nil)
+	y.join("r", nil)
+	x.send(map[string]any{"event": "shout", "payload": map[string]any{"text": "hi"}})
+	for _, c := range []*eventClient{x, y} {
+		if e := c.next(); e.Event != "shout" || e.Payload["text"] != "hi" {
+			t.Errorf("shout: %+v", e)
+		}
+	}
+}
+
 // When the pub/sub connections break and come back while messages are
 // saved, each node fills the gap from the history: members get every
 // message once, in order, and are not disconnected.

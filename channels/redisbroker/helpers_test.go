@@ -76,6 +76,15 @@ func newNode(t testing.TB, redisURL string, bopts *redisbroker.Options, opts *ch
 		Box:  box,
 		User: func(ws *websocket.WebSocket) string { return ws.Query().Get("user") },
 	})
+	// shout goes to every connection of the endpoint, on every node.
+	events.On("shout", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+		var p any
+		if err := ev.Decode(&p); err != nil {
+			return err
+		}
+		_, err := c.EmitToAll(ctx, "shout", p)
+		return err
+	})
 	rt.Handle("/events", events.Handler())
 	srv := httptest.NewServer(rt)
 	n.url = "ws" + strings.TrimPrefix(srv.URL, "http")
