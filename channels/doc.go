@@ -39,5 +39,17 @@
 //
 // The Broker carries what must cross processes. The default MemoryBroker
 // serves one process (boxes that share one behave as a cluster in one
-// process); a Redis broker lets many processes behave as one box.
+// process); the Redis broker (package channels/redisbroker) lets many
+// processes behave as one box, with no change to the code that uses it.
+//
+// Unsaved messages go to the local members at once and to the other nodes
+// through the broker. Saved messages (SaveHistory) are delivered by the
+// broker to every node, the sender's included, so that every member sees a
+// group's saved messages in offset order, whoever sent them; with a
+// network broker they arrive a round trip later, and GroupSend's count is
+// then the local members they were sent to. A node that lost saved
+// messages the history cannot give back (its broker's data was lost)
+// closes the group's local members with websocket.StatusServiceRestart:
+// their clients reconnect and, rejoining from their position, learn that
+// they did not recover.
 package channels

@@ -30,11 +30,11 @@ func ReportPosition(p *Position) SendOption { return func(o *sendOptions) { o.po
 func Except(channelID string) SendOption { return func(o *sendOptions) { o.except = channelID } }
 
 // GroupSend sends payload to every member of group, on every node, and
-// returns how many local members it reached. A string is a text frame and a
-// []byte (copied: the caller may reuse it) a
-// []byte a binary frame for every member; any other value is encoded once
-// per payload type present (JSON or msgpack) and the same bytes go to every
-// member of that type.
+// returns how many local members it reached (for a saved message, which
+// the broker delivers, how many it was sent to). A string is a text frame
+// and a []byte (copied: the caller may reuse it) a binary frame for every
+// member; any other value is encoded once per payload type present (JSON
+// or msgpack) and the same bytes go to every member of that type.
 //
 // It only enqueues: it never waits for a member. A member whose queue is
 // full is closed with StatusSlowConsumer and leaves the group; the others
