@@ -104,6 +104,7 @@ type Broker struct {
 	hbMu sync.RWMutex
 
 	sub  *subscriber
+	kick chan struct{} // asks for a heartbeat now (after a reconnection)
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -169,6 +170,7 @@ func New(opts *Options) (*Broker, error) {
 		conns:    make(map[string]connRec),
 		presence: make(map[string]map[string]string),
 		stop:     make(chan struct{}),
+		kick:     make(chan struct{}, 1),
 	}
 	b.sub = newSubscriber(b)
 	b.wg.Add(3)
@@ -664,6 +666,7 @@ func (b *Broker) heartbeatLoop() {
 		case <-b.stop:
 			return
 		case <-t.C:
+		case <-b.kick:
 		}
 		err := b.heartbeat()
 		switch {

@@ -293,9 +293,7 @@ func TestNodeKilled(t *testing.T) {
 	defer c.Close()
 	eventually(t, "ada online", func() bool { on, _ := n1.box.IsOnline(ctx, "ada"); return on })
 	n1.connect(query("user", "bo", "group", "room"))
-	if p, _ := n1.box.Presence(ctx, "room"); len(p) != 2 {
-		t.Fatalf("presence %v", p)
-	}
+	eventually(t, "both in the room's presence", func() bool { p, _ := n1.box.Presence(ctx, "room"); return len(p) == 2 })
 	// The heartbeat keeps ada online past the TTL while her node lives.
 	time.Sleep(2 * ttl)
 	if on, _ := n1.box.IsOnline(ctx, "ada"); !on {

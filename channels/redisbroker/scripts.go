@@ -43,9 +43,9 @@ return {off, e}
 // Returns epoch, top offset, ttl ms, now ms, entries after since (all when
 // since is none, of another epoch or past the top), the oldest entry.
 var history = rueidis.NewLuaScript(nowMS + ensureEpoch + `
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
 local top = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
 local ttl = redis.call('HGET', KEYS[1], 't') or '0'
+redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[4]), tonumber(ttl)))
 local start = '-'
 if ARGV[2] ~= '' and ARGV[3] == e and tonumber(ARGV[2]) <= top then
   start = '(' .. ARGV[2] .. '-1'

@@ -99,6 +99,12 @@ func (s *subscriber) run(stop <-chan struct{}) {
 		err := s.connect(c)
 		if err == nil {
 			s.once.Do(func() { close(s.ready) })
+			// Redis may have lost this node's entries: write them back now
+			// rather than at the next heartbeat.
+			select {
+			case s.b.kick <- struct{}{}:
+			default:
+			}
 			backoff = minBackoff
 			select {
 			case err = <-wait:
