@@ -368,7 +368,10 @@ type boxHandler struct {
 func (h *boxHandler) NodeID() string { return h.id }
 
 func (h *boxHandler) DeliverGroup(group string, msg *Message) int {
-	n, _ := h.b.deliverGroup(group, msg)
+	n, err := h.b.deliverGroup(group, msg)
+	if err != nil {
+		h.b.opts.Logger.Warn("channels: a group message could not be encoded for some members", "group", group, "err", err)
+	}
 	return n
 }
 

@@ -49,7 +49,8 @@ type Broker interface {
 	// History returns the group's entries after since (all retained ones
 	// for a nil since), the group's current position, and whether the
 	// entries are complete: false when since has another epoch or entries
-	// after it were already dropped.
+	// after it were already dropped. A since whose Offset is PositionOnly
+	// asks for the position alone: no entries.
 	History(ctx context.Context, group string, since *Position) ([]Entry, Position, bool, error)
 	// FlushHistory drops the history of the groups (all groups when none
 	// are named) and gives them a new epoch.
@@ -213,6 +214,10 @@ type Position struct {
 	Offset uint64 `json:"offset" msgpack:"offset"`
 	Epoch  string `json:"epoch" msgpack:"epoch"`
 }
+
+// PositionOnly as the Offset of a since Position asks History for the
+// group's current position and no entries.
+const PositionOnly = ^uint64(0)
 
 // Entry is one message kept in a group's history.
 type Entry struct {

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 )
@@ -99,12 +100,11 @@ func (b *ChannelBox) AddToGroup(ctx context.Context, group, channelID string) (A
 	g.mu.Unlock()
 	b.mu.Unlock()
 
+	var serr error
 	if res == GroupCreated {
-		if err := b.broker.Subscribe(ctx, b.handler, group); err != nil {
-			return res, err
-		}
+		serr = b.broker.Subscribe(ctx, b.handler, group)
 	}
-	return res, b.broker.AddPresence(ctx, group, PresenceInfo{ChannelID: ch.id, User: ch.opts.User})
+	return res, errors.Join(serr, b.broker.AddPresence(ctx, group, PresenceInfo{ChannelID: ch.id, User: ch.opts.User}))
 }
 
 // RemoveFromGroup takes a local channel out of a group, removing the group

@@ -146,3 +146,16 @@ func TestPositionedPayloads(t *testing.T) {
 		t.Errorf("history keeps the value itself: %s", es[0].Message.Data)
 	}
 }
+
+func TestHistoryPositionOnly(t *testing.T) {
+	t.Parallel()
+	box := channels.NewBox(nil)
+	defer box.Close(ctx)
+	for range 3 {
+		box.GroupSend(ctx, "g", "x", channels.SaveHistory())
+	}
+	es, top, recovered, err := box.History(ctx, "g", &channels.Position{Offset: channels.PositionOnly})
+	if err != nil || len(es) != 0 || top.Offset != 3 || recovered {
+		t.Errorf("position only: %d entries, top %v, recovered %v, %v", len(es), top, recovered, err)
+	}
+}

@@ -335,6 +335,9 @@ func (r *ring) since(pos *Position, now time.Time) ([]Entry, Position, bool) {
 	if pos == nil {
 		return slices.Clone(r.entries), top, false
 	}
+	if pos.Offset == PositionOnly {
+		return nil, top, false
+	}
 	if pos.Epoch != r.epoch || pos.Offset > top.Offset {
 		return slices.Clone(r.entries), top, false
 	}

@@ -36,6 +36,10 @@ func Except(channelID string) SendOption { return func(o *sendOptions) { o.excep
 // member; any other value is encoded once per payload type present (JSON
 // or msgpack) and the same bytes go to every member of that type.
 //
+// Saved messages reach every member in offset order, but with a network
+// broker they come back to this node's members a round trip later, so an
+// unsaved message sent after a saved one may reach them first.
+//
 // It only enqueues: it never waits for a member. A member whose queue is
 // full is closed with StatusSlowConsumer and leaves the group; the others
 // are not held up. Members may join and leave during the send.
@@ -119,7 +123,8 @@ func (b *ChannelBox) sendLock(group string) *sync.Mutex {
 // saved message is delivered to the channel, and should queue what the
 // client must see first (a "joined" answer and the entries). Without it, a
 // message saved between the join and the read would reach the client twice
-// or out of order.
+// or out of order. fn must not send saved messages (with the memory broker
+// it would wait for itself).
 func (b *ChannelBox) JoinWithHistory(ctx context.Context, group, channelID string, since *Position,
 	fn func(entries []Entry, top Position, recovered bool) error) (AddResult, error) {
 	if err := b.checkGroup(group); err != nil {
@@ -159,15 +164,18 @@ func (b *ChannelBox) JoinWithHistory(ctx context.Context, group, channelID strin
 // that JoinWithHistory already gave it to.
 func (b *ChannelBox) deliverGroup(name string, msg *Message) (int, error) {
 	saved := msg.Position.Offset != 0
+	var mu *sync.Mutex
 	if saved {
-		mu := b.sendLock(name)
+		mu = b.sendLock(name)
 		mu.Lock()
-		defer mu.Unlock()
 	}
 	b.mu.RLock()
 	g := b.groups[name]
 	b.mu.RUnlock()
 	if g == nil {
+		if mu != nil {
+			mu.Unlock()
+		}
 		return 0, nil
 	}
 	var f fanout
@@ -184,6 +192,10 @@ func (b *ChannelBox) deliverGroup(name string, msg *Message) (int, error) {
 		f.send(ch, msg)
 	}
 	g.mu.RUnlock()
+	if mu != nil {
+		mu.Unlock()
+	}
+	// Evictions talk to the broker: not under the send lock.
 	b.evict(f.gone)
 	return f.n, f.err
 }
@@ -277,7 +289,7 @@ func (b *ChannelBox) deliverUser(user string, msg *Message) int {
 }
 
 // History returns the entries of group after since (all retained entries
-// when since is nil), the group's current position, and whether recovery
+// when since is nil, none when its Offset is PositionOnly), the group's current position, and whether recovery
 // is complete: false when since belongs to another epoch (the history was
 // flushed or lost) or entries after it were already dropped, and false for
 // a nil since.

@@ -456,9 +456,8 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	f := c.events.opts.Fields
 	since := req.Since
 	if since == nil && !req.History {
-		// No replay asked for: only the room's position is needed. A
-		// position past any offset returns no entries.
-		since = &channels.Position{Offset: ^uint64(0)}
+		// No replay asked for: only the room's position is needed.
+		since = &channels.Position{Offset: channels.PositionOnly}
 	}
 	// The answer and the replay are queued while no saved message of the
 	// room can be delivered, so that the client gets them in offset order

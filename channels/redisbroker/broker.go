@@ -232,9 +232,7 @@ func (b *Broker) Start(h channels.Handler) error {
 	}
 	b.handlers = append(b.handlers, h)
 	b.mu.Unlock()
-	ctx, cancel := b.ctx(context.Background())
-	defer cancel()
-	return b.sub.add(ctx, b.keys.nodeChan(h.NodeID()))
+	return b.sub.add(b.keys.nodeChan(h.NodeID()))
 }
 
 // Stop unsubscribes the box's node.
@@ -352,15 +350,16 @@ func (b *Broker) PublishToUser(ctx context.Context, user string, msg *channels.M
 }
 
 // Subscribe implements channels.Broker: the node receives the group's
-// messages once this returns nil. ErrNotSubscribed means Redis is
-// unreachable; the subscription is made when it is back.
-func (b *Broker) Subscribe(ctx context.Context, h channels.Handler, group string) error {
+// messages once this returns nil. ErrNotSubscribed means the subscription
+// could not be made now (Redis is unreachable); it is made as soon as the
+// pub/sub connection is back. It waits at most Options.Timeout whatever
+// ctx says, since a subscription abandoned half way would be left to the
+// next reconnection.
+func (b *Broker) Subscribe(_ context.Context, h channels.Handler, group string) error {
 	if b.isClosed() {
 		return channels.ErrBrokerClosed
 	}
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	return b.sub.subscribeGroup(ctx, group)
+	return b.sub.subscribeGroup(group)
 }
 
 // Unsubscribe implements channels.Broker.
@@ -382,7 +381,10 @@ func (b *Broker) History(ctx context.Context, group string, since *channels.Posi
 
 func (b *Broker) history(ctx context.Context, group string, since *channels.Position) ([]channels.Entry, channels.Position, bool, error) {
 	sinceOff, sinceEpoch := "", ""
-	if since != nil {
+	switch {
+	case since != nil && since.Offset == channels.PositionOnly:
+		sinceOff = "top"
+	case since != nil:
 		sinceOff, sinceEpoch = strconv.FormatUint(since.Offset, 10), since.Epoch
 	}
 	res, err := history.Exec(ctx, b.client, []string{b.keys.meta(group), b.keys.stream(group)},
@@ -662,13 +664,15 @@ func (b *Broker) heartbeatLoop() {
 	defer t.Stop()
 	failing := false
 	for {
+		full := failing
 		select {
 		case <-b.stop:
 			return
 		case <-t.C:
 		case <-b.kick:
+			full = true
 		}
-		err := b.heartbeat()
+		err := b.heartbeat(full)
 		switch {
 		case err != nil && !failing:
 			b.opts.Logger.Warn("redisbroker: heartbeat failed", "err", err)
@@ -680,8 +684,11 @@ func (b *Broker) heartbeatLoop() {
 }
 
 // heartbeat pushes the expiry of every local entry to now + PresenceTTL,
-// writing back any that Redis lost, then sweeps.
-func (b *Broker) heartbeat() error {
+// then sweeps. A routine heartbeat only refreshes entries that exist
+// (XX), so it cannot bring back one that a concurrent removal deleted; a
+// full one, after a reconnection or a failed heartbeat, writes back what
+// Redis lost and holds hbMu against removals meanwhile.
+func (b *Broker) heartbeat(full bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.PresenceTTL/3)
 	defer cancel()
 	tm, err := b.client.Do(ctx, b.client.B().Time().Build()).AsIntSlice()
@@ -692,48 +699,68 @@ func (b *Broker) heartbeat() error {
 	exp := float64(tm[0]*1000 + tm[1]/1000 + ttl.Milliseconds())
 	ttlMS := ttl.Milliseconds()
 
-	b.hbMu.Lock()
+	if full {
+		b.hbMu.Lock()
+		defer b.hbMu.Unlock()
+	}
+	c := b.client
 	b.mu.Lock()
 	cmds := make(rueidis.Commands, 0, 3*len(b.conns)+2*len(b.presence))
-	for id, c := range b.conns {
-		cmds = append(cmds, b.client.B().Set().Key(b.keys.conn(id)).Value(c.node).PxMilliseconds(ttlMS).Build())
-		if c.user != "" {
-			uk := b.keys.user(c.user)
+	for id, rec := range b.conns {
+		if full {
+			cmds = append(cmds, c.B().Set().Key(b.keys.conn(id)).Value(rec.node).PxMilliseconds(ttlMS).Build())
+		} else {
+			cmds = append(cmds, c.B().Set().Key(b.keys.conn(id)).Value(rec.node).Xx().PxMilliseconds(ttlMS).Build())
+		}
+		if rec.user == "" {
+			continue
+		}
+		uk := b.keys.user(rec.user)
+		if full {
 			cmds = append(cmds,
-				b.client.B().Zadd().Key(uk).ScoreMember().ScoreMember(exp, userMember(c.node, id)).Build(),
-				b.client.B().Pexpire().Key(uk).Milliseconds(ttlMS).Build(),
-				b.client.B().Zadd().Key(b.keys.online()).Gt().ScoreMember().ScoreMember(exp, c.user).Build())
+				c.B().Zadd().Key(uk).ScoreMember().ScoreMember(exp, userMember(rec.node, id)).Build(),
+				c.B().Zadd().Key(b.keys.online()).Gt().ScoreMember().ScoreMember(exp, rec.user).Build())
+		} else {
+			cmds = append(cmds,
+				c.B().Zadd().Key(uk).Xx().ScoreMember().ScoreMember(exp, userMember(rec.node, id)).Build(),
+				c.B().Zadd().Key(b.keys.online()).Xx().Gt().ScoreMember().ScoreMember(exp, rec.user).Build())
 		}
+		cmds = append(cmds, c.B().Pexpire().Key(uk).Milliseconds(ttlMS).Build())
 	}
+	score := strconv.FormatFloat(exp, 'f', 0, 64)
 	for g, m := range b.presence {
-		z := b.client.B().Zadd().Key(b.keys.presence(g)).ScoreMember()
-		for id, user := range m {
-			z = z.ScoreMember(exp, presenceMember(id, user))
+		args := make([]string, 0, 1+2*len(m))
+		if !full {
+			args = append(args, "XX")
 		}
-		cmds = append(cmds, z.Build(), b.client.B().Pexpire().Key(b.keys.presence(g)).Milliseconds(ttlMS).Build())
+		for id, user := range m {
+			args = append(args, score, presenceMember(id, user))
+		}
+		cmds = append(cmds,
+			c.B().Arbitrary("ZADD").Keys(b.keys.presence(g)).Args(args...).Build(),
+			c.B().Pexpire().Key(b.keys.presence(g)).Milliseconds(ttlMS).Build())
 	}
 	b.mu.Unlock()
-	var werr error
-	for start := 0; start < len(cmds) && werr == nil; start += 1000 {
-		for _, r := range b.client.DoMulti(ctx, cmds[start:min(start+1000, len(cmds))]...) {
-			if werr == nil {
-				werr = r.Error()
+	for start := 0; start < len(cmds); start += 1000 {
+		for _, r := range c.DoMulti(ctx, cmds[start:min(start+1000, len(cmds))]...) {
+			if err := r.Error(); err != nil {
+				return err
 			}
 		}
 	}
-	b.hbMu.Unlock()
-	if werr != nil {
-		return werr
-	}
 
-	gone, err := sweep.Exec(ctx, b.client, []string{b.keys.online()}, []string{b.keys.userPrefix(), "1000"}).AsStrSlice()
+	// Only a node with a box sweeps: each swept user is handed to one
+	// node, whose box reports it offline.
+	hs := b.handlerList()
+	if len(hs) == 0 {
+		return nil
+	}
+	gone, err := sweep.Exec(ctx, c, []string{b.keys.online()}, []string{b.keys.userPrefix(), "1000"}).AsStrSlice()
 	if err != nil {
 		return err
 	}
-	if hs := b.handlerList(); len(hs) > 0 {
-		for _, u := range gone {
-			hs[0].DeliverOffline(u)
-		}
+	for _, u := range gone {
+		hs[0].DeliverOffline(u)
 	}
 	return nil
 }

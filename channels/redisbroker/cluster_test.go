@@ -110,6 +110,9 @@ func TestThreeNodesBehaveAsOneBox(t *testing.T) {
 	if err != nil || len(es) != 1 || string(es[0].Message.Data) != "kept" || es[0].Position != pos || top != pos {
 		t.Errorf("history seen from node 2: %v top %v, sent at %v (%v)", es, top, pos, err)
 	}
+	if es, top, _, err := n3.box.History(ctx, "room", &channels.Position{Offset: channels.PositionOnly}); err != nil || len(es) != 0 || top != pos {
+		t.Errorf("position only: %d entries, top %v (%v)", len(es), top, err)
+	}
 }
 
 // Saved messages published concurrently on two nodes reach every member

@@ -183,6 +183,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	n2 := newNode(t, rs.URL(), bo, nil)
 	x := n1.events("x")
 	pos := joinedPos(x.join("r", nil))
+	n1.connect(query("user", "zed", "group", "quiet")) // a room with no saved messages
 	for i := 1; i <= 20; i++ {
 		emit(t, n2, "r", i)
 		e := x.next()
@@ -226,6 +227,9 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	if j.Payload["recovered"] != false || joinedPos(j).Epoch == pos.Epoch {
 		t.Errorf("rejoin after data loss: %+v", j)
 	}
+	// What Redis lost of the nodes' connections is written back.
+	eventually(t, "zed online again", func() bool { on, _ := n2.box.IsOnline(ctx, "zed"); return on })
+	eventually(t, "zed in presence again", func() bool { p, _ := n2.box.Presence(ctx, "quiet"); return len(p) == 1 })
 	// The cluster works again without restarting a node.
 	emit(t, n1, "r", 99)
 	if e := y.next(); e.Payload["i"] != 99.0 {

@@ -28,10 +28,14 @@ end
 // KEYS: meta, stream, group channel.
 // ARGV: new epoch, body, size, ttl ms (0: none), meta ttl ms.
 var publishSaved = rueidis.NewLuaScript(nowMS + ensureEpoch + `
-local off = redis.call('HINCRBY', KEYS[1], 'o', 1)
+local off = string.format('%d', redis.call('HINCRBY', KEYS[1], 'o', 1))
 redis.call('HSET', KEYS[1], 't', ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], off .. '-1', 't', now, 'b', ARGV[2])
-if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], off .. '-1', 't', string.format('%d', now), 'b', ARGV[2])
+if tonumber(ARGV[4]) > 0 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+else
+  redis.call('PERSIST', KEYS[2])
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', KEYS[3], 's' .. off .. ' ' .. e .. '\n' .. ARGV[2])
 return {off, e}
@@ -39,18 +43,22 @@ return {off, e}
 
 // history reads a group's position and the entries after since.
 // KEYS: meta, stream.
-// ARGV: new epoch, since offset ("" for none), since epoch, meta ttl ms.
+// ARGV: new epoch, since offset ("" for none, "top" for the position
+// alone), since epoch, meta ttl ms.
 // Returns epoch, top offset, ttl ms, now ms, entries after since (all when
 // since is none, of another epoch or past the top), the oldest entry.
 var history = rueidis.NewLuaScript(nowMS + ensureEpoch + `
 local top = tonumber(redis.call('HGET', KEYS[1], 'o') or '0')
 local ttl = redis.call('HGET', KEYS[1], 't') or '0'
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[4]), tonumber(ttl)))
-local start = '-'
-if ARGV[2] ~= '' and ARGV[3] == e and tonumber(ARGV[2]) <= top then
-  start = '(' .. ARGV[2] .. '-1'
+local entries = {}
+if ARGV[2] ~= 'top' then
+  local start = '-'
+  if ARGV[2] ~= '' and ARGV[3] == e and tonumber(ARGV[2]) <= top then
+    start = '(' .. ARGV[2] .. '-1'
+  end
+  entries = redis.call('XRANGE', KEYS[2], start, '+')
 end
-local entries = redis.call('XRANGE', KEYS[2], start, '+')
 local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
 return {e, top, ttl, now, entries, first}
 `)

@@ -2,6 +2,7 @@ package redisbroker
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -24,6 +25,8 @@ const (
 	jobSuspect
 	// jobCheck fills what the suspect groups missed, from the history.
 	jobCheck
+	// jobCheckGroup checks one group (named by the job's channel).
+	jobCheckGroup
 )
 
 // retryDelay is the wait before a failed gap check is tried again.
@@ -159,13 +162,18 @@ func (s *subscriber) connect(c rueidis.DedicatedClient) error {
 
 // add subscribes this process to a pub/sub channel; it returns once
 // Redis confirmed the subscription.
-func (s *subscriber) add(ctx context.Context, ch string) error {
+func (s *subscriber) add(ch string) error {
 	s.wireMu.Lock()
 	defer s.wireMu.Unlock()
-	return s.addLocked(ctx, ch)
+	return s.addLocked(ch)
 }
 
-func (s *subscriber) addLocked(ctx context.Context, ch string) error {
+// addLocked subscribes with the broker's own timeout, not a caller's
+// context: a subscription abandoned half way would leave the channel
+// counted but not subscribed.
+func (s *subscriber) addLocked(ch string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
+	defer cancel()
 	s.chans[ch]++
 	if s.chans[ch] > 1 {
 		return nil
@@ -173,7 +181,13 @@ func (s *subscriber) addLocked(ctx context.Context, ch string) error {
 	if s.conn == nil {
 		return ErrNotSubscribed
 	}
-	return s.conn.Do(ctx, s.conn.B().Subscribe().Channel(ch).Build()).Error()
+	if err := s.conn.Do(ctx, s.conn.B().Subscribe().Channel(ch).Build()).Error(); err != nil {
+		// The channel stays wanted: dropping the connection makes run
+		// reconnect and subscribe to every wanted channel.
+		s.conn.Close()
+		return fmt.Errorf("%w: %w", ErrNotSubscribed, err)
+	}
+	return nil
 }
 
 func (s *subscriber) remove(ctx context.Context, ch string) error {
@@ -200,25 +214,35 @@ func (s *subscriber) removeLocked(ctx context.Context, ch string) error {
 // subscribeGroup subscribes to a group. Its position is read first, so
 // that a saved message published before the subscription took effect
 // shows as a gap, filled from the history.
-func (s *subscriber) subscribeGroup(ctx context.Context, group string) error {
+func (s *subscriber) subscribeGroup(group string) error {
 	s.wireMu.Lock()
 	defer s.wireMu.Unlock()
 	ch := s.b.keys.groupChan(group)
-	if s.chans[ch] == 0 {
-		st := &groupState{}
-		res, err := s.b.client.Do(ctx, s.b.client.B().Hmget().Key(s.b.keys.meta(group)).Field("e", "o").Build()).ToArray()
-		if err == nil && len(res) == 2 {
-			st.known = true
-			st.epoch, _ = res[0].ToString()
-			if o, err := res[1].AsUint64(); err == nil {
-				st.last = o
-			}
-		}
-		s.stateMu.Lock()
-		s.state[group] = st
-		s.stateMu.Unlock()
+	if s.chans[ch] > 0 {
+		s.chans[ch]++
+		return nil
 	}
-	return s.addLocked(ctx, ch)
+	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
+	defer cancel()
+	st := &groupState{}
+	res, err := s.b.client.Do(ctx, s.b.client.B().Hmget().Key(s.b.keys.meta(group)).Field("e", "o").Build()).ToArray()
+	if err == nil && len(res) == 2 {
+		st.known = true
+		st.epoch, _ = res[0].ToString()
+		if o, err := res[1].AsUint64(); err == nil {
+			st.last = o
+		}
+	}
+	s.stateMu.Lock()
+	s.state[group] = st
+	s.stateMu.Unlock()
+	if err := s.addLocked(ch); err != nil {
+		return err
+	}
+	// A saved message published between the read and the subscription
+	// is filled from the history.
+	s.enqueue(job{kind: jobCheckGroup, channel: group})
+	return nil
 }
 
 func (s *subscriber) unsubscribeGroup(ctx context.Context, group string) error {
@@ -259,6 +283,14 @@ func (s *subscriber) handle(j job) {
 			st.suspect = true
 		}
 		s.stateMu.Unlock()
+	case j.kind == jobCheckGroup:
+		s.stateMu.Lock()
+		st := s.state[j.channel]
+		s.stateMu.Unlock()
+		if st != nil {
+			st.suspect = true
+			s.saved(j.channel, nil)
+		}
 	case j.kind == jobCheck:
 		s.stateMu.Lock()
 		groups := slices.Sorted(maps.Keys(s.state))
@@ -321,7 +353,10 @@ func (s *subscriber) saved(group string, msg *channels.Message) {
 		return
 	}
 	if st.suspect || (msg != nil && st.known && st.epoch == "") {
-		s.fill(group, st, msg)
+		if !s.fill(group, st, msg) && msg != nil {
+			s.lost(group, st, msg)
+			return
+		}
 	}
 	if msg == nil {
 		return
@@ -333,7 +368,10 @@ func (s *subscriber) saved(group string, msg *channels.Message) {
 	case pos.Offset <= st.last:
 		return // delivered already
 	case pos.Offset > st.last+1:
-		s.fill(group, st, msg)
+		if !s.fill(group, st, msg) {
+			s.lost(group, st, msg)
+			return
+		}
 		if pos.Offset <= st.last {
 			return
 		}
@@ -342,9 +380,25 @@ func (s *subscriber) saved(group string, msg *channels.Message) {
 	st.known, st.epoch, st.last = true, pos.Epoch, pos.Offset
 }
 
+// lost handles a gap before msg that the history could not be read to
+// fill: the members are resynchronised (they rejoin from their positions
+// and recover from the history themselves), and delivery goes on from msg.
+func (s *subscriber) lost(group string, st *groupState, msg *channels.Message) {
+	s.resync(group)
+	s.deliverAll(group, msg)
+	st.known, st.epoch, st.last, st.suspect = true, msg.Position.Epoch, msg.Position.Offset, false
+}
+
+func (s *subscriber) resync(group string) {
+	for _, h := range s.b.handlerList() {
+		h.ResyncGroup(group)
+	}
+}
+
 // fill delivers the saved messages of group after st's position (and
-// before msg, when given) from the history.
-func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) {
+// before msg, when given) from the history; false when the history could
+// not be read (a check without msg is then retried soon).
+func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
 	defer cancel()
 	since := &channels.Position{Offset: st.last, Epoch: st.epoch}
@@ -356,29 +410,26 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) {
 	}
 	entries, top, complete, err := s.b.history(ctx, group, since)
 	if err != nil {
-		// Try again soon (or at the next message).
-		s.b.opts.Logger.Warn("redisbroker: cannot read history to fill a gap; retrying", "group", group, "err", err)
+		s.b.opts.Logger.Warn("redisbroker: cannot read history to fill a gap", "group", group, "err", err)
 		st.suspect = true
-		if s.retrying.CompareAndSwap(false, true) {
+		if msg == nil && s.retrying.CompareAndSwap(false, true) {
 			time.AfterFunc(retryDelay, func() {
 				s.retrying.Store(false)
 				s.enqueue(job{kind: jobCheck})
 			})
 		}
-		return
+		return false
 	}
 	st.suspect = false
 	if since == nil || (!complete && st.epoch != "") {
 		if since != nil {
-			for _, h := range s.b.handlerList() {
-				h.ResyncGroup(group)
-			}
+			s.resync(group)
 		}
 		st.known, st.epoch, st.last = true, top.Epoch, top.Offset
 		if msg != nil && msg.Position.Epoch == top.Epoch {
 			st.last = min(st.last, msg.Position.Offset-1)
 		}
-		return
+		return true
 	}
 	for _, e := range entries {
 		if msg != nil && e.Position.Offset >= msg.Position.Offset {
@@ -393,4 +444,5 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) {
 	if msg == nil && st.epoch == "" {
 		st.epoch = top.Epoch
 	}
+	return true
 }
