@@ -660,7 +660,8 @@ func (b *Broker) OnlineUsers(ctx context.Context) ([]string, error) {
 // heartbeatLoop refreshes this node's entries every third of PresenceTTL
 // and takes offline the users of dead nodes.
 func (b *Broker) heartbeatLoop() {
-	t := time.NewTicker(b.opts.PresenceTTL / 3)
+	interval := b.opts.PresenceTTL / 3
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	failing := false
 	for {
@@ -680,6 +681,19 @@ func (b *Broker) heartbeatLoop() {
 			b.opts.Logger.Info("redisbroker: heartbeat back")
 		}
 		failing = err != nil
+		// A failed heartbeat is tried again soon: the entries expire
+		// otherwise.
+		next := interval
+		if failing {
+			next = min(retryDelay, interval)
+		}
+		if !t.Stop() {
+			select {
+			case <-t.C:
+			default:
+			}
+		}
+		t.Reset(next)
 	}
 }
 
