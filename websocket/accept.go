@@ -79,6 +79,9 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		ws.keepalive = time.AfterFunc(ws.cfg.pingInterval, ws.onKeepalive)
 	}
 	ws.mu.Unlock()
+	if t := ws.cfg.tracker; t != nil {
+		t.add(ws)
+	}
 	return nil
 }
 

@@ -55,6 +55,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		UpgradeRequired(w)
 		return
 	}
+	if t := h.cfg.tracker; t != nil && t.refuse(w) {
+		return
+	}
 	ws := newWebSocket(r, h.cfg)
 	hs := &handshake{w: w, call: make(chan func(http.ResponseWriter)), done: make(chan struct{})}
 	ws.hs = hs

@@ -67,6 +67,10 @@ type Options struct {
 
 	// Logger receives handler errors and panics. Defaults to slog.Default().
 	Logger *slog.Logger
+
+	// Tracker, when set, keeps the connections so that Tracker.Shutdown can
+	// close them all; while it drains, handshakes are refused with 503.
+	Tracker *Tracker
 }
 
 // Defaults, as documented on Options.
@@ -97,6 +101,7 @@ type config struct {
 	origins          []string
 	compression      bool
 	logger           *slog.Logger
+	tracker          *Tracker
 
 	burstPool sync.Pool // *[]byte of burstBufferSize, for coalesced writes
 	writePool gws.BufferPool
@@ -116,6 +121,7 @@ func (o *Options) resolve() *config {
 		closeTimeout:     o.CloseTimeout,
 		compression:      o.Compression,
 		logger:           o.Logger,
+		tracker:          o.Tracker,
 		writePool:        &sync.Pool{},
 	}
 	if c.readLimit == 0 {

@@ -34,6 +34,7 @@ import (
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/graceful"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -57,15 +58,22 @@ func main() {
 	}
 	box := channels.NewBox(&channels.Options{Broker: brokerOrNil(broker)})
 	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
-	srv := &http.Server{Handler: newServer(box), ReadHeaderTimeout: 10 * time.Second}
+	tracker := websocket.NewTracker()
+	srv := &http.Server{Handler: newServer(box, tracker), ReadHeaderTimeout: 10 * time.Second}
+	// On SIGINT or SIGTERM: no new connections, and every WebSocket closed
+	// with 4000 after what was queued for it, in batches with jitter.
+	stopper := graceful.Attach(srv, &graceful.Options{Boxes: []*channels.ChannelBox{box}, Tracker: tracker})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(shutdown) //nolint:errcheck // exiting
-		box.Close(shutdown)    //nolint:errcheck // exiting
+		if err := stopper.Shutdown(shutdown); err != nil {
+			slog.Warn("shutdown", "err", err)
+		}
 		if broker != nil {
 			broker.Close(shutdown) //nolint:errcheck // exiting
 		}
@@ -73,6 +81,7 @@ func main() {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+	<-stopped
 }
 
 // brokerOrNil keeps a nil *Broker from becoming a non-nil interface.
@@ -92,7 +101,9 @@ func user(r *http.Request) (string, error) {
 	return name, nil
 }
 
-func newServer(box *channels.ChannelBox) http.Handler {
+// newServer returns the chat's handler; tracker (which may be nil) keeps
+// its WebSockets for the shutdown.
+func newServer(box *channels.ChannelBox, tracker *websocket.Tracker) http.Handler {
 	chat := consumers.NewEvents(&consumers.EventOptions{
 		Box:       box,
 		RateLimit: 20, // messages a second, per connection
@@ -144,7 +155,7 @@ func newServer(box *channels.ChannelBox) http.Handler {
 		return err
 	})
 
-	ws := router.New()
+	ws := router.NewWithOptions(&router.Options{WebSocket: &websocket.Options{Tracker: tracker}})
 	ws.Use(router.Authenticate(user))
 	ws.HandleFunc("/ws", chat.Handler())
 

@@ -49,7 +49,7 @@ func (p *peer) next(names ...string) map[string]any {
 
 func TestChatProtocol(t *testing.T) {
 	box := channels.NewBox(nil)
-	srv := httptest.NewServer(newServer(box))
+	srv := httptest.NewServer(newServer(box, nil))
 	defer func() {
 		box.Close(context.Background())
 		srv.Close()
