@@ -494,3 +494,19 @@ func TestCloseAllAndClose(t *testing.T) {
 		t.Errorf("GroupSend after Close: %v", err)
 	}
 }
+
+func TestMaxGroupsPerChannel(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, &channels.Options{MaxGroupsPerChannel: 2}, nil)
+	_, ch := e.connect(query("group", "a", "group", "b"))
+	if _, err := e.box.AddToGroup(ctx, "c", ch.ID()); !errors.Is(err, channels.ErrTooManyGroups) {
+		t.Errorf("third group: %v, want ErrTooManyGroups", err)
+	}
+	if res, err := e.box.AddToGroup(ctx, "a", ch.ID()); res != channels.AlreadyMember || err != nil {
+		t.Errorf("a group it is in: %v %v", res, err)
+	}
+	e.box.RemoveFromGroup(ctx, "b", ch.ID())
+	if _, err := e.box.AddToGroup(ctx, "c", ch.ID()); err != nil {
+		t.Errorf("after leaving one: %v", err)
+	}
+}

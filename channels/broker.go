@@ -103,9 +103,11 @@ type Handler interface {
 // PublishOptions are a publish's history settings.
 type PublishOptions struct {
 	History bool
-	// Size and TTL cap the group's history by count and age.
-	Size int
-	TTL  time.Duration
+	// Size, TTL and MaxBytes cap the group's history by count, age and
+	// bytes (of the entries' encodings; the newest entry is always kept).
+	Size     int
+	TTL      time.Duration
+	MaxBytes int
 }
 
 // Kind is what a Message holds.

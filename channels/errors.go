@@ -6,6 +6,9 @@ var (
 	// ErrNoSuchChannel is returned by SendTo for a channel that is not
 	// registered (any more) on any node.
 	ErrNoSuchChannel = errors.New("channels: no such channel")
+	// ErrTooManyGroups is returned by AddToGroup for a channel already in
+	// Options.MaxGroupsPerChannel groups.
+	ErrTooManyGroups = errors.New("channels: too many groups for this channel")
 	// ErrInvalidGroup is returned for an empty or too long group name.
 	ErrInvalidGroup = errors.New("channels: invalid group name")
 	// ErrBoxClosed is returned by a box after Close.

@@ -86,6 +86,10 @@ func (b *ChannelBox) AddToGroup(ctx context.Context, group, channelID string) (A
 		b.mu.Unlock()
 		return AlreadyMember, nil
 	}
+	if len(ch.groups) >= b.opts.MaxGroupsPerChannel {
+		b.mu.Unlock()
+		return 0, fmt.Errorf("%w: at most %d", ErrTooManyGroups, b.opts.MaxGroupsPerChannel)
+	}
 	g := b.groups[group]
 	res := ChannelAdded
 	if g == nil {

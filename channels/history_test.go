@@ -1,6 +1,7 @@
 package channels_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -157,5 +158,27 @@ func TestHistoryPositionOnly(t *testing.T) {
 	es, top, recovered, err := box.History(ctx, "g", &channels.Position{Offset: channels.PositionOnly})
 	if err != nil || len(es) != 0 || top.Offset != 3 || recovered {
 		t.Errorf("position only: %d entries, top %v, recovered %v, %v", len(es), top, recovered, err)
+	}
+}
+
+// The byte cap drops the oldest entries, keeps the newest, and recovery
+// from a dropped position says so.
+func TestHistoryMaxBytes(t *testing.T) {
+	t.Parallel()
+	box := channels.NewBox(&channels.Options{HistoryMaxBytes: 100})
+	defer box.Close(ctx)
+	for range 10 {
+		box.GroupSend(ctx, "g", strings.Repeat("x", 30), channels.SaveHistory())
+	}
+	es, top, _, _ := box.History(ctx, "g", nil)
+	if !equal(offsets(es), []uint64{8, 9, 10}) {
+		t.Errorf("kept %v, want the newest 90 bytes", offsets(es))
+	}
+	if _, _, recovered, _ := box.History(ctx, "g", &channels.Position{Offset: 5, Epoch: top.Epoch}); recovered {
+		t.Error("recovered across entries the byte cap dropped")
+	}
+	box.GroupSend(ctx, "g", strings.Repeat("y", 500), channels.SaveHistory())
+	if es, _, _, _ := box.History(ctx, "g", nil); !equal(offsets(es), []uint64{11}) {
+		t.Errorf("an entry over the cap: kept %v, want it alone", offsets(es))
 	}
 }

@@ -102,7 +102,7 @@ func (b *MemoryBroker) Publish(ctx context.Context, group string, msg *Message, 
 		r = newRing()
 		b.history[group] = r
 	}
-	pos := r.add(msg, b.now(), opts.Size, opts.TTL)
+	pos := r.add(msg, b.now(), opts)
 	hs := slices.Clone(b.handlers)
 	b.mu.Unlock()
 	for _, h := range hs {
@@ -277,17 +277,19 @@ func (b *MemoryBroker) Close(context.Context) error {
 // offset order. Offsets grow by one per entry and are never reused, not
 // even across a flush, which changes the epoch.
 type ring struct {
-	epoch   string
-	entries []Entry       // oldest first; trimmed from the front
-	next    uint64        // offset of the next entry
-	ttl     time.Duration // the age cap of the last add, applied on reads too
+	epoch    string
+	entries  []Entry       // oldest first; trimmed from the front
+	next     uint64        // offset of the next entry
+	ttl      time.Duration // the age cap of the last add, applied on reads too
+	bytes    int           // of the entries' encodings
+	maxBytes int           // the byte cap of the last add
 }
 
 func newRing() *ring { return &ring{epoch: newEpoch(), next: 1} }
 
 func newEpoch() string { return rand.Text()[:12] }
 
-func (r *ring) add(msg *Message, now time.Time, size int, ttl time.Duration) Position {
+func (r *ring) add(msg *Message, now time.Time, opts PublishOptions) Position {
 	pos := Position{Offset: r.next, Epoch: r.epoch}
 	r.next++
 	msg.Position = pos
@@ -297,9 +299,14 @@ func (r *ring) add(msg *Message, now time.Time, size int, ttl time.Duration) Pos
 		Position: pos,
 		Message:  msg,
 	})
-	r.trim(now, size, ttl)
+	r.bytes += entrySize(msg)
+	r.maxBytes = opts.MaxBytes
+	r.trim(now, opts.Size, opts.TTL)
 	return pos
 }
+
+// entrySize is what an entry counts against PublishOptions.MaxBytes.
+func entrySize(msg *Message) int { return len(msg.Data) + len(msg.Msgpack) }
 
 func (r *ring) trim(now time.Time, size int, ttl time.Duration) {
 	drop := 0
@@ -311,6 +318,15 @@ func (r *ring) trim(now time.Time, size int, ttl time.Duration) {
 			drop++
 		}
 	}
+	bytes := r.bytes
+	for _, e := range r.entries[:drop] {
+		bytes -= entrySize(e.Message)
+	}
+	// The byte cap drops the oldest entries but always keeps the newest.
+	for r.maxBytes > 0 && bytes > r.maxBytes && drop < len(r.entries)-1 {
+		bytes -= entrySize(r.entries[drop].Message)
+		drop++
+	}
 	if drop > 0 {
 		clear(r.entries[:drop])
 		r.entries = r.entries[drop:]
@@ -318,12 +334,14 @@ func (r *ring) trim(now time.Time, size int, ttl time.Duration) {
 			r.entries = slices.Clone(r.entries)
 		}
 	}
+	r.bytes = bytes
 	r.ttl = ttl
 }
 
 func (r *ring) flush() {
 	clear(r.entries)
 	r.entries = nil
+	r.bytes = 0
 	r.epoch = newEpoch()
 }
 

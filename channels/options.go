@@ -46,8 +46,15 @@ type Options struct {
 	// HistoryTTL is the oldest an entry may be; negative means no age cap.
 	// Defaults to 10 minutes.
 	HistoryTTL time.Duration
+	// HistoryMaxBytes caps a group's history by the bytes of its entries'
+	// encodings (JSON plus msgpack for values); the oldest go first, the
+	// newest is always kept. Defaults to 1 MiB; negative means no cap.
+	HistoryMaxBytes int
 	// MaxGroupName bounds group names, in bytes. Defaults to 256.
 	MaxGroupName int
+	// MaxGroupsPerChannel bounds the groups one channel may be in:
+	// AddToGroup past it fails with ErrTooManyGroups. Defaults to 128.
+	MaxGroupsPerChannel int
 	// JanitorInterval is how often expiry is checked. Defaults to 1s.
 	JanitorInterval time.Duration
 	// Now is the box's clock, for expiry (and history, with the default
@@ -70,12 +77,14 @@ type Options struct {
 
 // Defaults, as documented on Options.
 const (
-	DefaultHistorySize     = 100
-	DefaultHistoryTTL      = 10 * time.Minute
-	DefaultMaxGroupName    = 256
-	DefaultJanitorInterval = time.Second
-	DefaultDrainBatch      = 100
-	DefaultDrainJitter     = 100 * time.Millisecond
+	DefaultHistorySize         = 100
+	DefaultHistoryTTL          = 10 * time.Minute
+	DefaultMaxGroupName        = 256
+	DefaultHistoryMaxBytes     = 1 << 20
+	DefaultMaxGroupsPerChannel = 128
+	DefaultJanitorInterval     = time.Second
+	DefaultDrainBatch          = 100
+	DefaultDrainJitter         = 100 * time.Millisecond
 )
 
 func (o *Options) resolve() Options {
@@ -88,6 +97,15 @@ func (o *Options) resolve() Options {
 	}
 	if c.HistoryTTL == 0 {
 		c.HistoryTTL = DefaultHistoryTTL
+	}
+	switch {
+	case c.HistoryMaxBytes == 0:
+		c.HistoryMaxBytes = DefaultHistoryMaxBytes
+	case c.HistoryMaxBytes < 0:
+		c.HistoryMaxBytes = 0
+	}
+	if c.MaxGroupsPerChannel <= 0 {
+		c.MaxGroupsPerChannel = DefaultMaxGroupsPerChannel
 	}
 	if c.MaxGroupName <= 0 {
 		c.MaxGroupName = DefaultMaxGroupName

@@ -75,7 +75,7 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 		return 0, err
 	}
 	n := b.localCount(group, o.except)
-	pos, err := b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0)})
+	pos, err := b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0), MaxBytes: b.opts.HistoryMaxBytes})
 	if err != nil {
 		return 0, err
 	}

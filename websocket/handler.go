@@ -55,10 +55,22 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		UpgradeRequired(w)
 		return
 	}
-	if t := h.cfg.tracker; t != nil && t.refuse(w) {
-		return
+	var release func()
+	if t := h.cfg.tracker; t != nil {
+		if t.refuse(w) {
+			return
+		}
+		var err error
+		if release, err = t.admit(r); err != nil {
+			refuseLimit(w, err)
+			return
+		}
 	}
 	ws := newWebSocket(r, h.cfg)
+	if release != nil {
+		ws.release = release
+		ws.OnClose(release) // for a connection never accepted
+	}
 	hs := &handshake{w: w, call: make(chan func(http.ResponseWriter)), done: make(chan struct{})}
 	ws.hs = hs
 	go h.run(ws)

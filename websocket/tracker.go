@@ -2,7 +2,9 @@ package websocket
 
 import (
 	"context"
+	"errors"
 	mrand "math/rand/v2"
+	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -13,16 +15,160 @@ import (
 // Server.Shutdown does not touch hijacked connections. Make one with
 // NewTracker and share it between handlers (a router's Options.WebSocket
 // does that for all its routes).
+//
+// A Tracker also enforces the limits that span handlers: connections per
+// client IP and per user, and the handshake rate per IP (see
+// TrackerOptions). A handshake over a limit is answered 429 Too Many
+// Requests before any upgrade.
 type Tracker struct {
+	opts TrackerOptions
+
 	mu       sync.Mutex
 	conns    map[*WebSocket]struct{}
+	perIP    map[string]int // connections, handshakes in progress included
+	perUser  map[string]int
+	buckets  map[string]*handshakeBucket
 	draining bool
 	empty    chan struct{} // closed when draining and no connection is left
 }
 
-// NewTracker returns an empty Tracker.
-func NewTracker() *Tracker {
-	return &Tracker{conns: make(map[*WebSocket]struct{})}
+// TrackerOptions are a Tracker's limits; nil or zero values mean none.
+type TrackerOptions struct {
+	// MaxConnsPerIP bounds the connections (handshakes in progress
+	// included) from one client IP. Defaults to no limit, since clients
+	// behind one NAT or proxy share an address.
+	MaxConnsPerIP int
+	// MaxConnsPerUser bounds the connections of one authenticated user
+	// (UserFrom of the request's context, set by router.Authenticate).
+	// Defaults to no limit.
+	MaxConnsPerUser int
+	// HandshakeRate is the handshakes a second one client IP may make, in
+	// bursts of HandshakeBurst (default: HandshakeRate, at least 1); over
+	// it the answer carries Retry-After. Defaults to no limit.
+	HandshakeRate  float64
+	HandshakeBurst int
+	// ClientIP returns the address a request counts against. Defaults to
+	// the host of Request.RemoteAddr; behind a proxy, return the client's
+	// address from a header the proxy sets.
+	ClientIP func(*http.Request) string
+	// Now is the clock of the handshake rate. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// handshakeBucket is a token bucket of one IP's handshakes.
+type handshakeBucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// NewTracker returns an empty Tracker with the given limits (nil for
+// none).
+func NewTracker(opts *TrackerOptions) *Tracker {
+	t := &Tracker{
+		conns:   make(map[*WebSocket]struct{}),
+		perIP:   make(map[string]int),
+		perUser: make(map[string]int),
+		buckets: make(map[string]*handshakeBucket),
+	}
+	if opts != nil {
+		t.opts = *opts
+	}
+	if t.opts.HandshakeRate > 0 && t.opts.HandshakeBurst <= 0 {
+		t.opts.HandshakeBurst = max(1, int(t.opts.HandshakeRate))
+	}
+	if t.opts.ClientIP == nil {
+		t.opts.ClientIP = remoteIP
+	}
+	if t.opts.Now == nil {
+		t.opts.Now = time.Now
+	}
+	return t
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// Limit errors, as the bodies of the 429 answers.
+var (
+	ErrTooManyFromIP    = errors.New("websocket: too many connections from this address")
+	ErrTooManyForUser   = errors.New("websocket: too many connections for this user")
+	ErrHandshakeTooFast = errors.New("websocket: handshakes too fast from this address")
+)
+
+// admit counts a handshake against the limits: nil and a release func to
+// call when the connection ends, or the limit it is over.
+func (t *Tracker) admit(r *http.Request) (func(), error) {
+	ip := t.opts.ClientIP(r)
+	user := UserFrom(r.Context())
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if rate := t.opts.HandshakeRate; rate > 0 {
+		now := t.opts.Now()
+		b := t.buckets[ip]
+		if b == nil {
+			if len(t.buckets) >= maxBuckets {
+				t.pruneBucketsLocked(now)
+			}
+			b = &handshakeBucket{tokens: float64(t.opts.HandshakeBurst), last: now}
+			t.buckets[ip] = b
+		}
+		b.tokens = min(float64(t.opts.HandshakeBurst), b.tokens+now.Sub(b.last).Seconds()*rate)
+		b.last = now
+		if b.tokens < 1 {
+			return nil, ErrHandshakeTooFast
+		}
+		b.tokens--
+	}
+	if m := t.opts.MaxConnsPerIP; m > 0 && t.perIP[ip] >= m {
+		return nil, ErrTooManyFromIP
+	}
+	if m := t.opts.MaxConnsPerUser; m > 0 && user != "" && t.perUser[user] >= m {
+		return nil, ErrTooManyForUser
+	}
+	t.perIP[ip]++
+	if user != "" {
+		t.perUser[user]++
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			t.mu.Lock()
+			defer t.mu.Unlock()
+			if t.perIP[ip]--; t.perIP[ip] <= 0 {
+				delete(t.perIP, ip)
+			}
+			if user != "" {
+				if t.perUser[user]--; t.perUser[user] <= 0 {
+					delete(t.perUser, user)
+				}
+			}
+		})
+	}, nil
+}
+
+// maxBuckets bounds the handshake buckets kept; beyond it, full ones
+// (idle IPs) are dropped.
+const maxBuckets = 100_000
+
+func (t *Tracker) pruneBucketsLocked(now time.Time) {
+	for ip, b := range t.buckets {
+		if float64(t.opts.HandshakeBurst) <= b.tokens+now.Sub(b.last).Seconds()*t.opts.HandshakeRate {
+			delete(t.buckets, ip)
+		}
+	}
+}
+
+// refuseLimit answers a handshake over a limit with 429.
+func refuseLimit(w http.ResponseWriter, err error) {
+	if errors.Is(err, ErrHandshakeTooFast) {
+		w.Header().Set("Retry-After", "1")
+	}
+	http.Error(w, "429 Too Many Requests: "+err.Error(), http.StatusTooManyRequests)
 }
 
 // Len returns the number of open connections.
@@ -65,6 +211,10 @@ func (t *Tracker) add(ws *WebSocket) {
 }
 
 func (t *Tracker) remove(ws *WebSocket) {
+	// The limits' slot is freed before the connection stops counting.
+	if ws.release != nil {
+		ws.release()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	delete(t.conns, ws)

@@ -104,6 +104,7 @@ type WebSocket struct {
 	discErr      *DisconnectError
 
 	onClose []func() // run once by teardown, guarded by mu
+	release func()   // frees the Tracker's limit slots (idempotent); set before the handler runs
 
 	keepalive *time.Timer
 	pingSent  int64 // unix nanos; touched only by the keepalive timer func

@@ -288,7 +288,7 @@ func (b *Broker) Publish(ctx context.Context, group string, msg *channels.Messag
 	}
 	res, err := publishSaved.Exec(ctx, b.client,
 		[]string{b.keys.meta(group), b.keys.stream(group), b.keys.groupChan(group)},
-		[]string{newEpoch(), rueidis.BinaryString(body), strconv.Itoa(size), ms(opts.TTL), ms(b.metaTTL(opts.TTL))}).ToArray()
+		[]string{newEpoch(), rueidis.BinaryString(body), strconv.Itoa(size), ms(opts.TTL), ms(b.metaTTL(opts.TTL)), strconv.Itoa(max(opts.MaxBytes, 0))}).ToArray()
 	if err != nil {
 		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -159,4 +160,30 @@ func TestSavedMessagesInOffsetOrderOnEveryNode(t *testing.T) {
 	if len(want) != 100 || !slices.Equal(seqs[0][2*per-100:], want) {
 		t.Errorf("the last messages differ from the history's order")
 	}
+}
+
+// The history in Redis is capped by count and by bytes like the memory
+// one: the oldest go, the newest stay, offsets stay contiguous.
+func TestHistoryCapsInRedis(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	n := newNode(t, rs.URL(), nil, &channels.Options{HistorySize: 5, HistoryMaxBytes: 1000})
+	for i := range 20 {
+		n.box.GroupSend(ctx, "small", strconv.Itoa(i), channels.SaveHistory())
+		n.box.GroupSend(ctx, "big", strings.Repeat("x", 300)+strconv.Itoa(i), channels.SaveHistory())
+	}
+	check := func(group string, lo, hi int) {
+		t.Helper()
+		es, top, _, err := n.box.History(ctx, group, nil)
+		if err != nil || top.Offset != 20 || len(es) < lo || len(es) > hi {
+			t.Fatalf("%s: %d entries, top %v (%v)", group, len(es), top, err)
+		}
+		for i, e := range es {
+			if e.Position.Offset != 20-uint64(len(es)-1-i) {
+				t.Errorf("%s: offsets %v", group, e.Position)
+			}
+		}
+	}
+	check("small", 5, 5) // the count cap
+	check("big", 2, 3)   // 1000 bytes hold three 300-byte bodies at most
 }

@@ -23,14 +23,30 @@ if not e then
 end
 `
 
-// publishSaved appends a message to a group's history and publishes it
-// with its position.
+// publishSaved appends a message to a group's history, trims it by
+// count and bytes (keeping the newest), and publishes it with its
+// position.
 // KEYS: meta, stream, group channel.
-// ARGV: new epoch, body, size, ttl ms (0: none), meta ttl ms.
+// ARGV: new epoch, body, size, ttl ms (0: none), meta ttl ms, max bytes
+// (0: none).
 var publishSaved = rueidis.NewLuaScript(nowMS + ensureEpoch + `
 local off = string.format('%d', redis.call('HINCRBY', KEYS[1], 'o', 1))
 redis.call('HSET', KEYS[1], 't', ARGV[4])
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[3], off .. '-1', 't', string.format('%d', now), 'b', ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('HSET', KEYS[1], 'sz', 0) end
+redis.call('XADD', KEYS[2], off .. '-1', 't', string.format('%d', now), 'b', ARGV[2])
+local sz = redis.call('HINCRBY', KEYS[1], 'sz', string.len(ARGV[2]))
+local size, maxb = tonumber(ARGV[3]), tonumber(ARGV[6])
+local len = redis.call('XLEN', KEYS[2])
+while len > 1 and (len > size or (maxb > 0 and sz > maxb)) do
+  local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
+  redis.call('XDEL', KEYS[2], first[1])
+  local fields, n = first[2], 0
+  for i = 1, #fields, 2 do
+    if fields[i] == 'b' then n = string.len(fields[i + 1]) end
+  end
+  sz = redis.call('HINCRBY', KEYS[1], 'sz', -n)
+  len = len - 1
+end
 if tonumber(ARGV[4]) > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 else
