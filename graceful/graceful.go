@@ -7,7 +7,7 @@
 // flushing what it has queued first), and returns when all are done or
 // its context ends (the rest are then dropped).
 //
-//	tracker := websocket.NewTracker()
+//	tracker := websocket.NewTracker(nil)
 //	rt := router.NewWithOptions(&router.Options{WebSocket: &websocket.Options{Tracker: tracker}})
 //	srv := &http.Server{Handler: rt}
 //	stop := graceful.Attach(srv, &graceful.Options{Boxes: []*channels.ChannelBox{box}, Tracker: tracker})

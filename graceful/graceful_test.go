@@ -24,7 +24,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // on a real listener, with a Stopper attached.
 func server(t *testing.T) (string, *channels.ChannelBox, *websocket.Tracker, *graceful.Stopper) {
 	t.Helper()
-	tracker := websocket.NewTracker()
+	tracker := websocket.NewTracker(nil)
 	box := channels.NewBox(&channels.Options{DrainBatch: 3, DrainJitter: 5 * time.Millisecond})
 	rt := router.NewWithOptions(&router.Options{WebSocket: &websocket.Options{Tracker: tracker}})
 	serve := func(register bool) func(*websocket.WebSocket) error {

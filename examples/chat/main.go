@@ -58,7 +58,7 @@ func main() {
 	}
 	box := channels.NewBox(&channels.Options{Broker: brokerOrNil(broker)})
 	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
-	tracker := websocket.NewTracker()
+	tracker := websocket.NewTracker(nil)
 	srv := &http.Server{Handler: newServer(box, tracker), ReadHeaderTimeout: 10 * time.Second}
 	// On SIGINT or SIGTERM: no new connections, and every WebSocket closed
 	// with 4000 after what was queued for it, in batches with jitter.
