@@ -70,6 +70,8 @@ type Options struct {
 	// DrainJitter is the longest random pause between two batches of
 	// Close; negative means no pause. Defaults to 100ms.
 	DrainJitter time.Duration
+	// Metrics, when set, receives broker call timings and recoveries.
+	Metrics Metrics
 	// Logger receives broker errors that have no caller to return to.
 	// Defaults to slog.Default().
 	Logger *slog.Logger
@@ -124,6 +126,9 @@ func (o *Options) resolve() Options {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
 	}
 	return c
 }

@@ -62,7 +62,10 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 		if err != nil {
 			return n, err
 		}
-		_, err = b.broker.Publish(ctx, group, msg, PublishOptions{})
+		err = b.timed("publish", func() error {
+			_, err := b.broker.Publish(ctx, group, msg, PublishOptions{})
+			return err
+		})
 		return n, err
 	}
 	// Saved messages: every form is made up front (the history serves all
@@ -75,7 +78,11 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 		return 0, err
 	}
 	n := b.localCount(group, o.except)
-	pos, err := b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0), MaxBytes: b.opts.HistoryMaxBytes})
+	var pos Position
+	err := b.timed("publish_saved", func() (err error) {
+		pos, err = b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0), MaxBytes: b.opts.HistoryMaxBytes})
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -140,6 +147,9 @@ func (b *ChannelBox) JoinWithHistory(ctx context.Context, group, channelID strin
 	entries, top, recovered, err := b.broker.History(ctx, group, since)
 	if err != nil {
 		return res, err
+	}
+	if since != nil && since.Offset != PositionOnly {
+		b.opts.Metrics.Recovery(recovered)
 	}
 	// Saved messages up to top reach the channel through fn; their live
 	// delivery, when it comes after this, is skipped.
@@ -244,7 +254,7 @@ func (b *ChannelBox) SendTo(ctx context.Context, channelID string, payload any) 
 	}
 	msg := NewMessage(payload)
 	msg.Origin = b.handler.id
-	return b.broker.PublishToChannel(ctx, channelID, msg)
+	return b.timed("send_to_channel", func() error { return b.broker.PublishToChannel(ctx, channelID, msg) })
 }
 
 // SendToUser sends payload to every channel of user, on every node, and
@@ -264,7 +274,11 @@ func (b *ChannelBox) SendToUsers(ctx context.Context, users []string, payload an
 	total := 0
 	for _, u := range users {
 		total += b.deliverUser(u, msg)
-		n, err := b.broker.PublishToUser(ctx, u, msg)
+		var n int
+		err := b.timed("send_to_user", func() (err error) {
+			n, err = b.broker.PublishToUser(ctx, u, msg)
+			return err
+		})
 		total += n
 		if err != nil {
 			return total, err

@@ -63,6 +63,11 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		ws.mu.Lock()
 		ws.discErr = &DisconnectError{Code: StatusAbnormalClosure, Reason: "handshake failed"}
 		ws.mu.Unlock()
+		if ws.cfg.checkOrigin(ws.req) {
+			ws.cfg.metrics.Rejected("handshake")
+		} else {
+			ws.cfg.metrics.Rejected("origin")
+		}
 		ws.teardown()
 		return &acceptError{upErr}
 	}
@@ -79,6 +84,7 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		ws.keepalive = time.AfterFunc(ws.cfg.pingInterval, ws.onKeepalive)
 	}
 	ws.mu.Unlock()
+	ws.cfg.metrics.Accepted()
 	if t := ws.cfg.tracker; t != nil {
 		t.add(ws)
 	}
@@ -108,6 +114,7 @@ func (ws *WebSocket) Reject(status int, reason string) error {
 		ws.discErr = &DisconnectError{Code: StatusPolicyViolation, Reason: "rejected"}
 	}
 	ws.mu.Unlock()
+	ws.cfg.metrics.Rejected("handler")
 	ws.teardown()
 	return err
 }

@@ -137,6 +137,8 @@ func (ws *WebSocket) teardown() {
 			ws.discErr = &DisconnectError{Code: StatusAbnormalClosure}
 		}
 	}
+	wasConnected := ws.conn != nil
+	code := ws.discErr.Code
 	ws.closing = true
 	clear(ws.queue)
 	ws.queue, ws.spare, ws.queued = nil, nil, 0
@@ -151,6 +153,9 @@ func (ws *WebSocket) teardown() {
 		bc.Close() //nolint:errcheck // nothing to do about it
 	}
 	ws.cancel()
+	if wasConnected {
+		ws.cfg.metrics.Closed(code)
+	}
 	for _, fn := range hooks {
 		fn()
 	}

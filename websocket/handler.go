@@ -58,10 +58,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var release func()
 	if t := h.cfg.tracker; t != nil {
 		if t.refuse(w) {
+			h.cfg.metrics.Rejected("draining")
 			return
 		}
 		var err error
 		if release, err = t.admit(r); err != nil {
+			h.cfg.metrics.Rejected(limitReason(err))
 			refuseLimit(w, err)
 			return
 		}

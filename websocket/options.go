@@ -71,6 +71,9 @@ type Options struct {
 	// Tracker, when set, keeps the connections so that Tracker.Shutdown can
 	// close them all; while it drains, handshakes are refused with 503.
 	Tracker *Tracker
+
+	// Metrics, when set, receives the connections' events.
+	Metrics Metrics
 }
 
 // Defaults, as documented on Options.
@@ -102,6 +105,7 @@ type config struct {
 	compression      bool
 	logger           *slog.Logger
 	tracker          *Tracker
+	metrics          Metrics
 
 	burstPool sync.Pool // *[]byte of burstBufferSize, for coalesced writes
 	writePool gws.BufferPool
@@ -122,6 +126,7 @@ func (o *Options) resolve() *config {
 		compression:      o.Compression,
 		logger:           o.Logger,
 		tracker:          o.Tracker,
+		metrics:          o.Metrics,
 		writePool:        &sync.Pool{},
 	}
 	if c.readLimit == 0 {
@@ -147,6 +152,9 @@ func (o *Options) resolve() *config {
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
+	}
+	if c.metrics == nil {
+		c.metrics = noMetrics{}
 	}
 	for _, p := range o.AllowedOrigins {
 		p = strings.ToLower(p)

@@ -88,12 +88,18 @@ func (ws *WebSocket) read() (MessageType, []byte, error) {
 	limit := ws.cfg.readLimit
 	if limit < 0 {
 		data, err := io.ReadAll(r)
+		if err == nil {
+			ws.cfg.metrics.MessageIn(len(data))
+		}
 		return MessageType(typ), data, err
 	}
 	lr := io.LimitedReader{R: r, N: limit + 1}
 	data, err := io.ReadAll(&lr)
 	if err == nil && int64(len(data)) > limit {
 		err = errTooBig
+	}
+	if err == nil {
+		ws.cfg.metrics.MessageIn(len(data))
 	}
 	return MessageType(typ), data, err
 }

@@ -163,6 +163,29 @@ func (t *Tracker) pruneBucketsLocked(now time.Time) {
 	}
 }
 
+// limitReason names a limit for Metrics.Rejected.
+func limitReason(err error) string {
+	switch {
+	case errors.Is(err, ErrTooManyFromIP):
+		return "limit_ip"
+	case errors.Is(err, ErrTooManyForUser):
+		return "limit_user"
+	}
+	return "handshake_rate"
+}
+
+// QueuedBytes returns the bytes waiting in the open connections' outbound
+// queues (the batches being written included).
+func (t *Tracker) QueuedBytes() int {
+	n := 0
+	for _, ws := range t.snapshot() {
+		ws.mu.Lock()
+		n += ws.queued + ws.inflight
+		ws.mu.Unlock()
+	}
+	return n
+}
+
 // refuseLimit answers a handshake over a limit with 429.
 func refuseLimit(w http.ResponseWriter, err error) {
 	if errors.Is(err, ErrHandshakeTooFast) {

@@ -281,7 +281,9 @@ func TestNoPongClosesWithPongTimeout(t *testing.T) {
 
 func TestPongsKeepConnectionAlive(t *testing.T) {
 	t.Parallel()
-	opts := &websocket.Options{PingInterval: 20 * time.Millisecond, PongTimeout: 40 * time.Millisecond}
+	// The pings span several pong timeouts, with room for a loaded machine
+	// to answer each within one.
+	opts := &websocket.Options{PingInterval: 20 * time.Millisecond, PongTimeout: 150 * time.Millisecond}
 	url, done := server(t, opts, func(ws *websocket.WebSocket) error {
 		if err := accept(ws); err != nil {
 			return err
@@ -313,7 +315,7 @@ func TestPongsKeepConnectionAlive(t *testing.T) {
 			}
 		}
 	}()
-	for i := 0; i < 5; i++ {
+	for i := 0; i < 20; i++ {
 		select {
 		case <-pings:
 		case err := <-done:

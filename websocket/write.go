@@ -207,6 +207,9 @@ func (ws *WebSocket) writeLoop() {
 				ws.writeFailed(err)
 				return
 			}
+			if f.op == opText || f.op == opBinary {
+				ws.cfg.metrics.MessageOut(len(f.b))
+			}
 			batch[i] = outFrame{}
 		}
 		ws.mu.Lock()

@@ -1,5 +1,5 @@
 // Command chat is Switchboard's demo: a chat web page at
-// http://127.0.0.1:8080 (flag -addr). Pick a name and a room: you see who
+// http://127.0.0.1:8080 (flag -addr), with Prometheus metrics at /metrics. Pick a name and a room: you see who
 // is online in the room, get its recent history on joining, and a page
 // that reconnects after a network drop or a reload recovers what it
 // missed. The page speaks the event protocol over /ws with the small
@@ -31,10 +31,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/graceful"
+	"github.com/switchboard-go/switchboard/metrics/prom"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -56,10 +61,12 @@ func main() {
 			log.Fatal(err)
 		}
 	}
-	box := channels.NewBox(&channels.Options{Broker: brokerOrNil(broker)})
-	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
 	tracker := websocket.NewTracker(nil)
-	srv := &http.Server{Handler: newServer(box, tracker), ReadHeaderTimeout: 10 * time.Second}
+	metrics := prom.New(&prom.Options{Tracker: tracker})
+	box := channels.NewBox(&channels.Options{Broker: brokerOrNil(broker), Metrics: metrics})
+	metrics.Watch(box)
+	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
+	srv := &http.Server{Handler: newServer(box, tracker, metrics), ReadHeaderTimeout: 10 * time.Second}
 	// On SIGINT or SIGTERM: no new connections, and every WebSocket closed
 	// with 4000 after what was queued for it, in batches with jitter.
 	stopper := graceful.Attach(srv, &graceful.Options{Boxes: []*channels.ChannelBox{box}, Tracker: tracker})
@@ -102,8 +109,9 @@ func user(r *http.Request) (string, error) {
 }
 
 // newServer returns the chat's handler; tracker (which may be nil) keeps
-// its WebSockets for the shutdown.
-func newServer(box *channels.ChannelBox, tracker *websocket.Tracker) http.Handler {
+// its WebSockets for the shutdown, and metrics (which may be nil) are
+// served at /metrics.
+func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *prom.Metrics) http.Handler {
 	chat := consumers.NewEvents(&consumers.EventOptions{
 		Box:       box,
 		RateLimit: 20, // messages a second, per connection
@@ -155,11 +163,18 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker) http.Handle
 		return err
 	})
 
-	ws := router.NewWithOptions(&router.Options{WebSocket: &websocket.Options{Tracker: tracker}})
+	wsOpts := &websocket.Options{Tracker: tracker}
+	mux := http.NewServeMux()
+	if metrics != nil {
+		wsOpts.Metrics = metrics
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(metrics, collectors.NewGoCollector())
+		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	}
+	ws := router.NewWithOptions(&router.Options{WebSocket: wsOpts})
 	ws.Use(router.Authenticate(user))
 	ws.HandleFunc("/ws", chat.Handler())
 
-	mux := http.NewServeMux()
 	files, _ := fs.Sub(static, "static")
 	mux.Handle("/", http.FileServerFS(files))
 	mux.Handle("/ws", ws)

@@ -49,7 +49,7 @@ func (p *peer) next(names ...string) map[string]any {
 
 func TestChatProtocol(t *testing.T) {
 	box := channels.NewBox(nil)
-	srv := httptest.NewServer(newServer(box, nil))
+	srv := httptest.NewServer(newServer(box, nil, nil))
 	defer func() {
 		box.Close(context.Background())
 		srv.Close()
@@ -161,6 +161,32 @@ func TestTwoProcessesShareRooms(t *testing.T) {
 		if m["payload"].(map[string]any)["text"] != "from b" || m["offset"] != float64(2) || m["payload"].(map[string]any)["user"] != "bob" {
 			t.Errorf("message across processes: %v", m)
 		}
+	}
+}
+
+// The demo serves its metrics.
+func TestMetricsEndpoint(t *testing.T) {
+	addr := wstest.StartExample(t)
+	c, _, err := gws.DefaultDialer.Dial("ws://"+addr+"/ws?name=ada", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(b), "switchboard_connections 1\n") && strings.Contains(string(b), "switchboard_channels 1\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("metrics never showed the connection:\n%s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

@@ -1,6 +1,6 @@
 module github.com/switchboard-go/switchboard/examples/chi
 
-go 1.26
+go 1.26.0
 
 replace github.com/switchboard-go/switchboard => ../..
 

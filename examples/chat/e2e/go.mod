@@ -1,6 +1,6 @@
 module github.com/switchboard-go/switchboard/examples/chat/e2e
 
-go 1.26
+go 1.26.0
 
 replace github.com/switchboard-go/switchboard => ../../..
 
@@ -16,5 +16,5 @@ require (
 	github.com/gobwas/httphead v0.1.0 // indirect
 	github.com/gobwas/pool v0.2.1 // indirect
 	github.com/gobwas/ws v1.4.0 // indirect
-	golang.org/x/sys v0.47.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
 )

@@ -1,0 +1,213 @@
+// Package prom exposes Switchboard's metrics to Prometheus. It is the only
+// package of the module that imports the Prometheus client.
+//
+//	m := prom.New(&prom.Options{Tracker: tracker})
+//	box := channels.NewBox(&channels.Options{Metrics: m})
+//	m.Watch(box)
+//	rt := router.NewWithOptions(&router.Options{WebSocket: &websocket.Options{Tracker: tracker, Metrics: m}})
+//	reg := prometheus.NewRegistry()
+//	reg.MustRegister(m)
+//	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//
+// Metrics (with the default namespace "switchboard"):
+//
+//	switchboard_connections                 gauge    open connections (of the Tracker)
+//	switchboard_outbound_queue_bytes        gauge    bytes waiting in outbound queues
+//	switchboard_connections_accepted_total  counter  completed handshakes
+//	switchboard_connections_rejected_total  counter  refused handshakes, by reason
+//	switchboard_connections_closed_total    counter  ended connections, by close code
+//	switchboard_messages_in_total, _out_total, switchboard_bytes_in_total, _out_total
+//	switchboard_channels, switchboard_users, switchboard_groups,
+//	switchboard_group_memberships, switchboard_largest_group   gauges of the boxes
+//	switchboard_broker_call_seconds         histogram by op; _errors_total by op
+//	switchboard_recoveries_total            counter  joins from a position, by result (recovered, missed)
+//
+// No label holds a payload, a user, a group or a connection id, so the
+// series stay few.
+package prom
+
+import (
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/websocket"
+)
+
+// Options say what the collector reads at scrape time.
+type Options struct {
+	// Namespace prefixes every metric. Defaults to "switchboard".
+	Namespace string
+	// Tracker gives the open connections and the queued bytes.
+	Tracker *websocket.Tracker
+}
+
+// Metrics is a prometheus.Collector that is also the websocket.Metrics and
+// channels.Metrics to give the connections and boxes.
+type Metrics struct {
+	opts  Options
+	mu    sync.Mutex
+	boxes []*channels.ChannelBox
+
+	accepted   prometheus.Counter
+	rejected   *prometheus.CounterVec
+	closed     *prometheus.CounterVec
+	msgIn      prometheus.Counter
+	msgOut     prometheus.Counter
+	bytesIn    prometheus.Counter
+	bytesOut   prometheus.Counter
+	brokerTime *prometheus.HistogramVec
+	brokerErrs *prometheus.CounterVec
+	recoveries *prometheus.CounterVec
+
+	conns, queued, chans, users, groups, members, largest *prometheus.Desc
+}
+
+var (
+	_ websocket.Metrics    = (*Metrics)(nil)
+	_ channels.Metrics     = (*Metrics)(nil)
+	_ prometheus.Collector = (*Metrics)(nil)
+)
+
+// New returns the collector; register it with a prometheus.Registerer.
+func New(opts *Options) *Metrics {
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Namespace == "" {
+		o.Namespace = "switchboard"
+	}
+	ns := o.Namespace
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Name: name, Help: help})
+	}
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(ns, "", name), help, nil, nil)
+	}
+	return &Metrics{
+		opts:     o,
+		accepted: counter("connections_accepted_total", "Completed WebSocket handshakes."),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "connections_rejected_total",
+			Help: "Handshakes answered with an HTTP error, by reason."}, []string{"reason"}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "connections_closed_total",
+			Help: "Connections ended, by close code (slow consumer 4001, pong timeout 4002, ...)."}, []string{"code"}),
+		msgIn:    counter("messages_in_total", "Data messages received."),
+		msgOut:   counter("messages_out_total", "Data messages written to the network."),
+		bytesIn:  counter("bytes_in_total", "Payload bytes of the data messages received."),
+		bytesOut: counter("bytes_out_total", "Frame bytes of the data messages written."),
+		brokerTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "broker_call_seconds",
+			Help:    "Time of the broker calls made for sends, by op.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5, 2}}, []string{"op"}),
+		brokerErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "broker_call_errors_total",
+			Help: "Broker calls made for sends that failed, by op."}, []string{"op"}),
+		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "recoveries_total",
+			Help: "Joins from a history position, by result."}, []string{"result"}),
+		conns:   desc("connections", "Open WebSocket connections."),
+		queued:  desc("outbound_queue_bytes", "Bytes waiting in the connections' outbound queues."),
+		chans:   desc("channels", "Channels registered in the boxes."),
+		users:   desc("users", "Distinct users with a channel in the boxes."),
+		groups:  desc("groups", "Groups with local members."),
+		members: desc("group_memberships", "Sum of the groups' local sizes."),
+		largest: desc("largest_group", "Local members of the largest group."),
+	}
+}
+
+func (m *Metrics) vectors() []prometheus.Collector {
+	return []prometheus.Collector{m.accepted, m.rejected, m.closed, m.msgIn, m.msgOut, m.bytesIn, m.bytesOut,
+		m.brokerTime, m.brokerErrs, m.recoveries}
+}
+
+// Describe implements prometheus.Collector.
+func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, c := range m.vectors() {
+		c.Describe(ch)
+	}
+	for _, d := range []*prometheus.Desc{m.conns, m.queued, m.chans, m.users, m.groups, m.members, m.largest} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range m.vectors() {
+		c.Collect(ch)
+	}
+	gauge := func(d *prometheus.Desc, v int) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v))
+	}
+	if t := m.opts.Tracker; t != nil {
+		gauge(m.conns, t.Len())
+		gauge(m.queued, t.QueuedBytes())
+	}
+	m.mu.Lock()
+	boxes := m.boxes
+	m.mu.Unlock()
+	if len(boxes) > 0 {
+		var s channels.Stats
+		for _, b := range boxes {
+			bs := b.Stats()
+			s.Channels += bs.Channels
+			s.Users += bs.Users
+			s.Groups += bs.Groups
+			s.Memberships += bs.Memberships
+			s.LargestGroup = max(s.LargestGroup, bs.LargestGroup)
+		}
+		gauge(m.chans, s.Channels)
+		gauge(m.users, s.Users)
+		gauge(m.groups, s.Groups)
+		gauge(m.members, s.Memberships)
+		gauge(m.largest, s.LargestGroup)
+	}
+}
+
+// Watch adds boxes whose channel, user and group counts (summed) the
+// scrapes report.
+func (m *Metrics) Watch(boxes ...*channels.ChannelBox) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.boxes = append(slices.Clip(m.boxes), boxes...)
+}
+
+// Accepted implements websocket.Metrics.
+func (m *Metrics) Accepted() { m.accepted.Inc() }
+
+// Rejected implements websocket.Metrics.
+func (m *Metrics) Rejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
+
+// Closed implements websocket.Metrics; codes without a name are "other".
+func (m *Metrics) Closed(code websocket.StatusCode) {
+	label := "other"
+	if strings.Contains(code.String(), "(") {
+		label = strconv.Itoa(int(code))
+	}
+	m.closed.WithLabelValues(label).Inc()
+}
+
+// MessageIn implements websocket.Metrics.
+func (m *Metrics) MessageIn(n int) { m.msgIn.Inc(); m.bytesIn.Add(float64(n)) }
+
+// MessageOut implements websocket.Metrics.
+func (m *Metrics) MessageOut(n int) { m.msgOut.Inc(); m.bytesOut.Add(float64(n)) }
+
+// BrokerCall implements channels.Metrics.
+func (m *Metrics) BrokerCall(op string, d time.Duration, err error) {
+	m.brokerTime.WithLabelValues(op).Observe(d.Seconds())
+	if err != nil {
+		m.brokerErrs.WithLabelValues(op).Inc()
+	}
+}
+
+// Recovery implements channels.Metrics.
+func (m *Metrics) Recovery(recovered bool) {
+	result := "missed"
+	if recovered {
+		result = "recovered"
+	}
+	m.recoveries.WithLabelValues(result).Inc()
+}

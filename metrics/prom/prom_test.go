@@ -1,0 +1,126 @@
+package prom_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/goleak"
+
+	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/metrics/prom"
+	"github.com/switchboard-go/switchboard/router"
+	"github.com/switchboard-go/switchboard/websocket"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// A server wired as the package doc says: a scrape shows what real
+// clients did.
+func TestScrapeShowsWhatHappened(t *testing.T) {
+	ctx := context.Background()
+	tracker := websocket.NewTracker(&websocket.TrackerOptions{MaxConnsPerIP: 2})
+	m := prom.New(&prom.Options{Tracker: tracker})
+	box := channels.NewBox(&channels.Options{Metrics: m})
+	defer box.Close(ctx)
+	m.Watch(box)
+	rt := router.NewWithOptions(&router.Options{WebSocket: &websocket.Options{Tracker: tracker, Metrics: m}})
+	rt.HandleFunc("/ws", func(ws *websocket.WebSocket) error {
+		if err := ws.Accept(ws.Context(), nil); err != nil {
+			return err
+		}
+		ch, err := box.Register(ws, &channels.RegisterOptions{User: ws.Query().Get("user")})
+		if err != nil {
+			return err
+		}
+		box.JoinWithHistory(ws.Context(), "room", ch.ID(), &channels.Position{Offset: 1, Epoch: "old"}, //nolint:errcheck // counted
+			func([]channels.Entry, channels.Position, bool) error { return nil })
+		for {
+			msg, err := ws.ReceiveText(ws.Context())
+			if err != nil {
+				return err
+			}
+			box.GroupSend(ws.Context(), "room", msg) //nolint:errcheck // counted
+		}
+	})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", rt)
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+
+	var conns []*gws.Conn
+	for _, u := range []string{"ada", "bo"} {
+		c, _, err := gws.DefaultDialer.Dial(url+"?user="+u, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	if _, resp, err := gws.DefaultDialer.Dial(url, nil); err == nil || resp.StatusCode != 429 {
+		t.Fatalf("third connection from one IP: %v %v", resp, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for box.Stats().Memberships < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("members did not join")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	conns[0].WriteMessage(gws.TextMessage, []byte("hello"))
+	for _, c := range conns {
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, d, err := c.ReadMessage(); err != nil || string(d) != "hello" {
+			t.Fatalf("read: %q %v", d, err)
+		}
+	}
+	conns[1].WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(1000, ""))
+	for tracker.Len() > 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("close not seen")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	resp, err := http.Get(srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		"switchboard_connections 1",
+		"switchboard_connections_accepted_total 2",
+		`switchboard_connections_rejected_total{reason="limit_ip"} 1`,
+		`switchboard_connections_closed_total{code="1000"} 1`,
+		"switchboard_messages_in_total 1",
+		"switchboard_bytes_in_total 5",
+		"switchboard_messages_out_total 2",
+		"switchboard_bytes_out_total 14", // two 7-byte frames
+		"switchboard_channels 1",
+		"switchboard_users 1",
+		"switchboard_groups 1",
+		"switchboard_group_memberships 1",
+		`switchboard_recoveries_total{result="missed"} 2`,
+		`switchboard_broker_call_seconds_count{op="publish"} 1`,
+		"switchboard_outbound_queue_bytes 0",
+	} {
+		if !strings.Contains(string(body), want+"\n") {
+			t.Errorf("scrape lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("scrape:\n%s", body)
+	}
+}
