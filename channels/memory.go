@@ -264,6 +264,18 @@ func (b *MemoryBroker) OnlineUsers(context.Context) ([]string, error) {
 	return out, nil
 }
 
+// HistorySize returns the entries and bytes (of their encodings) kept in
+// all the groups' histories.
+func (b *MemoryBroker) HistorySize() (entries, bytes int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for _, r := range b.history {
+		entries += len(r.entries)
+		bytes += r.bytes
+	}
+	return entries, bytes
+}
+
 // Close makes Start fail; the broker's data stays readable.
 func (b *MemoryBroker) Close(context.Context) error {
 	b.mu.Lock()

@@ -46,6 +46,16 @@ type Stats struct {
 	// largest.
 	Memberships  int
 	LargestGroup int
+	// HistoryEntries and HistoryBytes are what the broker keeps in the
+	// groups' histories, when it can tell cheaply (the MemoryBroker can;
+	// the Redis broker does not say, and they are -1).
+	HistoryEntries int
+	HistoryBytes   int
+}
+
+// HistorySizer is a Broker that can tell the size of its histories.
+type HistorySizer interface {
+	HistorySize() (entries, bytes int)
 }
 
 // Stats returns the box's counts; it takes the box's locks briefly.
@@ -63,6 +73,10 @@ func (b *ChannelBox) Stats() Stats {
 		g.mu.RUnlock()
 		s.Memberships += n
 		s.LargestGroup = max(s.LargestGroup, n)
+	}
+	s.HistoryEntries, s.HistoryBytes = -1, -1
+	if hs, ok := b.broker.(HistorySizer); ok {
+		s.HistoryEntries, s.HistoryBytes = hs.HistorySize()
 	}
 	return s
 }

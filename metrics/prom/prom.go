@@ -19,6 +19,7 @@
 //	switchboard_messages_in_total, _out_total, switchboard_bytes_in_total, _out_total
 //	switchboard_channels, switchboard_users, switchboard_groups,
 //	switchboard_group_memberships, switchboard_largest_group   gauges of the boxes
+//	switchboard_history_entries, switchboard_history_bytes     gauges (brokers that can tell)
 //	switchboard_broker_call_seconds         histogram by op; _errors_total by op
 //	switchboard_recoveries_total            counter  joins from a position, by result (recovered, missed)
 //
@@ -65,7 +66,7 @@ type Metrics struct {
 	brokerErrs *prometheus.CounterVec
 	recoveries *prometheus.CounterVec
 
-	conns, queued, chans, users, groups, members, largest *prometheus.Desc
+	conns, queued, chans, users, groups, members, largest, histEntries, histBytes *prometheus.Desc
 }
 
 var (
@@ -108,13 +109,15 @@ func New(opts *Options) *Metrics {
 			Help: "Broker calls made for sends that failed, by op."}, []string{"op"}),
 		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "recoveries_total",
 			Help: "Joins from a history position, by result."}, []string{"result"}),
-		conns:   desc("connections", "Open WebSocket connections."),
-		queued:  desc("outbound_queue_bytes", "Bytes waiting in the connections' outbound queues."),
-		chans:   desc("channels", "Channels registered in the boxes."),
-		users:   desc("users", "Distinct users with a channel in the boxes."),
-		groups:  desc("groups", "Groups with local members."),
-		members: desc("group_memberships", "Sum of the groups' local sizes."),
-		largest: desc("largest_group", "Local members of the largest group."),
+		conns:       desc("connections", "Open WebSocket connections."),
+		queued:      desc("outbound_queue_bytes", "Bytes waiting in the connections' outbound queues."),
+		chans:       desc("channels", "Channels registered in the boxes."),
+		users:       desc("users", "Distinct users with a channel in the boxes."),
+		groups:      desc("groups", "Groups with local members."),
+		members:     desc("group_memberships", "Sum of the groups' local sizes."),
+		largest:     desc("largest_group", "Local members of the largest group."),
+		histEntries: desc("history_entries", "Entries kept in the groups' histories (brokers that can tell)."),
+		histBytes:   desc("history_bytes", "Bytes of the entries kept in the groups' histories (brokers that can tell)."),
 	}
 }
 
@@ -128,7 +131,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range m.vectors() {
 		c.Describe(ch)
 	}
-	for _, d := range []*prometheus.Desc{m.conns, m.queued, m.chans, m.users, m.groups, m.members, m.largest} {
+	for _, d := range []*prometheus.Desc{m.conns, m.queued, m.chans, m.users, m.groups, m.members, m.largest, m.histEntries, m.histBytes} {
 		ch <- d
 	}
 }
@@ -150,6 +153,8 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Unlock()
 	if len(boxes) > 0 {
 		var s channels.Stats
+		sized := false
+		brokers := map[channels.Broker]bool{} // boxes sharing a broker count its histories once
 		for _, b := range boxes {
 			bs := b.Stats()
 			s.Channels += bs.Channels
@@ -157,6 +162,16 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 			s.Groups += bs.Groups
 			s.Memberships += bs.Memberships
 			s.LargestGroup = max(s.LargestGroup, bs.LargestGroup)
+			if bs.HistoryEntries >= 0 && !brokers[b.Broker()] {
+				brokers[b.Broker()] = true
+				sized = true
+				s.HistoryEntries += bs.HistoryEntries
+				s.HistoryBytes += bs.HistoryBytes
+			}
+		}
+		if sized {
+			gauge(m.histEntries, s.HistoryEntries)
+			gauge(m.histBytes, s.HistoryBytes)
 		}
 		gauge(m.chans, s.Channels)
 		gauge(m.users, s.Users)

@@ -47,7 +47,8 @@ func TestScrapeShowsWhatHappened(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			box.GroupSend(ws.Context(), "room", msg) //nolint:errcheck // counted
+			box.GroupSend(ws.Context(), "room", msg)                          //nolint:errcheck // counted
+			box.GroupSend(ws.Context(), "saved", msg, channels.SaveHistory()) //nolint:errcheck // counted
 		}
 	})
 	reg := prometheus.NewRegistry()
@@ -115,6 +116,8 @@ func TestScrapeShowsWhatHappened(t *testing.T) {
 		`switchboard_recoveries_total{result="missed"} 2`,
 		`switchboard_broker_call_seconds_count{op="publish"} 1`,
 		"switchboard_outbound_queue_bytes 0",
+		"switchboard_history_entries 1",
+		"switchboard_history_bytes 5",
 	} {
 		if !strings.Contains(string(body), want+"\n") {
 			t.Errorf("scrape lacks %q", want)
