@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/switchboard-go/switchboard/graceful"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -34,22 +35,31 @@ func main() {
 	// The resolved address on stdout lets tests start the demo on port 0.
 	slog.Info("echo server listening", "addr", ln.Addr().String(), "routes", "/ws /ws/json /ws/rooms/{room}")
 
-	srv := &http.Server{Handler: newRouter(), ReadHeaderTimeout: 10 * time.Second}
+	// The tracker lets the shutdown close the WebSockets, which
+	// http.Server.Shutdown does not touch.
+	tracker := websocket.NewTracker(nil)
+	srv := &http.Server{Handler: newRouter(tracker), ReadHeaderTimeout: 10 * time.Second}
+	stopper := graceful.Attach(srv, &graceful.Options{Tracker: tracker})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		srv.Shutdown(shutdownCtx) //nolint:errcheck // exiting anyway
+		stopper.Shutdown(shutdownCtx) //nolint:errcheck // exiting anyway
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+	<-stopped
 }
 
-func newRouter() *router.WSRouter {
-	rt := router.New()
+// newRouter returns the echo routes; tracker (which may be nil) keeps the
+// connections for the shutdown.
+func newRouter(tracker *websocket.Tracker) *router.WSRouter {
+	rt := router.NewWithOptions(&router.Options{WebSocket: &websocket.Options{Tracker: tracker}})
 	rt.HandleFunc("/ws", echo)
 	rt.HandleFunc("/ws/json", echoJSON)
 	rt.HandleFunc("/ws/rooms/{room}", room)

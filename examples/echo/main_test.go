@@ -15,7 +15,7 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestEchoRoutes(t *testing.T) {
-	srv := httptest.NewServer(newRouter())
+	srv := httptest.NewServer(newRouter(nil))
 	defer srv.Close()
 	base := "ws" + strings.TrimPrefix(srv.URL, "http")
 	dial := func(path string) *gws.Conn {

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/graceful"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -45,18 +46,22 @@ func main() {
 	})
 	slog.Info("notify server listening", "addr", ln.Addr().String())
 	srv := &http.Server{Handler: newMux(box), ReadHeaderTimeout: 10 * time.Second}
+	// Every connection is in the box: closing it closes them all.
+	stopper := graceful.Attach(srv, &graceful.Options{Boxes: []*channels.ChannelBox{box}})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(shutdown) //nolint:errcheck // exiting
-		box.Close(shutdown)    //nolint:errcheck // exiting
+		stopper.Shutdown(shutdown) //nolint:errcheck // exiting
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+	<-stopped
 }
 
 // token identifies the user: here the token is the user's name; a real

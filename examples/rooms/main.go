@@ -23,6 +23,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/graceful"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -37,18 +38,22 @@ func main() {
 	box := channels.NewBox(nil)
 	slog.Info("rooms server listening", "addr", ln.Addr().String(), "route", "/ws/room/{room_id}?username=NAME")
 	srv := &http.Server{Handler: newRouter(box), ReadHeaderTimeout: 10 * time.Second}
+	// Every connection is in the box: closing it closes them all.
+	stopper := graceful.Attach(srv, &graceful.Options{Boxes: []*channels.ChannelBox{box}})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-ctx.Done()
 		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		srv.Shutdown(shutdown) //nolint:errcheck // exiting
-		box.Close(shutdown)    //nolint:errcheck // exiting
+		stopper.Shutdown(shutdown) //nolint:errcheck // exiting
 	}()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
 	}
+	<-stopped
 }
 
 func newRouter(box *channels.ChannelBox) *router.WSRouter {
