@@ -31,10 +31,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/consumers"
@@ -167,9 +163,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 	mux := http.NewServeMux()
 	if metrics != nil {
 		wsOpts.Metrics = metrics
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(metrics, collectors.NewGoCollector())
-		mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		mux.Handle("GET /metrics", metrics.Handler())
 	}
 	ws := router.NewWithOptions(&router.Options{WebSocket: wsOpts})
 	ws.Use(router.Authenticate(user))

@@ -5,9 +5,7 @@
 //	box := channels.NewBox(&channels.Options{Metrics: m})
 //	m.Watch(box)
 //	rt := router.NewWithOptions(&router.Options{WebSocket: &websocket.Options{Tracker: tracker, Metrics: m}})
-//	reg := prometheus.NewRegistry()
-//	reg.MustRegister(m)
-//	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+//	mux.Handle("/metrics", m.Handler()) // or register m with your own prometheus.Registerer
 //
 // Metrics (with the default namespace "switchboard"):
 //
@@ -28,6 +26,7 @@
 package prom
 
 import (
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +34,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/websocket"
@@ -179,6 +180,15 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		gauge(m.members, s.Memberships)
 		gauge(m.largest, s.LargestGroup)
 	}
+}
+
+// Handler serves the metrics, with the Go runtime's and the process's, from
+// a registry of their own, so that a program need not import the
+// Prometheus client itself.
+func (m *Metrics) Handler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 // Watch adds boxes whose channel, user and group counts (summed) the

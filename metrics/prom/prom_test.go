@@ -10,8 +10,6 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard/channels"
@@ -51,11 +49,9 @@ func TestScrapeShowsWhatHappened(t *testing.T) {
 			box.GroupSend(ws.Context(), "saved", msg, channels.SaveHistory()) //nolint:errcheck // counted
 		}
 	})
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(m)
 	mux := http.NewServeMux()
 	mux.Handle("/ws", rt)
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", m.Handler())
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
@@ -118,6 +114,7 @@ func TestScrapeShowsWhatHappened(t *testing.T) {
 		"switchboard_outbound_queue_bytes 0",
 		"switchboard_history_entries 1",
 		"switchboard_history_bytes 5",
+		"# TYPE go_goroutines gauge",
 	} {
 		if !strings.Contains(string(body), want+"\n") {
 			t.Errorf("scrape lacks %q", want)
