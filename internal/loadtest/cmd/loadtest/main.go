@@ -1,0 +1,257 @@
+// Command loadtest runs the servers under test in turn against the load
+// client and writes what they did side by side: Switchboard (a ChannelBox
+// with default options), olahol/melody (rooms in a map, BroadcastMultiple)
+// and a plain gorilla/websocket hub in the style of gorilla's chat
+// example. Each round starts every server afresh on a new port, in an
+// order that rotates between rounds, the server pinned to CPU 0 and the
+// client to CPU 1 (taskset, GOMAXPROCS=1), and a step where the client's
+// own core was saturated is flagged client-bound.
+//
+// From internal/loadtest:
+//
+//	go run ./cmd/loadtest -md ../../docs/BENCHMARKS.md -json /tmp/loadtest.json
+//	go run ./cmd/loadtest -quick      # a tiny round, as CI runs it
+//	go run ./cmd/loadtest -from /tmp/loadtest.json -md ../../docs/BENCHMARKS.md  # re-render
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var servers = []string{"switchboard", "melody", "gorillahub"}
+
+type config struct {
+	rounds int
+	idle   []int
+	fanout []fanoutCase
+	step   time.Duration
+	pin    bool
+}
+
+type fanoutCase struct {
+	Members, Size int
+}
+
+// ladder is the offered deliveries a second of the fan-out steps; each is
+// divided by the room's size into messages a second.
+var ladder = []int{100_000, 200_000, 500_000, 1_000_000, 2_000_000, 4_000_000}
+
+func main() {
+	rounds := flag.Int("rounds", 5, "rounds; each runs every server once")
+	idle := flag.String("idle", "1000,10000,19000", "idle connection counts (scenario 1)")
+	fan := flag.String("fanout", "1000:64,1000:1024,10000:64,10000:1024", "fan-out room sizes and payload bytes (scenario 3)")
+	step := flag.Duration("step", 3*time.Second, "length of each fan-out step")
+	quick := flag.Bool("quick", false, "one tiny round (a few hundred connections, a few seconds), as CI runs it")
+	jsonOut := flag.String("json", "", "write the raw results here")
+	mdOut := flag.String("md", "", "write the markdown report here (else stdout)")
+	from := flag.String("from", "", "render the report from a -json file of an earlier run instead of running")
+	flag.Parse()
+	if *from != "" {
+		b, err := os.ReadFile(*from)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var rep report
+		if err := json.Unmarshal(b, &rep); err != nil {
+			log.Fatalf("loadtest: %s: %v", *from, err)
+		}
+		writeReport(&rep, *mdOut)
+		return
+	}
+	cfg := config{rounds: *rounds, step: *step}
+	for _, f := range splitList(*idle) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			log.Fatalf("loadtest: -idle: %v", err)
+		}
+		cfg.idle = append(cfg.idle, n)
+	}
+	for _, f := range splitList(*fan) {
+		var fc fanoutCase
+		if _, err := fmt.Sscanf(f, "%d:%d", &fc.Members, &fc.Size); err != nil {
+			log.Fatalf("loadtest: -fanout %q: %v", f, err)
+		}
+		cfg.fanout = append(cfg.fanout, fc)
+	}
+	if *quick {
+		cfg = config{rounds: 1, idle: []int{200}, fanout: []fanoutCase{{200, 64}}, step: time.Second}
+	}
+	_, err := exec.LookPath("taskset")
+	cfg.pin = err == nil && runtime.NumCPU() >= 2
+	if !cfg.pin {
+		log.Print("loadtest: taskset or a second CPU is missing: server and client are not pinned")
+	}
+
+	bin, err := os.MkdirTemp("", "loadtest")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(bin)
+	for _, name := range append(slices.Clone(servers), "loadclient") {
+		pkg := "./servers/" + name
+		if name == "loadclient" {
+			pkg = "./cmd/loadclient"
+		}
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(bin, name), pkg).CombinedOutput(); err != nil {
+			log.Fatalf("loadtest: build %s: %v\n%s", name, err, out)
+		}
+	}
+
+	rep := &report{Command: "go run ./cmd/loadtest " + strings.Join(os.Args[1:], " "), Machine: machine(), Config: cfg.describe(), Started: time.Now().UTC().Format(time.RFC3339)}
+	for r := range cfg.rounds {
+		order := append(slices.Clone(servers[r%len(servers):]), servers[:r%len(servers)]...)
+		for _, srv := range order {
+			for _, n := range cfg.idle {
+				var res idleResult
+				if err := run(bin, srv, cfg.pin, &res, "-scenario", "idle", "-conns", strconv.Itoa(n)); err != nil {
+					log.Printf("loadtest: round %d, %s, idle %d: %v", r+1, srv, n, err)
+					continue
+				}
+				rep.Idle = append(rep.Idle, idleRun{Server: srv, Round: r + 1, idleResult: res})
+				log.Printf("round %d %-11s idle %6d: %.2f KiB heap+stack/conn", r+1, srv, n, res.HeapStackPerConn/1024)
+			}
+			for _, fc := range cfg.fanout {
+				var rates []string
+				for _, d := range ladder {
+					rates = append(rates, strconv.Itoa(max(1, d/fc.Members)))
+				}
+				if *quick {
+					rates = []string{"50", "100"}
+				}
+				var res fanoutResult
+				if err := run(bin, srv, cfg.pin, &res, "-scenario", "fanout", "-conns", strconv.Itoa(fc.Members),
+					"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.step.String()); err != nil {
+					log.Printf("loadtest: round %d, %s, fanout %d×%dB: %v", r+1, srv, fc.Members, fc.Size, err)
+					continue
+				}
+				rep.Fanout = append(rep.Fanout, fanoutRun{Server: srv, Round: r + 1, fanoutResult: res})
+				log.Printf("round %d %-11s fanout %5d×%4dB: plateau %.0f deliveries/s", r+1, srv, fc.Members, fc.Size, res.PlateauPerSec)
+			}
+		}
+	}
+	if *jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	writeReport(rep, *mdOut)
+	if len(rep.Idle) == 0 && len(rep.Fanout) == 0 {
+		log.Fatal("loadtest: no run succeeded")
+	}
+}
+
+// writeReport writes the markdown report to path, or stdout when empty.
+func writeReport(rep *report, path string) {
+	md := rep.markdown()
+	if path == "" {
+		fmt.Print(md)
+		return
+	}
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func (c config) describe() string {
+	return fmt.Sprintf("%d rounds; idle %v; fan-out %v with steps of %v; pinned %v", c.rounds, c.idle, c.fanout, c.step, c.pin)
+}
+
+// run starts server srv, runs the client against it with args, decodes
+// its JSON into res, and stops the server.
+func run(bin, srv string, pin bool, res any, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	server := command(ctx, pin, "0", filepath.Join(bin, srv))
+	server.Stderr = os.Stderr
+	out, err := server.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := server.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		server.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { server.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			server.Process.Kill()
+			<-done
+		}
+	}()
+	addr, err := readAddr(out)
+	if err != nil {
+		return err
+	}
+	go io.Copy(io.Discard, out) //nolint:errcheck // keep the pipe drained
+
+	client := command(ctx, pin, "1", filepath.Join(bin, "loadclient"), append([]string{"-url", "ws://" + addr}, args...)...)
+	client.Stderr = os.Stderr
+	b, err := client.Output()
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	return json.Unmarshal(b, res)
+}
+
+// command runs name pinned to cpu (when pin) with GOMAXPROCS=1.
+func command(ctx context.Context, pin bool, cpu, name string, args ...string) *exec.Cmd {
+	var cmd *exec.Cmd
+	if pin {
+		cmd = exec.CommandContext(ctx, "taskset", append([]string{"-c", cpu, name}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, name, args...)
+	}
+	cmd.Env = append(os.Environ(), "GOMAXPROCS=1")
+	return cmd
+}
+
+func readAddr(r io.Reader) (string, error) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		if a, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "addr="); ok {
+			return a, nil
+		}
+	}
+	return "", fmt.Errorf("the server printed no addr= line: %v", sc.Err())
+}
+
+func machine() string {
+	cpu := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "model name"); ok {
+				cpu = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(v), ":"))
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d CPUs, %s %s/%s", cpu, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}

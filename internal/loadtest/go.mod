@@ -1,0 +1,17 @@
+module github.com/switchboard-go/switchboard/internal/loadtest
+
+go 1.26.0
+
+replace github.com/switchboard-go/switchboard => ../..
+
+require (
+	github.com/gorilla/websocket v1.5.3
+	github.com/olahol/melody v1.1.4
+	github.com/switchboard-go/switchboard v0.0.0-00010101000000-000000000000
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/vmihailenco/msgpack/v5 v5.4.1 // indirect
+	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
+)

@@ -1,0 +1,44 @@
+// Package result holds what the load client measures, as it travels (JSON)
+// from cmd/loadclient to cmd/loadtest.
+package result
+
+// Idle is scenario 1 (and 2's upgrade rate): what n idle connections cost
+// the server.
+type Idle struct {
+	Conns            int     `json:"conns"`
+	HeapStackPerConn float64 `json:"heap_stack_per_conn"` // bytes
+	RSSPerConn       float64 `json:"rss_per_conn"`        // bytes
+	GoroutinesPer    float64 `json:"goroutines_per_conn"`
+	ConnectSeconds   float64 `json:"connect_seconds"`
+	UpgradesPerSec   float64 `json:"upgrades_per_sec"`
+}
+
+// FanoutStep is one offered rate of scenario 3.
+type FanoutStep struct {
+	OfferedPerSec    int     `json:"offered_per_sec"` // messages a second offered
+	Published        int     `json:"published"`
+	Deliveries       int64   `json:"deliveries"` // messages received, over all members
+	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
+	Expected         int64   `json:"expected"` // published × members
+	Gaps             int64   `json:"gaps"`     // sequence jumps members saw
+	// ServerCPUPerM is the server's CPU seconds per million deliveries.
+	ServerCPUPerM  float64 `json:"server_cpu_s_per_million"`
+	ClientCPUShare float64 `json:"client_cpu_share"` // the client's CPU time over wall time
+	ClientBound    bool    `json:"client_bound"`
+	// Latency from publish to the last member, per message, in µs.
+	P50  float64 `json:"p50_us"`
+	P99  float64 `json:"p99_us"`
+	P999 float64 `json:"p999_us"`
+	Max  float64 `json:"max_us"`
+	// MembersClosed counts members the server dropped.
+	MembersClosed int64 `json:"members_closed"`
+}
+
+// Fanout is scenario 3 for one room size and payload.
+type Fanout struct {
+	Members int          `json:"members"`
+	Size    int          `json:"size"`
+	Steps   []FanoutStep `json:"steps"`
+	// PlateauPerSec is the most deliveries a second of any step.
+	PlateauPerSec float64 `json:"plateau_per_sec"`
+}

@@ -1,0 +1,14 @@
+// Package servers holds the load test's servers, one command each, that
+// speak the same contract (see package proto) so that one client measures
+// them all:
+//
+//   - switchboard: Switchboard with default options, a ChannelBox group
+//     per room.
+//   - melody: olahol/melody, rooms in a map under a mutex,
+//     BroadcastMultiple.
+//   - gorillahub: gorilla/websocket written as gorilla's chat example,
+//     a hub goroutine per room, read and write pumps per client.
+//
+// Its test builds each command, starts it and checks the contract with
+// real clients.
+package servers
