@@ -38,6 +38,7 @@ func main() {
 	size := flag.Int("size", 64, "fanout: payload bytes")
 	rates := flag.String("rates", "100,200,500,1000", "fanout: offered messages a second, one step each, raised until delivery plateaus")
 	step := flag.Duration("step", 3*time.Second, "fanout: length of each step")
+	every := flag.Bool("every-step", false, "fanout: run every rate, even past the plateau (for latency at fixed loads)")
 	flag.Parse()
 	if *url == "" {
 		log.Fatal("loadclient: -url is required")
@@ -57,7 +58,7 @@ func main() {
 			}
 			rs = append(rs, r)
 		}
-		res, err = c.fanout(*conns, *size, rs, *step)
+		res, err = c.fanout(*conns, *size, rs, *step, *every)
 	default:
 		err = fmt.Errorf("unknown scenario %q", *scenario)
 	}
@@ -190,7 +191,7 @@ type member struct {
 	closed atomic.Bool
 }
 
-func (c *client) fanout(n, size int, rates []int, step time.Duration) (*result.Fanout, error) {
+func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool) (*result.Fanout, error) {
 	cs, err := c.dialMany(n, "/ws?room=fan")
 	if err != nil {
 		return nil, err
@@ -337,7 +338,7 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration) (*result.F
 		res.Steps = append(res.Steps, st)
 		res.PlateauPerSec = max(res.PlateauPerSec, st.DeliveriesPerSec)
 		// Past the plateau: stop raising.
-		if float64(got) < 0.9*float64(st.Expected) {
+		if !every && float64(got) < 0.9*float64(st.Expected) {
 			break
 		}
 	}

@@ -59,6 +59,8 @@ func main() {
 	jsonOut := flag.String("json", "", "write the raw results here")
 	mdOut := flag.String("md", "", "write the markdown report here (else stdout)")
 	from := flag.String("from", "", "render the report from a -json file of an earlier run instead of running")
+	loads := flag.String("loads", "0.1,0.5,0.8", "scenario 4: fixed loads, as shares of the weakest server's fan-out plateau")
+	plateaus := flag.String("plateaus", "", "take the plateaus from this -json file of an earlier run and run only scenario 4 (its results are kept)")
 	flag.Parse()
 	if *from != "" {
 		b, err := os.ReadFile(*from)
@@ -96,6 +98,18 @@ func main() {
 		log.Print("loadtest: taskset or a second CPU is missing: server and client are not pinned")
 	}
 
+	var shares []float64
+	for _, f := range splitList(*loads) {
+		x, err := strconv.ParseFloat(f, 64)
+		if err != nil || x <= 0 {
+			log.Fatalf("loadtest: -loads %q", f)
+		}
+		shares = append(shares, x)
+	}
+	if *quick {
+		shares = []float64{0.5}
+	}
+
 	bin, err := os.MkdirTemp("", "loadtest")
 	if err != nil {
 		log.Fatal(err)
@@ -112,7 +126,31 @@ func main() {
 	}
 
 	rep := &report{Command: "go run ./cmd/loadtest " + strings.Join(os.Args[1:], " "), Machine: machine(), Config: cfg.describe(), Started: time.Now().UTC().Format(time.RFC3339)}
+	skipMain := false
+	if *plateaus != "" {
+		b, err := os.ReadFile(*plateaus)
+		if err != nil {
+			log.Fatal(err)
+		}
+		var prev report
+		if err := json.Unmarshal(b, &prev); err != nil {
+			log.Fatalf("loadtest: %s: %v", *plateaus, err)
+		}
+		rep.Command, rep.Config, rep.Started = prev.Command, prev.Config, prev.Started
+		rep.Idle, rep.Fanout = prev.Idle, prev.Fanout
+		rep.LatencyCommand = "go run ./cmd/loadtest " + strings.Join(os.Args[1:], " ")
+		cfg.fanout = nil
+		for _, x := range prev.Fanout {
+			if fc := (fanoutCase{x.Members, x.Size}); !slices.Contains(cfg.fanout, fc) {
+				cfg.fanout = append(cfg.fanout, fc)
+			}
+		}
+		skipMain = true
+	}
 	for r := range cfg.rounds {
+		if skipMain {
+			break
+		}
 		order := append(slices.Clone(servers[r%len(servers):]), servers[:r%len(servers)]...)
 		for _, srv := range order {
 			for _, n := range cfg.idle {
@@ -140,6 +178,30 @@ func main() {
 				}
 				rep.Fanout = append(rep.Fanout, fanoutRun{Server: srv, Round: r + 1, fanoutResult: res})
 				log.Printf("round %d %-11s fanout %5d×%4dB: plateau %.0f deliveries/s", r+1, srv, fc.Members, fc.Size, res.PlateauPerSec)
+			}
+		}
+	}
+	// Scenario 4: latency at fixed shares of the weakest plateau.
+	for _, fc := range cfg.fanout {
+		weakest := rep.weakestPlateau(fc.Members, fc.Size)
+		if weakest == 0 {
+			continue
+		}
+		var rates []string
+		for _, sh := range shares {
+			rates = append(rates, strconv.Itoa(max(1, int(sh*weakest)/fc.Members)))
+		}
+		for r := range cfg.rounds {
+			order := append(slices.Clone(servers[r%len(servers):]), servers[:r%len(servers)]...)
+			for _, srv := range order {
+				var res fanoutResult
+				if err := run(bin, srv, cfg.pin, &res, "-scenario", "fanout", "-every-step", "-conns", strconv.Itoa(fc.Members),
+					"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.step.String()); err != nil {
+					log.Printf("loadtest: round %d, %s, latency %d×%dB: %v", r+1, srv, fc.Members, fc.Size, err)
+					continue
+				}
+				rep.Latency = append(rep.Latency, latencyRun{Server: srv, Round: r + 1, Shares: shares, Weakest: weakest, fanoutResult: res})
+				log.Printf("round %d %-11s latency %5d×%4dB: p99 %.0f µs at the middle load", r+1, srv, fc.Members, fc.Size, res.Steps[min(1, len(res.Steps)-1)].P99)
 			}
 		}
 	}

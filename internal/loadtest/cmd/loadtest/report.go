@@ -25,13 +25,41 @@ type fanoutRun struct {
 	fanoutResult
 }
 
+type latencyRun struct {
+	Server  string    `json:"server"`
+	Round   int       `json:"round"`
+	Shares  []float64 `json:"shares"`  // of the weakest plateau, one per step
+	Weakest float64   `json:"weakest"` // the weakest server's median plateau, deliveries/s
+	fanoutResult
+}
+
 type report struct {
-	Command string      `json:"command"` // the command line of the run
-	Machine string      `json:"machine"`
-	Config  string      `json:"config"`
-	Started string      `json:"started"`
-	Idle    []idleRun   `json:"idle"`
-	Fanout  []fanoutRun `json:"fanout"`
+	Command        string       `json:"command"` // the command line of the run
+	LatencyCommand string       `json:"latency_command,omitempty"`
+	Machine        string       `json:"machine"`
+	Config         string       `json:"config"`
+	Started        string       `json:"started"`
+	Idle           []idleRun    `json:"idle"`
+	Fanout         []fanoutRun  `json:"fanout"`
+	Latency        []latencyRun `json:"latency,omitempty"`
+}
+
+// weakestPlateau is the lowest of the servers' median fan-out plateaus
+// for a room size and payload (0 when none ran).
+func (r *report) weakestPlateau(members, size int) float64 {
+	weakest := 0.0
+	for _, srv := range servers {
+		var v []float64
+		for _, x := range r.Fanout {
+			if x.Server == srv && x.Members == members && x.Size == size {
+				v = append(v, x.PlateauPerSec)
+			}
+		}
+		if s, ok := spreadOf(v); ok && (weakest == 0 || s.med < weakest) {
+			weakest = s.med
+		}
+	}
+	return weakest
 }
 
 // spread is a median with the min and max over rounds.
@@ -193,6 +221,80 @@ func (r *report) markdown() string {
 		ghc, f := fanField(k, "gorillahub", cpu)
 		p("| %d × %d B | %s | %s | %s | %s |\n", k.m, k.s, ratio(sb, me, a, b2), ratio(sb, gh, a, c2), ratio(sbc, mec, d, e), ratio(sbc, ghc, d, f))
 	}
-	p("\n## Not measured yet\n\nScenario 4 (latency at fixed shares of the weakest plateau), 5 (many rooms), 6 (slow consumers), 7 (Switchboard over Redis against in memory) and the PNG charts are not in the tool yet; the latencies above are at the lowest offered rate only.\n")
+	if len(r.Latency) > 0 {
+		r.latencyMarkdown(&b)
+	}
+	p("\n## Not measured yet\n\nScenarios 5 (many rooms), 6 (slow consumers) and 7 (Switchboard over Redis against in memory), and the PNG charts, are not in the tool yet.\n")
 	return b.String()
+}
+
+func (r *report) latencyMarkdown(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("\n## 4. Latency at fixed loads\n\n")
+	if r.LatencyCommand != "" {
+		p("Run afterwards with `cd internal/loadtest && %s`, from the plateaus above. ", r.LatencyCommand)
+	}
+	p("The same room and publisher at fixed shares of the weakest server's median plateau, every step run whatever is delivered; the latency is from publish to the last member, per message, in µs (median over rounds of each round's percentile).\n\n")
+	p("| members × payload | load (deliveries/s) | server | p50 | p99 | p99.9 | max | delivered | client-bound |\n|---|---|---|---|---|---|---|---|---|\n")
+	type key struct{ m, s int }
+	var keys []key
+	for _, x := range r.Latency {
+		if k := (key{x.Members, x.Size}); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	p99At := map[string]float64{}
+	for _, k := range keys {
+		var shares []float64
+		var weakest float64
+		for _, x := range r.Latency {
+			if x.Members == k.m && x.Size == k.s {
+				shares, weakest = x.Shares, x.Weakest
+				break
+			}
+		}
+		for i, sh := range shares {
+			for _, srv := range servers {
+				var p50, p99, p999, mx, deliv []float64
+				bound := 0
+				for _, x := range r.Latency {
+					if x.Members != k.m || x.Size != k.s || x.Server != srv || i >= len(x.Steps) {
+						continue
+					}
+					st := x.Steps[i]
+					p50, p99, p999, mx = append(p50, st.P50), append(p99, st.P99), append(p999, st.P999), append(mx, st.Max)
+					if st.Expected > 0 {
+						deliv = append(deliv, float64(st.Deliveries)/float64(st.Expected))
+					}
+					if st.ClientBound {
+						bound++
+					}
+				}
+				a, ok := spreadOf(p50)
+				if !ok {
+					continue
+				}
+				c, _ := spreadOf(p99)
+				d, _ := spreadOf(p999)
+				e, _ := spreadOf(mx)
+				f, _ := spreadOf(deliv)
+				p("| %d × %d B | %.0f%% (%.0f) | %s | %s | %s | %s | %s | %.1f%% | %d |\n", k.m, k.s, sh*100, sh*weakest, srv,
+					a.format(1, 0), c.format(1, 0), d.format(1, 0), e.format(1, 0), f.med*100, bound)
+				if sh == 0.5 {
+					p99At[fmt.Sprint(k.m, k.s, srv)] = c.med
+				}
+			}
+		}
+	}
+	p("\nSwitchboard's p99 at 50%% load as a share of the others' (lower is better):\n\n| members × payload | / melody | / gorilla hub |\n|---|---|---|\n")
+	for _, k := range keys {
+		sb := p99At[fmt.Sprint(k.m, k.s, "switchboard")]
+		cell := func(o string) string {
+			if v := p99At[fmt.Sprint(k.m, k.s, o)]; v > 0 && sb > 0 {
+				return fmt.Sprintf("%.2f×", sb/v)
+			}
+			return "–"
+		}
+		p("| %d × %d B | %s | %s |\n", k.m, k.s, cell("melody"), cell("gorillahub"))
+	}
 }
