@@ -101,6 +101,11 @@ func (s *Stopper) Wait(ctx context.Context) error {
 	case <-s.done:
 		return s.err
 	case <-ctx.Done():
+		select {
+		case <-s.done: // finished as ctx ended
+			return s.err
+		default:
+		}
 		s.cancel()
 		<-s.done
 		return ctx.Err()

@@ -85,9 +85,6 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 	}
 	ws.mu.Unlock()
 	ws.cfg.metrics.Accepted()
-	if t := ws.cfg.tracker; t != nil {
-		t.add(ws)
-	}
 	return nil
 }
 

@@ -55,26 +55,32 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		UpgradeRequired(w)
 		return
 	}
-	var release func()
+	ws := newWebSocket(r, h.cfg)
+	// The handshake is set before the Tracker can see the connection: its
+	// Shutdown may answer it.
+	hs := &handshake{w: w, call: make(chan func(http.ResponseWriter)), done: make(chan struct{})}
+	ws.hs = hs
 	if t := h.cfg.tracker; t != nil {
-		if t.refuse(w) {
+		if t.Draining() {
 			h.cfg.metrics.Rejected("draining")
+			refuseDraining(w)
 			return
 		}
-		var err error
-		if release, err = t.admit(r); err != nil {
+		release, err := t.admit(r)
+		if err != nil {
 			h.cfg.metrics.Rejected(limitReason(err))
 			refuseLimit(w, err)
 			return
 		}
-	}
-	ws := newWebSocket(r, h.cfg)
-	if release != nil {
 		ws.release = release
-		ws.OnClose(release) // for a connection never accepted
+		ws.OnClose(release)
+		if !t.enter(ws) {
+			release()
+			h.cfg.metrics.Rejected("draining")
+			refuseDraining(w)
+			return
+		}
 	}
-	hs := &handshake{w: w, call: make(chan func(http.ResponseWriter)), done: make(chan struct{})}
-	ws.hs = hs
 	go h.run(ws)
 	hs.serve()
 }

@@ -194,7 +194,8 @@ func refuseLimit(w http.ResponseWriter, err error) {
 	http.Error(w, "429 Too Many Requests: "+err.Error(), http.StatusTooManyRequests)
 }
 
-// Len returns the number of open connections.
+// Len returns the number of open connections, handshakes in progress
+// included.
 func (t *Tracker) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -209,28 +210,36 @@ func (t *Tracker) Draining() bool {
 	return t.draining
 }
 
-// refuse answers a handshake that arrives while draining.
-func (t *Tracker) refuse(w http.ResponseWriter) bool {
-	if !t.Draining() {
-		return false
-	}
+// refuseDraining answers a handshake that arrives while draining.
+func refuseDraining(w http.ResponseWriter) {
 	w.Header().Set("Retry-After", "5")
 	http.Error(w, "503 Service Unavailable: the server is shutting down", http.StatusServiceUnavailable)
+}
+
+// enter records a connection from its handshake on, so that Shutdown also
+// waits for handshakes in progress; false (nothing recorded) while
+// draining.
+func (t *Tracker) enter(ws *WebSocket) bool {
+	t.mu.Lock()
+	if t.draining {
+		t.mu.Unlock()
+		return false
+	}
+	t.conns[ws] = struct{}{}
+	t.mu.Unlock()
+	ws.OnClose(func() { t.remove(ws) })
 	return true
 }
 
-// add records an accepted connection; one accepted while draining is
-// closed at once (on its own goroutine: Accept must not wait for it), and
-// Shutdown waits for it like the others.
-func (t *Tracker) add(ws *WebSocket) {
-	t.mu.Lock()
-	t.conns[ws] = struct{}{}
-	draining := t.draining
-	t.mu.Unlock()
-	ws.OnClose(func() { t.remove(ws) })
-	if draining {
-		go ws.Close(StatusShutdown, "server shutting down") //nolint:errcheck // valid code
+// closeForShutdown ends one connection for Shutdown: a handshake still in
+// progress is answered 503, an open connection is closed with code.
+func closeForShutdown(ws *WebSocket, code StatusCode, reason string) {
+	if ws.State() == StateConnecting {
+		if err := ws.Reject(http.StatusServiceUnavailable, "server shutting down"); !errors.Is(err, ErrAlreadyAccepted) {
+			return
+		}
 	}
+	ws.Close(code, reason) //nolint:errcheck // the code is valid
 }
 
 func (t *Tracker) remove(ws *WebSocket) {
@@ -319,11 +328,11 @@ func (t *Tracker) Shutdown(ctx context.Context, opts *ShutdownOptions) error {
 			}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				ws.Close(o.Code, o.Reason) //nolint:errcheck // the code is valid
+				closeForShutdown(ws, o.Code, o.Reason)
 			})
 		}
 	}
-	// Connections accepted meanwhile were closed by add; wait for all.
+	// Wait for every connection, and every handshake, to be over.
 	t.mu.Lock()
 	var empty chan struct{}
 	if len(t.conns) > 0 {

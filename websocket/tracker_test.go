@@ -15,15 +15,15 @@ import (
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
-// A draining tracker refuses handshakes with 503, and a connection whose
-// handler accepts during the drain is closed at once with 4000; Shutdown
-// waits for it too.
+// A draining tracker refuses new handshakes with 503, answers 503 to a
+// handshake in progress (its handler had not accepted yet), and Shutdown
+// waits for that one too.
 func TestTrackerRefusesAndClosesDuringDrain(t *testing.T) {
 	tracker := websocket.NewTracker(nil)
 	release, started := make(chan struct{}), make(chan struct{})
 	url, done := server(t, &websocket.Options{Tracker: tracker}, func(ws *websocket.WebSocket) error {
 		close(started)
-		<-release // accepts only once the drain began
+		<-release // still deciding when the drain begins
 		if err := accept(ws); err != nil {
 			return err
 		}
@@ -31,43 +31,73 @@ func TestTrackerRefusesAndClosesDuringDrain(t *testing.T) {
 		return err
 	})
 	type dialed struct {
-		c   *gws.Conn
-		err error
+		resp *http.Response
+		err  error
 	}
 	got := make(chan dialed, 1)
 	go func() {
-		c, _, err := gws.DefaultDialer.Dial(url, nil)
-		got <- dialed{c, err}
+		c, resp, err := gws.DefaultDialer.Dial(url, nil)
+		if c != nil {
+			c.Close()
+		}
+		got <- dialed{resp, err}
 	}()
 	<-started
+	if tracker.Len() != 1 {
+		t.Fatalf("a handshake in progress: Len %d, want 1", tracker.Len())
+	}
 	shut := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		shut <- tracker.Shutdown(ctx, nil)
 	}()
-	for !tracker.Draining() {
-		time.Sleep(time.Millisecond)
+	d := <-got
+	if d.err == nil || d.resp == nil || d.resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("the handshake in progress: %v %v, want 503", d.resp, d.err)
 	}
 	if _, resp, err := gws.DefaultDialer.Dial(url, nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("handshake while draining: %v %v, want 503", resp, err)
 	}
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
 	close(release)
-	d := <-got
-	if d.err != nil {
-		t.Fatal(d.err)
+	if err := wait(t, done); err == nil {
+		t.Error("the handler accepted after the drain answered its handshake")
 	}
-	defer d.c.Close()
-	if ce := readClose(t, d.c); ce.Code != int(websocket.StatusShutdown) {
-		t.Errorf("accepted during the drain: closed with %d", ce.Code)
+	if tracker.Len() != 0 {
+		t.Errorf("%d left", tracker.Len())
 	}
+}
+
+// An open connection is closed with 4000 by Shutdown, which returns once
+// it is over.
+func TestTrackerShutdownClosesOpenConnections(t *testing.T) {
+	tracker := websocket.NewTracker(nil)
+	url, done := server(t, &websocket.Options{Tracker: tracker}, func(ws *websocket.WebSocket) error {
+		if err := accept(ws); err != nil {
+			return err
+		}
+		_, _, err := ws.Receive(context.Background())
+		return err
+	})
+	c := dial(t, url, nil)
+	waitLen(t, tracker, 1)
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		shut <- tracker.Shutdown(ctx, nil)
+	}()
+	if ce := readClose(t, c); ce.Code != int(websocket.StatusShutdown) {
+		t.Errorf("closed with %d", ce.Code)
+	}
+	c.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(int(websocket.StatusShutdown), "")) //nolint:errcheck // the close handshake
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown: %v", err)
 	}
 	wait(t, done)
-	if tracker.Len() != 0 {
-		t.Errorf("%d left", tracker.Len())
-	}
 }
 
 // limited serves an echo-less handler behind a Tracker with opts; the
