@@ -15,9 +15,15 @@ type Idle struct {
 
 // FanoutStep is one offered rate of scenario 3.
 type FanoutStep struct {
-	OfferedPerSec    int     `json:"offered_per_sec"` // messages a second offered
-	Published        int     `json:"published"`
-	Deliveries       int64   `json:"deliveries"` // messages received, over all members
+	OfferedPerSec   int     `json:"offered_per_sec"` // messages a second offered
+	Published       int     `json:"published"`
+	PublishedPerSec float64 `json:"published_per_sec"`
+	// PublisherBehind: the client published less than 95% of the offered
+	// rate (its core was busy), so the step did not offer what it says.
+	PublisherBehind bool `json:"publisher_behind"`
+	// Deliveries counts the step's own messages received by members, up to
+	// 500ms without progress (at most 5s) after the step.
+	Deliveries       int64   `json:"deliveries"`
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	Expected         int64   `json:"expected"` // published × members
 	Gaps             int64   `json:"gaps"`     // sequence jumps members saw
@@ -25,11 +31,13 @@ type FanoutStep struct {
 	ServerCPUPerM  float64 `json:"server_cpu_s_per_million"`
 	ClientCPUShare float64 `json:"client_cpu_share"` // the client's CPU time over wall time
 	ClientBound    bool    `json:"client_bound"`
-	// Latency from publish to the last member, per message, in µs.
-	P50  float64 `json:"p50_us"`
-	P99  float64 `json:"p99_us"`
-	P999 float64 `json:"p999_us"`
-	Max  float64 `json:"max_us"`
+	// Latency from publish to the last member, per message, in µs, over
+	// Samples messages.
+	Samples int     `json:"samples"`
+	P50     float64 `json:"p50_us"`
+	P99     float64 `json:"p99_us"`
+	P999    float64 `json:"p999_us"`
+	Max     float64 `json:"max_us"`
 	// MembersClosed counts members the server dropped.
 	MembersClosed int64 `json:"members_closed"`
 }
@@ -41,4 +49,7 @@ type Fanout struct {
 	Steps   []FanoutStep `json:"steps"`
 	// PlateauPerSec is the most deliveries a second of any step.
 	PlateauPerSec float64 `json:"plateau_per_sec"`
+	// AtLadderTop: even the last step delivered, so PlateauPerSec is only
+	// a lower bound.
+	AtLadderTop bool `json:"at_ladder_top"`
 }

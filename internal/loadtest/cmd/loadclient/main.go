@@ -222,7 +222,8 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 	}
 	lastRecv := make([]atomic.Int64, maxMsgs+1)
 	sentAt := make([]atomic.Int64, maxMsgs+1)
-	var delivered, gaps, closed atomic.Int64
+	count := make([]atomic.Int32, maxMsgs+1) // members that got message seq
+	var delivered, gaps, closed atomic.Int64 // delivered counts all, for the record
 	var wg sync.WaitGroup
 	for _, conn := range cs {
 		m := &member{conn: conn}
@@ -255,6 +256,7 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 					gaps.Add(1)
 				}
 				m.last = seq
+				count[seq].Add(1)
 				delivered.Add(1)
 			}
 		})
@@ -263,30 +265,34 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 	res := &result.Fanout{Members: n, Size: size}
 	seq := uint64(0)
 	payload := make([]byte, 0, max(size, 32))
-	for _, rate := range rates {
+	// stepDelivered sums the deliveries of the step's own messages.
+	stepDelivered := func(first, last uint64) int64 {
+		var sum int64
+		for s := first; s <= last; s++ {
+			sum += int64(count[s].Load())
+		}
+		return sum
+	}
+	for i, rate := range rates {
 		before, err := c.stats(false)
 		if err != nil {
 			return nil, err
 		}
 		firstSeq := seq + 1
-		d0 := delivered.Load()
 		g0 := gaps.Load()
 		cpu0 := cpuSeconds()
 		start := time.Now()
-		// Publish in ticks of 10ms so that high rates stay smooth.
+		// Publish on ticks of 10ms, catching up on what the clock says is
+		// owed, so that a late tick does not lower the offered rate.
 		const tick = 10 * time.Millisecond
-		perTick := float64(rate) * tick.Seconds()
-		owed := 0.0
 		t := time.NewTicker(tick)
+		sent := 0
 		for time.Since(start) < step {
 			<-t.C
-			owed += perTick
-			for owed >= 1 {
-				owed--
+			owed := int(float64(rate)*time.Since(start).Seconds()) - sent
+			for ; owed > 0 && int(seq)+1 < len(sentAt); owed-- {
 				seq++
-				if int(seq) >= len(sentAt) {
-					break
-				}
+				sent++
 				now := time.Now()
 				sentAt[seq].Store(now.UnixNano())
 				payload = proto.Encode(payload[:0], seq, now, size)
@@ -297,31 +303,50 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 			}
 		}
 		t.Stop()
+		pubWall := time.Since(start)
 		published := int(seq - firstSeq + 1)
-		// Let what is in flight arrive (bounded).
-		want := d0 + int64(published)*int64(n)
+		expected := int64(published) * int64(n)
+		// Let what is in flight arrive: until all came, or nothing more
+		// came for 500ms (bounded by 5s).
 		deadline := time.Now().Add(5 * time.Second)
-		for delivered.Load() < want-closed.Load()*int64(published) && time.Now().Before(deadline) {
+		last, lastChange := int64(-1), time.Now()
+		for time.Now().Before(deadline) {
+			got := stepDelivered(firstSeq, seq)
+			if got >= expected-closed.Load()*int64(published) {
+				break
+			}
+			if got != last {
+				last, lastChange = got, time.Now()
+			} else if time.Since(lastChange) > 500*time.Millisecond {
+				break
+			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		// Deliveries, CPU and time are read together, before the stats
+		// request.
+		got := stepDelivered(firstSeq, seq)
+		cpu := cpuSeconds() - cpu0
 		wall := time.Since(start)
 		after, err := c.stats(false)
 		if err != nil {
 			return nil, err
 		}
-		got := delivered.Load() - d0
 		st := result.FanoutStep{
 			OfferedPerSec:    rate,
 			Published:        published,
+			PublishedPerSec:  float64(published) / pubWall.Seconds(),
 			Deliveries:       got,
 			DeliveriesPerSec: float64(got) / wall.Seconds(),
-			Expected:         int64(published) * int64(n),
+			Expected:         expected,
 			Gaps:             gaps.Load() - g0,
-			ClientCPUShare:   (cpuSeconds() - cpu0) / wall.Seconds(),
+			ClientCPUShare:   cpu / wall.Seconds(),
 			MembersClosed:    closed.Load(),
 		}
 		st.ClientBound = st.ClientCPUShare > 0.9
+		st.PublisherBehind = float64(published) < 0.95*float64(rate)*step.Seconds()
 		if got > 0 {
+			// The server's CPU over the stats interval, which spans the
+			// step and its drain.
 			st.ServerCPUPerM = (after.CPUSeconds - before.CPUSeconds) / float64(got) * 1e6
 		}
 		var lat []float64
@@ -330,6 +355,7 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 				lat = append(lat, float64(r-sentAt[s].Load())/1e3)
 			}
 		}
+		st.Samples = len(lat)
 		if len(lat) > 0 {
 			slices.Sort(lat)
 			q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
@@ -337,8 +363,12 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 		}
 		res.Steps = append(res.Steps, st)
 		res.PlateauPerSec = max(res.PlateauPerSec, st.DeliveriesPerSec)
+		passed := float64(got) >= 0.9*float64(expected) && !st.PublisherBehind
+		if passed && i == len(rates)-1 {
+			res.AtLadderTop = true // never reached a plateau: a lower bound
+		}
 		// Past the plateau: stop raising.
-		if !every && float64(got) < 0.9*float64(st.Expected) {
+		if !every && !passed {
 			break
 		}
 	}

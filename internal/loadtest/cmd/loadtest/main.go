@@ -189,7 +189,9 @@ func main() {
 		}
 		var rates []string
 		for _, sh := range shares {
-			rates = append(rates, strconv.Itoa(max(1, int(sh*weakest)/fc.Members)))
+			// Whole messages a second: the offered deliveries are shown as
+			// run (rate × members), which rounding may move off the share.
+			rates = append(rates, strconv.Itoa(max(1, int(sh*weakest/float64(fc.Members)+0.5))))
 		}
 		for r := range cfg.rounds {
 			order := append(slices.Clone(servers[r%len(servers):]), servers[:r%len(servers)]...)

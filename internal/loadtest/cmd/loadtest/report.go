@@ -143,8 +143,8 @@ func (r *report) markdown() string {
 	}
 
 	p("\n## 3. Fan-out to one room\n\n")
-	p("One publisher connection sends to a room at offered rates raised step by step (the offered deliveries a second: 100k, 200k, 500k, 1M, 2M, 4M) until the members get less than 90%% of what was sent. Plateau: the most deliveries a second of any step. CPU: the server's CPU seconds per million deliveries at that step. Drops: messages the members never got at that step (a server may drop slow members). Latency: publish to the last member, per message, at the lowest step.\n\n")
-	p("| members × payload | server | plateau deliveries/s | server CPU s per M | drops at plateau | p50 / p99 / p99.9 / max µs (lowest step) | client-bound steps |\n|---|---|---|---|---|---|---|\n")
+	p("One publisher connection sends to a room at offered rates raised step by step (the offered deliveries a second: 100k, 200k, 500k, 1M, 2M, 4M) until the members get less than 90%% of what was sent. A step counts only its own messages, received by the time nothing more arrived for 500 ms (at most 5 s after it). Plateau: the most deliveries a second of any step, marked ≥ when even the last step delivered (the ladder ended first, so it is a lower bound). CPU: the server's CPU seconds per million deliveries at that step. Not delivered: the step's deliveries that had not arrived by then (dropped by the server, or still queued). Latency: publish to the last member, per message, at the lowest step.\n\n")
+	p("| members × payload | server | plateau deliveries/s | server CPU s per M | not delivered at plateau | p50 / p99 / p99.9 / max µs (lowest step) | client-bound / publisher-behind steps |\n|---|---|---|---|---|---|---|\n")
 	type key struct{ m, s int }
 	var keys []key
 	for _, x := range r.Fanout {
@@ -193,24 +193,32 @@ func (r *report) markdown() string {
 				s, _ := fanField(k, srv, func(f fanoutResult) float64 { return q(f.Steps[0]) })
 				return s
 			}
-			bound := 0
+			bound, behind, top := 0, 0, false
 			for _, x := range r.Fanout {
 				if x.Members == k.m && x.Size == k.s && x.Server == srv {
+					top = top || x.AtLadderTop
 					for _, s := range x.Steps {
 						if s.ClientBound {
 							bound++
 						}
+						if s.PublisherBehind {
+							behind++
+						}
 					}
 				}
 			}
-			p("| %d × %d B | %s | %s | %s | %s | %s / %s / %s / %s | %d |\n", k.m, k.s, srv, pl.format(1, 0), c.format(1, 3), drops.format(1, 0),
+			plCell := pl.format(1, 0)
+			if top {
+				plCell = "≥ " + plCell
+			}
+			p("| %d × %d B | %s | %s | %s | %s | %s / %s / %s / %s | %d / %d |\n", k.m, k.s, srv, plCell, c.format(1, 3), drops.format(1, 0),
 				lat(func(s result.FanoutStep) float64 { return s.P50 }).format(1, 0),
 				lat(func(s result.FanoutStep) float64 { return s.P99 }).format(1, 0),
 				lat(func(s result.FanoutStep) float64 { return s.P999 }).format(1, 0),
-				lat(func(s result.FanoutStep) float64 { return s.Max }).format(1, 0), bound)
+				lat(func(s result.FanoutStep) float64 { return s.Max }).format(1, 0), bound, behind)
 		}
 	}
-	p("\nOne client core reads every member, so a step flagged client-bound (the client's CPU time over 90%% of the wall time) measures the client as much as the server; the server's CPU per delivery does not depend on the client and is the steadier comparison. The latencies at the lowest step are dominated by that client too (one core reads the message on every member in turn) and say little about the servers yet: scenario 4 will measure them at fixed, lighter loads.\n")
+	p("\nOne client core reads every member, so a step flagged client-bound (the client's CPU time over 90%% of the wall time) measures the client as much as the server; the server's CPU per delivery does not depend on the client and is the steadier comparison. The latencies at the lowest step are dominated by that client too (one core reads the message on every member in turn) and say little about the servers; scenario 4 measures them at fixed loads.\n")
 	p("\nSwitchboard against the others (deliveries a second: higher is better; CPU per delivery: lower is better):\n\n| members × payload | deliveries/s vs melody | vs gorilla hub | CPU per M vs melody | vs gorilla hub |\n|---|---|---|---|---|\n")
 	for _, k := range keys {
 		sb, a := fanField(k, "switchboard", plateau)
@@ -235,7 +243,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 		p("Run afterwards with `cd internal/loadtest && %s`, from the plateaus above. ", r.LatencyCommand)
 	}
 	p("The same room and publisher at fixed shares of the weakest server's median plateau, every step run whatever is delivered; the latency is from publish to the last member, per message, in µs (median over rounds of each round's percentile).\n\n")
-	p("| members × payload | load (deliveries/s) | server | p50 | p99 | p99.9 | max | delivered | client-bound |\n|---|---|---|---|---|---|---|---|---|\n")
+	p("| members × payload | load: share of the weakest plateau (deliveries/s offered) | server | p50 | p99 | p99.9 | max | messages per round (fewest) | delivered | client-bound |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	type key struct{ m, s int }
 	var keys []key
 	for _, x := range r.Latency {
@@ -256,13 +264,17 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 		for i, sh := range shares {
 			for _, srv := range servers {
 				var p50, p99, p999, mx, deliv []float64
-				bound := 0
+				bound, samples, offered := 0, -1, 0
 				for _, x := range r.Latency {
 					if x.Members != k.m || x.Size != k.s || x.Server != srv || i >= len(x.Steps) {
 						continue
 					}
 					st := x.Steps[i]
 					p50, p99, p999, mx = append(p50, st.P50), append(p99, st.P99), append(p999, st.P999), append(mx, st.Max)
+					if samples < 0 || st.Samples < samples {
+						samples = st.Samples
+					}
+					offered = st.OfferedPerSec * x.Members
 					if st.Expected > 0 {
 						deliv = append(deliv, float64(st.Deliveries)/float64(st.Expected))
 					}
@@ -278,8 +290,8 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 				d, _ := spreadOf(p999)
 				e, _ := spreadOf(mx)
 				f, _ := spreadOf(deliv)
-				p("| %d × %d B | %.0f%% (%.0f) | %s | %s | %s | %s | %s | %.1f%% | %d |\n", k.m, k.s, sh*100, sh*weakest, srv,
-					a.format(1, 0), c.format(1, 0), d.format(1, 0), e.format(1, 0), f.med*100, bound)
+				p("| %d × %d B | %.0f%% of %.0f (%d) | %s | %s | %s | %s | %s | %d | %.1f%% | %d |\n", k.m, k.s, sh*100, weakest, offered, srv,
+					a.format(1, 0), c.format(1, 0), d.format(1, 0), e.format(1, 0), samples, f.med*100, bound)
 				if sh == 0.5 {
 					p99At[fmt.Sprint(k.m, k.s, srv)] = c.med
 				}
