@@ -298,7 +298,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 			}
 		}
 	}
-	p("\nThese latencies are mostly the client's: one core reads the message on every member in turn, so the last member gets it after the client swept the whole room (about 15 ms at 1,000 members, 120 ms and more at 10,000, whatever the server). Differences between servers show on top of that sweep; at 10,000 members and 10%% load a 2 s step holds a single message. A client that stamps the first member, or spreads members over more cores, is the next step.\n")
+	p("\nThese latencies are mostly the client's: one core reads the message on every member in turn, so the last member gets it after the client swept the whole room (about 15 ms at 1,000 members, 120 ms and more at 10,000, whatever the server). Differences between servers show on top of that sweep; at 10,000 members and 10%% load a 2 s step holds only two messages. A client that stamps the first member, or spreads members over more cores, is the next step.\n")
 	p("\nSwitchboard's p99 at 50%% load as a share of the others' (lower is better):\n\n| members × payload | / melody | / gorilla hub |\n|---|---|---|\n")
 	for _, k := range keys {
 		sb := p99At[fmt.Sprint(k.m, k.s, "switchboard")]
