@@ -17,6 +17,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/internal/wstest"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
@@ -115,13 +116,7 @@ func (e *env) connectWith(d *gws.Dialer, q url.Values) (*gws.Conn, *channels.Cha
 	}
 }
 
-func query(kv ...string) url.Values {
-	q := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		q.Add(kv[i], kv[i+1])
-	}
-	return q
-}
+func query(kv ...string) url.Values { return wstest.Query(kv...) }
 
 // read reads one message with a deadline.
 func read(t testing.TB, c *gws.Conn) (int, string) {
@@ -137,13 +132,7 @@ func read(t testing.TB, c *gws.Conn) (int, string) {
 // eventually polls cond for up to 10s.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	wstest.Eventually(t, what, 10*time.Second, 5*time.Millisecond, cond)
 }
 
 // fakeClock is a settable clock for expiry and history ages.

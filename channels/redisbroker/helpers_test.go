@@ -14,6 +14,7 @@ import (
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/internal/wstest"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -119,13 +120,7 @@ func (n *node) connect(q url.Values) (*gws.Conn, *channels.Channel) {
 	}
 }
 
-func query(kv ...string) url.Values {
-	q := url.Values{}
-	for i := 0; i+1 < len(kv); i += 2 {
-		q.Add(kv[i], kv[i+1])
-	}
-	return q
-}
+func query(kv ...string) url.Values { return wstest.Query(kv...) }
 
 // read reads one message with a deadline.
 func read(t testing.TB, c *gws.Conn) string {
@@ -141,13 +136,7 @@ func read(t testing.TB, c *gws.Conn) string {
 // eventually polls cond for up to 15s.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wstest.Eventually(t, what, 15*time.Second, 10*time.Millisecond, cond)
 }
 
 // recorder collects OnOnline/OnOffline calls.
