@@ -5,9 +5,12 @@
 //
 // Every server under internal/loadtest/servers speaks it:
 //
-//	GET /ws?room=R            a member of room R; what it sends is discarded
-//	GET /ws?room=R&publish=1  a publisher: each text message it sends goes
-//	                          to R's members as a text frame; not a member
+//	GET /ws?room=R[&room=S…]  a member of room R (and S…); what it sends
+//	                          is discarded
+//	GET /ws?publish=1         a publisher, not a member: each text message
+//	                          it sends is a room, a space and a payload
+//	                          (AppendRoom, SplitPublish), and the payload
+//	                          goes to that room's members as a text frame
 //	GET /stats[?gc=1]         Stats as JSON
 //
 // A server prints one line, addr=HOST:PORT, to stdout once it listens, and

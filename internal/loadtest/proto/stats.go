@@ -21,6 +21,10 @@ type Stats struct {
 	RSS        uint64 `json:"rss"` // resident bytes, from /proc; 0 where there is none
 	// CPUSeconds is the user and system CPU time the process has used.
 	CPUSeconds float64 `json:"cpu_seconds"`
+	// BrokerCPUSeconds is the CPU time of a broker process the server
+	// relies on (a redis-server), 0 when there is none; a client that
+	// counts the server's CPU per delivery adds it.
+	BrokerCPUSeconds float64 `json:"broker_cpu_seconds,omitempty"`
 	// Conns is the server's open WebSocket connections. A member counts
 	// once it is in its room, so a client that sees Conns reach the number
 	// it opened knows that every member gets what is published next.
@@ -52,10 +56,14 @@ func ReadStats(conns int, gc bool) Stats {
 }
 
 // StatsHandler serves GET /stats: ReadStats(conns(), gc) as JSON, gc being
-// true when the query has gc=1.
-func StatsHandler(conns func() int) http.Handler {
+// true when the query has gc=1. When brokerPID is not 0, BrokerCPUSeconds
+// is that process's CPU time.
+func StatsHandler(conns func() int, brokerPID int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := ReadStats(conns(), r.URL.Query().Get("gc") == "1")
+		if brokerPID != 0 {
+			s.BrokerCPUSeconds = ProcessCPUSeconds(brokerPID)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(s) //nolint:errcheck // the client may be gone
 	})
@@ -86,4 +94,34 @@ func cpuSeconds() float64 {
 	}
 	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
 	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// clockTicks is the unit of /proc/PID/stat's times: USER_HZ, 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+// ProcessCPUSeconds is the user and system CPU time of process pid, read
+// from /proc/PID/stat; 0 when it cannot be read.
+func ProcessCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name, in brackets, may hold spaces: fields are counted
+	// after its closing bracket, where utime and stime are the 12th and
+	// 13th (fields 14 and 15 of the whole line).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, err1 := strconv.ParseUint(string(f[11]), 10, 64)
+	s, err2 := strconv.ParseUint(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return float64(u+s) / clockTicks
 }

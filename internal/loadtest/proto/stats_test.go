@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/switchboard-go/switchboard/internal/loadtest/proto"
 )
@@ -21,7 +23,7 @@ func TestReadStats(t *testing.T) {
 
 func TestStatsHandler(t *testing.T) {
 	t.Parallel()
-	h := proto.StatsHandler(func() int { return 42 })
+	h := proto.StatsHandler(func() int { return 42 }, os.Getpid())
 	for _, target := range []string{"/stats", "/stats?gc=1"} {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, target, nil))
@@ -32,8 +34,29 @@ func TestStatsHandler(t *testing.T) {
 		if err := json.Unmarshal(rec.Body.Bytes(), &s); err != nil {
 			t.Fatalf("%s: %v", target, err)
 		}
-		if s.Conns != 42 || s.HeapInuse == 0 {
+		if s.Conns != 42 || s.HeapInuse == 0 || s.BrokerCPUSeconds < 0 {
 			t.Fatalf("%s: %+v", target, s)
 		}
+	}
+}
+
+func TestProcessCPUSeconds(t *testing.T) {
+	t.Parallel()
+	// Spin until the clock-tick counter moves (a tick is 10ms), at most 5s.
+	deadline := time.Now().Add(5 * time.Second)
+	var got float64
+	for x := 0; time.Now().Before(deadline); x++ {
+		if got = proto.ProcessCPUSeconds(os.Getpid()); got > 0 {
+			break
+		}
+	}
+	if got <= 0 {
+		t.Fatalf("ProcessCPUSeconds(self) = %v after 5s of spinning", got)
+	}
+	if self := proto.ReadStats(0, false).CPUSeconds; got > self+0.02 {
+		t.Fatalf("ProcessCPUSeconds(self) = %v, over getrusage's %v", got, self)
+	}
+	if v := proto.ProcessCPUSeconds(1 << 30); v != 0 {
+		t.Fatalf("ProcessCPUSeconds(no such process) = %v, want 0", v)
 	}
 }

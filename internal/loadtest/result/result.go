@@ -38,11 +38,29 @@ type FanoutStep struct {
 	P99     float64 `json:"p99_us"`
 	P999    float64 `json:"p999_us"`
 	Max     float64 `json:"max_us"`
-	// MembersClosed counts members the server dropped.
+	// FirstP50 and FirstP99: publish to the first member, in µs; what the
+	// client's sweep over the members adds is not in them.
+	FirstP50 float64 `json:"first_p50_us"`
+	FirstP99 float64 `json:"first_p99_us"`
+	// MembersClosed counts members the server dropped (the slow ones of
+	// scenario 6 aside).
 	MembersClosed int64 `json:"members_closed"`
+	// SlowStopped: scenario 6's slow members had stopped reading during
+	// this step; figures are the others'.
+	SlowStopped bool `json:"slow_stopped,omitempty"`
 }
 
-// Fanout is scenario 3 for one room size and payload.
+// MemSample is the server's memory at one moment of a run.
+type MemSample struct {
+	Seconds    float64 `json:"t"` // since the first step began
+	HeapStack  uint64  `json:"heap_stack"`
+	RSS        uint64  `json:"rss"`
+	Goroutines int     `json:"goroutines"`
+	Conns      int     `json:"conns"`
+}
+
+// Fanout is scenario 3 for one room size and payload, and the same for
+// scenarios 4 to 6.
 type Fanout struct {
 	Members int          `json:"members"`
 	Size    int          `json:"size"`
@@ -52,4 +70,9 @@ type Fanout struct {
 	// AtLadderTop: even the last step delivered, so PlateauPerSec is only
 	// a lower bound.
 	AtLadderTop bool `json:"at_ladder_top"`
+	// Scenario 6: the server's memory every 250ms, and at the end how many
+	// slow members the server had closed and how many it still held.
+	Memory     []MemSample `json:"memory,omitempty"`
+	SlowClosed int64       `json:"slow_closed,omitempty"`
+	SlowOpen   int64       `json:"slow_open,omitempty"`
 }

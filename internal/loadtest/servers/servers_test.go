@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard/internal/loadtest/proto"
+	"github.com/switchboard-go/switchboard/internal/redistest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -35,21 +36,39 @@ var (
 )
 
 // TestServers builds each server, starts it and checks the contract of
-// package proto with real clients on 127.0.0.1.
+// package proto with real clients on 127.0.0.1: Switchboard twice, in
+// memory and over a redis-server of the test's own.
 func TestServers(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"switchboard", "melody", "gorillahub"} {
-		t.Run(name, func(t *testing.T) {
+	tests := []struct {
+		name, dir string
+		redis     bool
+	}{
+		{"switchboard", "switchboard", false},
+		{"switchboard-redis", "switchboard", true},
+		{"melody", "melody", false},
+		{"gorillahub", "gorillahub", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			srv := start(t, build(t, name))
+			var args []string
+			if tt.redis {
+				rs := redistest.Start(t)
+				args = []string{"-redis", rs.URL()}
+			}
+			srv := start(t, build(t, tt.dir), args...)
 
 			var room []*gws.Conn
 			for range 3 {
 				room = append(room, srv.dial(t, "/ws?room=a"))
 			}
+			// both is in rooms c and a.
+			both := srv.dial(t, "/ws?room=c&room=a")
+			room = append(room, both)
 			other := srv.dial(t, "/ws?room=b")
-			pub := srv.dial(t, "/ws?room=a&publish=1")
-			srv.waitConns(t, 5)
+			pub := srv.dial(t, "/ws?publish=1")
+			srv.waitConns(t, 6)
 
 			var wg sync.WaitGroup
 			errs := make(chan error, len(room))
@@ -57,13 +76,16 @@ func TestServers(t *testing.T) {
 				wg.Go(func() { errs <- receive(c, messages) })
 			}
 			base := time.Now()
-			var buf []byte
-			for seq := range uint64(messages) {
-				buf = proto.Encode(buf[:0], seq+1, base.Add(time.Duration(seq)), size)
+			publish := func(room string, seq uint64) {
+				t.Helper()
+				buf := proto.Encode(proto.AppendRoom(nil, room), seq, base.Add(time.Duration(seq)), size)
 				pub.SetWriteDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
 				if err := pub.WriteMessage(gws.TextMessage, buf); err != nil {
-					t.Fatalf("publish %d: %v", seq+1, err)
+					t.Fatalf("publish %d: %v", seq, err)
 				}
+			}
+			for seq := range uint64(messages) {
+				publish("a", seq+1)
 			}
 			wg.Wait()
 			close(errs)
@@ -73,8 +95,17 @@ func TestServers(t *testing.T) {
 				}
 			}
 
-			// Room b had all the time the members of a took, and a little
-			// more.
+			// Room c's message reaches its one member, which is in a too.
+			publish("c", messages+1)
+			both.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+			if _, msg, err := both.ReadMessage(); err != nil {
+				t.Errorf("room c: %v", err)
+			} else if seq, _, err := proto.Decode(msg); err != nil || seq != messages+1 {
+				t.Errorf("room c got message %d (%v), want %d", seq, err, messages+1)
+			}
+
+			// Room b had all the time the members of a and c took, and a
+			// little more.
 			other.SetReadDeadline(time.Now().Add(200 * time.Millisecond)) //nolint:errcheck
 			if _, msg, err := other.ReadMessage(); err == nil {
 				t.Errorf("room b got %.40q", msg)
@@ -84,14 +115,33 @@ func TestServers(t *testing.T) {
 
 			for _, gc := range []bool{false, true} {
 				s := srv.stats(t, gc)
-				if s.Conns != 5 || s.HeapAlloc == 0 || s.HeapInuse == 0 || s.StackInuse == 0 ||
-					s.Sys < s.HeapInuse || s.Goroutines < 5 || s.RSS == 0 || s.CPUSeconds <= 0 {
+				if s.Conns != 6 || s.HeapAlloc == 0 || s.HeapInuse == 0 || s.StackInuse == 0 ||
+					s.Sys < s.HeapInuse || s.Goroutines < 6 || s.RSS == 0 || s.CPUSeconds <= 0 {
 					t.Errorf("stats (gc %v): %+v", gc, s)
 				}
 			}
 
 			// A member that leaves stops counting.
 			other.Close()
+			srv.waitConns(t, 5)
+
+			// A publisher's message that names no room ends its
+			// connection with 1008.
+			pub.SetWriteDeadline(time.Now().Add(5 * time.Second)) //nolint:errcheck
+			if err := pub.WriteMessage(gws.TextMessage, []byte("no-room-and-no-space")); err != nil {
+				t.Fatal(err)
+			}
+			pub.SetReadDeadline(time.Now().Add(10 * time.Second)) //nolint:errcheck
+			for {
+				_, _, err := pub.ReadMessage()
+				if err == nil {
+					continue
+				}
+				if !gws.IsCloseError(err, gws.ClosePolicyViolation) {
+					t.Errorf("publisher after a message without a room: %v, want close 1008", err)
+				}
+				break
+			}
 			srv.waitConns(t, 4)
 
 			srv.stop(t)
@@ -147,12 +197,12 @@ type server struct {
 	done   chan error // Wait's result
 }
 
-// start runs bin and waits for its addr= line.
-func start(t *testing.T, bin string) *server {
+// start runs bin with args and waits for its addr= line.
+func start(t *testing.T, bin string, args ...string) *server {
 	t.Helper()
 	addr := make(chan string, 1)
 	s := &server{
-		cmd:    exec.Command(bin),
+		cmd:    exec.Command(bin, args...),
 		stderr: &syncBuffer{},
 		done:   make(chan error, 1),
 	}

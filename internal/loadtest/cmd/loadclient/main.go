@@ -6,10 +6,18 @@
 //
 //	loadclient -url ws://127.0.0.1:PORT -scenario idle -conns 10000
 //	loadclient -url ws://127.0.0.1:PORT -scenario fanout -conns 1000 -size 64 -rates 100,200,500
+//	loadclient -url ws://127.0.0.1:PORT -scenario rooms -conns 10000 -size 64 -rates 1000,2000
+//	loadclient -url ws://127.0.0.1:PORT -scenario slow -conns 1000 -size 1024 -rates 100,100,100,100 -slow-from 1
+//
+// Scenarios: idle (1 and 2: what idle connections cost, how fast they
+// were opened), fanout (3 and 4: one room), rooms (5: a personal room
+// each and rooms of ten), slow (6: one room where every hundredth member
+// stops reading from step -slow-from on).
 package main
 
 import (
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,12 +41,13 @@ import (
 
 func main() {
 	url := flag.String("url", "", "the server's base URL, ws://host:port")
-	scenario := flag.String("scenario", "idle", "idle or fanout")
+	scenario := flag.String("scenario", "idle", "idle, fanout, rooms or slow")
 	conns := flag.Int("conns", 1000, "subscriber connections")
 	size := flag.Int("size", 64, "fanout: payload bytes")
 	rates := flag.String("rates", "100,200,500,1000", "fanout: offered messages a second, one step each, raised until delivery plateaus")
 	step := flag.Duration("step", 3*time.Second, "fanout: length of each step")
-	every := flag.Bool("every-step", false, "fanout: run every rate, even past the plateau (for latency at fixed loads)")
+	every := flag.Bool("every-step", false, "fanout, rooms: run every rate, even past the plateau (for latency at fixed loads); slow always does")
+	slowFrom := flag.Int("slow-from", 1, "slow: the step from which the slow members stop reading")
 	flag.Parse()
 	if *url == "" {
 		log.Fatal("loadclient: -url is required")
@@ -49,7 +58,7 @@ func main() {
 	switch *scenario {
 	case "idle":
 		res, err = c.idle(*conns)
-	case "fanout":
+	case "fanout", "rooms", "slow":
 		var rs []int
 		for _, f := range strings.Split(*rates, ",") {
 			r, perr := strconv.Atoi(strings.TrimSpace(f))
@@ -58,7 +67,20 @@ func main() {
 			}
 			rs = append(rs, r)
 		}
-		res, err = c.fanout(*conns, *size, rs, *step, *every)
+		switch *scenario {
+		case "fanout":
+			res, err = c.publishRun(fanoutPlan(*conns), *size, rs, *step, *every)
+		case "rooms":
+			if *conns%10 != 0 {
+				log.Fatalf("loadclient: rooms: -conns %d is not a multiple of 10", *conns)
+			}
+			res, err = c.publishRun(roomsPlan(*conns), *size, rs, *step, *every)
+		case "slow":
+			if *conns < 100 {
+				log.Fatalf("loadclient: slow: -conns %d is under 100, so no member is slow", *conns)
+			}
+			res, err = c.publishRun(slowPlan(*conns, *slowFrom), *size, rs, *step, true)
+		}
 	default:
 		err = fmt.Errorf("unknown scenario %q", *scenario)
 	}
@@ -99,8 +121,9 @@ var dialer = &gws.Dialer{
 	WriteBufferSize:  1024,
 }
 
-// dialMany opens n connections to path, 64 at a time.
-func (c *client) dialMany(n int, path string) ([]*gws.Conn, error) {
+// dialMany opens n connections, the i'th to path(i), 64 at a time; those
+// that slow(i) marks (slow may be nil) with slowDialer.
+func (c *client) dialMany(n int, path func(int) string, slow func(int) bool) ([]*gws.Conn, error) {
 	out := make([]*gws.Conn, n)
 	errs := make(chan error, 1)
 	sem := make(chan struct{}, 64)
@@ -109,7 +132,11 @@ func (c *client) dialMany(n int, path string) ([]*gws.Conn, error) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			conn, _, err := dialer.Dial(c.base+path, nil)
+			d := dialer
+			if slow != nil && slow(i) {
+				d = slowDialer
+			}
+			conn, _, err := d.Dial(c.base+path(i), nil)
 			if err != nil {
 				select {
 				case errs <- fmt.Errorf("dial %d: %w", i, err):
@@ -159,7 +186,7 @@ func (c *client) idle(n int) (*result.Idle, error) {
 		return nil, err
 	}
 	start := time.Now()
-	cs, err := c.dialMany(n, "/ws?room=idle")
+	cs, err := c.dialMany(n, func(int) string { return "/ws?room=idle" }, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -183,21 +210,161 @@ func (c *client) idle(n int) (*result.Idle, error) {
 	}, nil
 }
 
-// member reads one subscriber connection and records, per sequence number,
-// when the message reached the last member so far.
-type member struct {
-	conn   *gws.Conn
-	last   uint64 // last sequence seen
-	closed atomic.Bool
+// plan is what a publishing scenario sends where: the members it opens,
+// the room of each message and how many members should get it.
+type plan struct {
+	members int
+	path    func(i int) string // member i's URL path
+	pick    func(seq uint64) (room string, receivers int)
+	// gaps: every member is in one room, so each sees every sequence
+	// number in turn and a jump is a message it missed.
+	gaps bool
+	// slow marks members that stop reading at step slowFrom and never
+	// resume; they are dialled with a small receive buffer and not counted
+	// as receivers. nil: none.
+	slow     func(i int) bool
+	slowFrom int
+	// sample: poll the server's memory every 250ms.
+	sample bool
 }
 
-func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool) (*result.Fanout, error) {
-	cs, err := c.dialMany(n, "/ws?room=fan")
+// fanoutPlan is scenario 3: n members in one room.
+func fanoutPlan(n int) plan {
+	return plan{
+		members: n,
+		path:    func(int) string { return "/ws?room=fan" },
+		pick:    func(uint64) (string, int) { return "fan", n },
+		gaps:    true,
+	}
+}
+
+// roomsPlan is scenario 5: member i is alone in room u<i> and one of ten
+// in room g<i/10>; messages go in turn to a personal room and a room of
+// ten, each room in turn. n must be a multiple of 10.
+func roomsPlan(n int) plan {
+	personal, groups := make([]string, n), make([]string, n/10)
+	for i := range personal {
+		personal[i] = "u" + strconv.Itoa(i)
+	}
+	for i := range groups {
+		groups[i] = "g" + strconv.Itoa(i)
+	}
+	return plan{
+		members: n,
+		path: func(i int) string {
+			return "/ws?room=" + personal[i] + "&room=" + groups[i/10]
+		},
+		pick: func(seq uint64) (string, int) {
+			if seq%2 == 1 {
+				return personal[(seq/2)%uint64(len(personal))], 1
+			}
+			return groups[(seq/2)%uint64(len(groups))], 10
+		},
+	}
+}
+
+// slowPlan is scenario 6: n members in one room, of which every hundredth
+// stops reading from step slowFrom on.
+func slowPlan(n, slowFrom int) plan {
+	p := fanoutPlan(n)
+	p.slow = func(i int) bool { return i%100 == 0 }
+	slow := 0
+	for i := range n {
+		if p.slow(i) {
+			slow++
+		}
+	}
+	p.pick = func(uint64) (string, int) { return "fan", n - slow }
+	p.slowFrom, p.sample = slowFrom, true
+	return p
+}
+
+// slowDialer dials slow members: a 4 KiB receive buffer (the kernel
+// doubles it) keeps what a stalled reader's socket soaks up small, as on
+// a slow mobile link, so the server sees the stall soon.
+var slowDialer = &gws.Dialer{
+	NetDialContext: (&net.Dialer{Timeout: 10 * time.Second, Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+		})
+		return errors.Join(err, serr)
+	}}).DialContext,
+	HandshakeTimeout: 10 * time.Second,
+	ReadBufferSize:   1024,
+	WriteBufferSize:  1024,
+}
+
+// arrivals records, per sequence number, when the first and the last
+// receiver got the message and how many did.
+type arrivals struct {
+	first, last, sent []atomic.Int64 // unix nanos
+	count             []atomic.Int32
+	want              []int32 // receivers, set before the message is sent
+}
+
+func newArrivals(n int) *arrivals {
+	return &arrivals{
+		first: make([]atomic.Int64, n), last: make([]atomic.Int64, n), sent: make([]atomic.Int64, n),
+		count: make([]atomic.Int32, n), want: make([]int32, n),
+	}
+}
+
+func (a *arrivals) record(seq uint64, now int64) {
+	for {
+		old := a.last[seq].Load()
+		if now <= old || a.last[seq].CompareAndSwap(old, now) {
+			break
+		}
+	}
+	for {
+		old := a.first[seq].Load()
+		if (old != 0 && old <= now) || a.first[seq].CompareAndSwap(old, now) {
+			break
+		}
+	}
+	a.count[seq].Add(1)
+}
+
+// delivered sums the deliveries of messages first to last.
+func (a *arrivals) delivered(first, last uint64) int64 {
+	var sum int64
+	for s := first; s <= last; s++ {
+		sum += int64(a.count[s].Load())
+	}
+	return sum
+}
+
+// latencies returns, for messages first to last that reached someone, the
+// µs from publish to the first and to the last receiver, sorted.
+func (a *arrivals) latencies(first, last uint64) (toFirst, toLast []float64) {
+	for s := first; s <= last; s++ {
+		if l := a.last[s].Load(); l != 0 {
+			sent := a.sent[s].Load()
+			toLast = append(toLast, float64(l-sent)/1e3)
+			toFirst = append(toFirst, float64(a.first[s].Load()-sent)/1e3)
+		}
+	}
+	slices.Sort(toFirst)
+	slices.Sort(toLast)
+	return toFirst, toLast
+}
+
+func quantile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
+}
+
+func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, every bool) (*result.Fanout, error) {
+	slowDial := func(i int) bool { return pl.slow != nil && pl.slow(i) }
+	cs, err := c.dialMany(pl.members, pl.path, slowDial)
 	if err != nil {
 		return nil, err
 	}
 	defer closeAll(cs)
-	pub, _, err := dialer.Dial(c.base+"/ws?room=fan&publish=1", nil)
+	pub, _, err := dialer.Dial(c.base+"/ws?publish=1", nil)
 	if err != nil {
 		return nil, err
 	}
@@ -210,29 +377,36 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 			}
 		}
 	}()
-	if err := c.waitConns(n + 1); err != nil {
+	if err := c.waitConns(pl.members + 1); err != nil {
 		return nil, err
 	}
 
-	// lastRecv[seq] is the latest arrival (unix nanos) of message seq; sent
-	// times travel in the payload.
 	maxMsgs := 0
 	for _, r := range rates {
 		maxMsgs += r*int(step/time.Second) + r
 	}
-	lastRecv := make([]atomic.Int64, maxMsgs+1)
-	sentAt := make([]atomic.Int64, maxMsgs+1)
-	count := make([]atomic.Int32, maxMsgs+1) // members that got message seq
-	var delivered, gaps, closed atomic.Int64 // delivered counts all, for the record
-	var wg sync.WaitGroup
-	for _, conn := range cs {
-		m := &member{conn: conn}
+	arr := newArrivals(maxMsgs + 1)
+	var gaps, closed atomic.Int64
+	// stopSlow is closed when the slow members stop reading, end when the
+	// run is over and they read again to learn whether the server closed
+	// them.
+	stopSlow, end := make(chan struct{}), make(chan struct{})
+	var slowClosed, slowOpen atomic.Int64
+	var wg, slowWG sync.WaitGroup
+	for i, conn := range cs {
+		if slowDial(i) {
+			slowWG.Go(func() { readSlow(conn, stopSlow, end, &slowClosed, &slowOpen) })
+			continue
+		}
 		wg.Go(func() {
-			buf := make([]byte, 32)
+			buf := make([]byte, proto.HeaderSize)
+			var last uint64
 			for {
-				_, r, err := m.conn.NextReader()
+				_, r, err := conn.NextReader()
 				if err != nil {
-					if !m.closed.Load() {
+					select {
+					case <-end: // closed by us
+					default:
 						closed.Add(1)
 					}
 					return
@@ -242,38 +416,31 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 				}
 				io.Copy(io.Discard, r) //nolint:errcheck // the padding
 				seq, _, err := proto.Decode(buf)
-				if err != nil || seq >= uint64(len(lastRecv)) {
+				if err != nil || seq >= uint64(len(arr.count)) {
 					continue
 				}
-				now := time.Now().UnixNano()
-				for {
-					old := lastRecv[seq].Load()
-					if now <= old || lastRecv[seq].CompareAndSwap(old, now) {
-						break
-					}
-				}
-				if m.last != 0 && seq != m.last+1 {
+				arr.record(seq, time.Now().UnixNano())
+				if pl.gaps && last != 0 && seq != last+1 {
 					gaps.Add(1)
 				}
-				m.last = seq
-				count[seq].Add(1)
-				delivered.Add(1)
+				last = seq
 			}
 		})
 	}
 
-	res := &result.Fanout{Members: n, Size: size}
-	seq := uint64(0)
-	payload := make([]byte, 0, max(size, 32))
-	// stepDelivered sums the deliveries of the step's own messages.
-	stepDelivered := func(first, last uint64) int64 {
-		var sum int64
-		for s := first; s <= last; s++ {
-			sum += int64(count[s].Load())
-		}
-		return sum
+	res := &result.Fanout{Members: pl.members, Size: size}
+	runStart := time.Now()
+	stopSampling := make(chan struct{})
+	var sampled sync.WaitGroup
+	if pl.sample {
+		sampled.Go(func() { res.Memory = c.sampleMemory(runStart, stopSampling) })
 	}
+	seq := uint64(0)
+	payload := make([]byte, 0, max(size, proto.HeaderSize)+proto.MaxRoom+1)
 	for i, rate := range rates {
+		if pl.slow != nil && i == pl.slowFrom {
+			close(stopSlow)
+		}
 		before, err := c.stats(false)
 		if err != nil {
 			return nil, err
@@ -282,6 +449,7 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 		g0 := gaps.Load()
 		cpu0 := cpuSeconds()
 		start := time.Now()
+		expected := int64(0)
 		// Publish on ticks of 10ms, catching up on what the clock says is
 		// owed, so that a late tick does not lower the offered rate.
 		const tick = 10 * time.Millisecond
@@ -290,12 +458,15 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 		for time.Since(start) < step {
 			<-t.C
 			owed := int(float64(rate)*time.Since(start).Seconds()) - sent
-			for ; owed > 0 && int(seq)+1 < len(sentAt); owed-- {
+			for ; owed > 0 && int(seq)+1 < len(arr.count); owed-- {
 				seq++
 				sent++
+				room, receivers := pl.pick(seq)
+				arr.want[seq] = int32(receivers)
+				expected += int64(receivers)
 				now := time.Now()
-				sentAt[seq].Store(now.UnixNano())
-				payload = proto.Encode(payload[:0], seq, now, size)
+				arr.sent[seq].Store(now.UnixNano())
+				payload = proto.Encode(proto.AppendRoom(payload[:0], room), seq, now, size)
 				if err := pub.WriteMessage(gws.TextMessage, payload); err != nil {
 					t.Stop()
 					return nil, fmt.Errorf("publish: %w", err)
@@ -305,13 +476,12 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 		t.Stop()
 		pubWall := time.Since(start)
 		published := int(seq - firstSeq + 1)
-		expected := int64(published) * int64(n)
 		// Let what is in flight arrive: until all came, or nothing more
 		// came for 500ms (bounded by 5s).
 		deadline := time.Now().Add(5 * time.Second)
 		last, lastChange := int64(-1), time.Now()
 		for time.Now().Before(deadline) {
-			got := stepDelivered(firstSeq, seq)
+			got := arr.delivered(firstSeq, seq)
 			if got >= expected-closed.Load()*int64(published) {
 				break
 			}
@@ -324,7 +494,7 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 		}
 		// Deliveries, CPU and time are read together, before the stats
 		// request.
-		got := stepDelivered(firstSeq, seq)
+		got := arr.delivered(firstSeq, seq)
 		cpu := cpuSeconds() - cpu0
 		wall := time.Since(start)
 		after, err := c.stats(false)
@@ -341,26 +511,23 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 			Gaps:             gaps.Load() - g0,
 			ClientCPUShare:   cpu / wall.Seconds(),
 			MembersClosed:    closed.Load(),
+			SlowStopped:      pl.slow != nil && i >= pl.slowFrom,
 		}
 		st.ClientBound = st.ClientCPUShare > 0.9
 		st.PublisherBehind = float64(published) < 0.95*float64(rate)*step.Seconds()
 		if got > 0 {
-			// The server's CPU over the stats interval, which spans the
-			// step and its drain.
-			st.ServerCPUPerM = (after.CPUSeconds - before.CPUSeconds) / float64(got) * 1e6
+			// The server's CPU (and its broker's) over the stats interval,
+			// which spans the step and its drain.
+			serverCPU := after.CPUSeconds - before.CPUSeconds + after.BrokerCPUSeconds - before.BrokerCPUSeconds
+			st.ServerCPUPerM = serverCPU / float64(got) * 1e6
 		}
-		var lat []float64
-		for s := firstSeq; s <= seq && int(s) < len(lastRecv); s++ {
-			if r := lastRecv[s].Load(); r != 0 {
-				lat = append(lat, float64(r-sentAt[s].Load())/1e3)
-			}
+		toFirst, toLast := arr.latencies(firstSeq, seq)
+		st.Samples = len(toLast)
+		st.P50, st.P99, st.P999 = quantile(toLast, 0.50), quantile(toLast, 0.99), quantile(toLast, 0.999)
+		if len(toLast) > 0 {
+			st.Max = toLast[len(toLast)-1]
 		}
-		st.Samples = len(lat)
-		if len(lat) > 0 {
-			slices.Sort(lat)
-			q := func(p float64) float64 { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
-			st.P50, st.P99, st.P999, st.Max = q(0.50), q(0.99), q(0.999), lat[len(lat)-1]
-		}
+		st.FirstP50, st.FirstP99 = quantile(toFirst, 0.50), quantile(toFirst, 0.99)
 		res.Steps = append(res.Steps, st)
 		res.PlateauPerSec = max(res.PlateauPerSec, st.DeliveriesPerSec)
 		passed := float64(got) >= 0.9*float64(expected) && !st.PublisherBehind
@@ -372,11 +539,71 @@ func (c *client) fanout(n, size int, rates []int, step time.Duration, every bool
 			break
 		}
 	}
+	close(stopSampling)
+	sampled.Wait()
+	if pl.slow != nil && len(res.Steps) <= pl.slowFrom {
+		close(stopSlow) // the run ended before the slow members stopped
+	}
+	close(end)
+	// The slow members read what is left; those the server closed see its
+	// close, the others time out.
+	slowWG.Wait()
+	res.SlowClosed, res.SlowOpen = slowClosed.Load(), slowOpen.Load()
 	for _, conn := range cs {
 		conn.Close()
 	}
 	wg.Wait()
 	return res, nil
+}
+
+// readSlow is a slow member: it reads (and discards) until stop, then
+// reads nothing until end, then reads for up to 3s to learn whether the
+// server closed it (closed) or not (open).
+func readSlow(conn *gws.Conn, stop, end <-chan struct{}, closed, open *atomic.Int64) {
+	var err error
+	for err == nil {
+		select {
+		case <-stop:
+			<-end
+			conn.SetReadDeadline(time.Now().Add(3 * time.Second)) //nolint:errcheck
+			for err == nil {
+				_, _, err = conn.NextReader()
+			}
+			continue
+		default:
+		}
+		var r io.Reader
+		if _, r, err = conn.NextReader(); err == nil {
+			io.Copy(io.Discard, r) //nolint:errcheck
+		}
+	}
+	<-end
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		open.Add(1)
+	} else {
+		closed.Add(1)
+	}
+}
+
+// sampleMemory polls the server's memory every 250ms until stop.
+func (c *client) sampleMemory(start time.Time, stop <-chan struct{}) []result.MemSample {
+	var out []result.MemSample
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return out
+		case <-t.C:
+		}
+		if s, err := c.stats(false); err == nil {
+			out = append(out, result.MemSample{
+				Seconds: time.Since(start).Seconds(), HeapStack: s.HeapInuse + s.StackInuse,
+				RSS: s.RSS, Goroutines: s.Goroutines, Conns: s.Conns,
+			})
+		}
+	}
 }
 
 // cpuSeconds is this process's user+system CPU time.

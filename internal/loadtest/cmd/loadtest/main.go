@@ -32,14 +32,23 @@ import (
 	"time"
 )
 
+// servers are the peers compared; redisServer is Switchboard over the
+// Redis broker (scenario 7), run where it has something to add: fan-out,
+// latency and many rooms.
 var servers = []string{"switchboard", "melody", "gorillahub"}
 
+const redisServer = "switchboard-redis"
+
 type config struct {
-	rounds int
-	idle   []int
-	fanout []fanoutCase
-	step   time.Duration
-	pin    bool
+	rounds   int
+	idle     []int
+	fanout   []fanoutCase
+	rooms    []int
+	slow     []fanoutCase
+	step     time.Duration
+	slowStep time.Duration
+	pin      bool
+	redis    bool
 }
 
 type fanoutCase struct {
@@ -50,11 +59,28 @@ type fanoutCase struct {
 // divided by the room's size into messages a second.
 var ladder = []int{100_000, 200_000, 500_000, 1_000_000, 2_000_000, 4_000_000}
 
+// roomsPerMessage is scenario 5's deliveries per message: a personal room
+// (1) and a room of ten in turn.
+const roomsPerMessage = 5.5
+
+// Scenario 6's steps: slowBaseline steps with every member reading, then
+// slowSteps with the slow ones stopped, at slowShare of the weakest
+// fan-out plateau.
+const (
+	slowBaseline = 2
+	slowSteps    = 5
+	slowShare    = 0.5
+)
+
 func main() {
 	rounds := flag.Int("rounds", 5, "rounds; each runs every server once")
 	idle := flag.String("idle", "1000,10000,19000", "idle connection counts (scenario 1)")
 	fan := flag.String("fanout", "1000:64,1000:1024,10000:64,10000:1024", "fan-out room sizes and payload bytes (scenario 3)")
+	roomsFlag := flag.String("rooms", "10000", "scenario 5: client counts, each in a personal room and a room of ten (multiples of 10)")
+	slowFlag := flag.String("slow", "1000:1024", "scenario 6: room sizes and payloads with 1% slow members (each must be a -fanout case, for its plateau)")
 	step := flag.Duration("step", 3*time.Second, "length of each fan-out step")
+	slowStep := flag.Duration("slow-step", 3*time.Second, "length of each scenario 6 step")
+	withRedis := flag.Bool("redis", true, "scenario 7: also run Switchboard over the Redis broker, against a redis-server of the tool's own (needs redis-server)")
 	quick := flag.Bool("quick", false, "one tiny round (a few hundred connections, a few seconds), as CI runs it")
 	jsonOut := flag.String("json", "", "write the raw results here")
 	mdOut := flag.String("md", "", "write the markdown report here (else stdout)")
@@ -74,23 +100,30 @@ func main() {
 		writeReport(&rep, *mdOut)
 		return
 	}
-	cfg := config{rounds: *rounds, step: *step}
-	for _, f := range splitList(*idle) {
-		n, err := strconv.Atoi(f)
-		if err != nil {
-			log.Fatalf("loadtest: -idle: %v", err)
+	cfg := config{rounds: *rounds, step: *step, slowStep: *slowStep, redis: *withRedis,
+		idle: ints("-idle", *idle), rooms: ints("-rooms", *roomsFlag),
+		fanout: cases("-fanout", *fan), slow: cases("-slow", *slowFlag)}
+	for _, n := range cfg.rooms {
+		if n%10 != 0 || n <= 0 {
+			log.Fatalf("loadtest: -rooms %d is not a positive multiple of 10", n)
 		}
-		cfg.idle = append(cfg.idle, n)
-	}
-	for _, f := range splitList(*fan) {
-		var fc fanoutCase
-		if _, err := fmt.Sscanf(f, "%d:%d", &fc.Members, &fc.Size); err != nil {
-			log.Fatalf("loadtest: -fanout %q: %v", f, err)
-		}
-		cfg.fanout = append(cfg.fanout, fc)
 	}
 	if *quick {
-		cfg = config{rounds: 1, idle: []int{200}, fanout: []fanoutCase{{200, 64}}, step: time.Second}
+		cfg = config{rounds: 1, idle: []int{200}, fanout: []fanoutCase{{200, 64}}, rooms: []int{200}, slow: []fanoutCase{{200, 64}},
+			step: time.Second, slowStep: time.Second, redis: *withRedis}
+	}
+	if cfg.redis {
+		if _, err := exec.LookPath("redis-server"); err != nil {
+			if os.Getenv("CI") != "" {
+				log.Fatal("loadtest: redis-server is not installed (CI must install it)")
+			}
+			log.Print("loadtest: redis-server is not installed: scenario 7 is left out (apt-get install redis-server)")
+			cfg.redis = false
+		}
+	}
+	withBroker := slices.Clone(servers)
+	if cfg.redis {
+		withBroker = append(withBroker, redisServer)
 	}
 	_, err := exec.LookPath("taskset")
 	cfg.pin = err == nil && runtime.NumCPU() >= 2
@@ -115,7 +148,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(bin)
-	for _, name := range append(slices.Clone(servers), "loadclient") {
+	for _, name := range append(slices.Clone(servers), "loadclient") { // redisServer is the switchboard binary
 		pkg := "./servers/" + name
 		if name == "loadclient" {
 			pkg = "./cmd/loadclient"
@@ -151,9 +184,11 @@ func main() {
 		if skipMain {
 			break
 		}
-		order := append(slices.Clone(servers[r%len(servers):]), servers[:r%len(servers)]...)
-		for _, srv := range order {
+		for _, srv := range rotate(withBroker, r) {
 			for _, n := range cfg.idle {
+				if srv == redisServer {
+					break
+				}
 				var res idleResult
 				if err := run(bin, srv, cfg.pin, &res, "-scenario", "idle", "-conns", strconv.Itoa(n)); err != nil {
 					log.Printf("loadtest: round %d, %s, idle %d: %v", r+1, srv, n, err)
@@ -179,6 +214,23 @@ func main() {
 				rep.Fanout = append(rep.Fanout, fanoutRun{Server: srv, Round: r + 1, fanoutResult: res})
 				log.Printf("round %d %-11s fanout %5d×%4dB: plateau %.0f deliveries/s", r+1, srv, fc.Members, fc.Size, res.PlateauPerSec)
 			}
+			for _, n := range cfg.rooms {
+				var rates []string
+				for _, d := range ladder {
+					rates = append(rates, strconv.Itoa(max(1, int(float64(d)/roomsPerMessage))))
+				}
+				if *quick {
+					rates = []string{"200", "400"}
+				}
+				var res fanoutResult
+				if err := run(bin, srv, cfg.pin, &res, "-scenario", "rooms", "-conns", strconv.Itoa(n),
+					"-size", "64", "-rates", strings.Join(rates, ","), "-step", cfg.step.String()); err != nil {
+					log.Printf("loadtest: round %d, %s, rooms %d: %v", r+1, srv, n, err)
+					continue
+				}
+				rep.Rooms = append(rep.Rooms, fanoutRun{Server: srv, Round: r + 1, fanoutResult: res})
+				log.Printf("round %d %-11s rooms %6d: plateau %.0f deliveries/s", r+1, srv, n, res.PlateauPerSec)
+			}
 		}
 	}
 	// Scenario 4: latency at fixed shares of the weakest plateau.
@@ -194,8 +246,7 @@ func main() {
 			rates = append(rates, strconv.Itoa(max(1, int(sh*weakest/float64(fc.Members)+0.5))))
 		}
 		for r := range cfg.rounds {
-			order := append(slices.Clone(servers[r%len(servers):]), servers[:r%len(servers)]...)
-			for _, srv := range order {
+			for _, srv := range rotate(withBroker, r) {
 				var res fanoutResult
 				if err := run(bin, srv, cfg.pin, &res, "-scenario", "fanout", "-every-step", "-conns", strconv.Itoa(fc.Members),
 					"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.step.String()); err != nil {
@@ -204,6 +255,31 @@ func main() {
 				}
 				rep.Latency = append(rep.Latency, latencyRun{Server: srv, Round: r + 1, Shares: shares, Weakest: weakest, fanoutResult: res})
 				log.Printf("round %d %-11s latency %5d×%4dB: p99 %.0f µs at the middle load", r+1, srv, fc.Members, fc.Size, res.Steps[min(1, len(res.Steps)-1)].P99)
+			}
+		}
+	}
+	// Scenario 6: 1% slow members at a fixed share of the weakest plateau.
+	for _, fc := range cfg.slow {
+		if skipMain {
+			break
+		}
+		weakest := rep.weakestPlateau(fc.Members, fc.Size)
+		if weakest == 0 {
+			log.Printf("loadtest: -slow %d:%d has no fan-out plateau to take its load from (it must be a -fanout case)", fc.Members, fc.Size)
+			continue
+		}
+		rate := strconv.Itoa(max(1, int(slowShare*weakest/float64(fc.Members)+0.5)))
+		rates := slices.Repeat([]string{rate}, slowBaseline+slowSteps)
+		for r := range cfg.rounds {
+			for _, srv := range rotate(servers, r) {
+				var res fanoutResult
+				if err := run(bin, srv, cfg.pin, &res, "-scenario", "slow", "-slow-from", strconv.Itoa(slowBaseline), "-conns", strconv.Itoa(fc.Members),
+					"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.slowStep.String()); err != nil {
+					log.Printf("loadtest: round %d, %s, slow %d×%dB: %v", r+1, srv, fc.Members, fc.Size, err)
+					continue
+				}
+				rep.Slow = append(rep.Slow, latencyRun{Server: srv, Round: r + 1, Shares: []float64{slowShare}, Weakest: weakest, fanoutResult: res})
+				log.Printf("round %d %-11s slow %5d×%4dB: slow members closed %d, open %d", r+1, srv, fc.Members, fc.Size, res.SlowClosed, res.SlowOpen)
 			}
 		}
 	}
@@ -231,6 +307,38 @@ func writeReport(rep *report, path string) {
 	}
 }
 
+// rotate is list started at its r'th element (mod its length): the order
+// of round r.
+func rotate(list []string, r int) []string {
+	return append(slices.Clone(list[r%len(list):]), list[:r%len(list)]...)
+}
+
+// ints parses a comma-separated list of counts for flag name.
+func ints(name, s string) []int {
+	var out []int
+	for _, f := range splitList(s) {
+		n, err := strconv.Atoi(f)
+		if err != nil {
+			log.Fatalf("loadtest: %s: %v", name, err)
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// cases parses a comma-separated list of MEMBERS:BYTES for flag name.
+func cases(name, s string) []fanoutCase {
+	var out []fanoutCase
+	for _, f := range splitList(s) {
+		var fc fanoutCase
+		if _, err := fmt.Sscanf(f, "%d:%d", &fc.Members, &fc.Size); err != nil {
+			log.Fatalf("loadtest: %s %q: %v", name, f, err)
+		}
+		out = append(out, fc)
+	}
+	return out
+}
+
 func splitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {
@@ -242,15 +350,26 @@ func splitList(s string) []string {
 }
 
 func (c config) describe() string {
-	return fmt.Sprintf("%d rounds; idle %v; fan-out %v with steps of %v; pinned %v", c.rounds, c.idle, c.fanout, c.step, c.pin)
+	return fmt.Sprintf("%d rounds; idle %v; fan-out %v with steps of %v; rooms %v; slow %v with steps of %v; Redis %v; pinned %v",
+		c.rounds, c.idle, c.fanout, c.step, c.rooms, c.slow, c.slowStep, c.redis, c.pin)
 }
 
 // run starts server srv, runs the client against it with args, decodes
-// its JSON into res, and stops the server.
+// its JSON into res, and stops the server. For redisServer it first starts
+// a redis-server of its own, on the server's core, and stops it after.
 func run(bin, srv string, pin bool, res any, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	server := command(ctx, pin, "0", filepath.Join(bin, srv))
+	name, srvArgs := srv, []string(nil)
+	if srv == redisServer {
+		rs, err := startRedis(ctx, pin)
+		if err != nil {
+			return err
+		}
+		defer rs.stop()
+		name, srvArgs = "switchboard", []string{"-redis", rs.url(), "-redis-pid", strconv.Itoa(rs.cmd.Process.Pid)}
+	}
+	server := command(ctx, pin, "0", filepath.Join(bin, name), srvArgs...)
 	server.Stderr = os.Stderr
 	out, err := server.StdoutPipe()
 	if err != nil {

@@ -42,6 +42,8 @@ type report struct {
 	Idle           []idleRun    `json:"idle"`
 	Fanout         []fanoutRun  `json:"fanout"`
 	Latency        []latencyRun `json:"latency,omitempty"`
+	Rooms          []fanoutRun  `json:"rooms,omitempty"`
+	Slow           []latencyRun `json:"slow,omitempty"`
 }
 
 // weakestPlateau is the lowest of the servers' median fan-out plateaus

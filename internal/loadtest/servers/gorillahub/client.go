@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/switchboard-go/switchboard/internal/loadtest/proto"
 )
 
 const (
@@ -27,7 +29,9 @@ type Client struct {
 	// send holds outbound messages. A member's is closed by the hub; a
 	// publisher's, which the hub never sees, by its read pump.
 	send chan []byte
-	// publisher sends to the room and is not a member of it.
+	// rooms are a member's rooms; a publisher, which sends to rooms, is
+	// in none.
+	rooms     []string
 	publisher bool
 	conns     *atomic.Int64
 }
@@ -60,7 +64,12 @@ func (c *Client) readPump() {
 			break
 		}
 		if c.publisher && typ == websocket.TextMessage {
-			c.hub.broadcast <- message
+			room, payload, err := proto.SplitPublish(message)
+			if err != nil {
+				c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, err.Error()), time.Now().Add(writeWait)) //nolint:errcheck
+				break
+			}
+			c.hub.broadcast <- publication{string(room), payload}
 		}
 	}
 }

@@ -1,11 +1,20 @@
 package main
 
-// Hub maintains one room's members and broadcasts messages to them.
+// publication is a payload for one room's members.
+type publication struct {
+	room    string
+	payload []byte
+}
+
+// Hub maintains the rooms' members and broadcasts messages to them. As in
+// gorilla's chat example there is one hub, and it alone touches its maps
+// and closes members' send channels; the example's one set of clients is
+// a set per room here.
 type Hub struct {
-	// clients are the registered members.
-	clients map[*Client]bool
+	// rooms are the registered members of each room.
+	rooms map[string]map[*Client]bool
 	// broadcast carries publishers' messages.
-	broadcast chan []byte
+	broadcast chan publication
 	// register carries members joining.
 	register chan *Client
 	// unregister carries members leaving.
@@ -14,34 +23,53 @@ type Hub struct {
 
 func newHub() *Hub {
 	return &Hub{
-		broadcast:  make(chan []byte),
+		broadcast:  make(chan publication),
 		register:   make(chan *Client),
 		unregister: make(chan *Client),
-		clients:    make(map[*Client]bool),
+		rooms:      make(map[string]map[*Client]bool),
 	}
 }
 
-// run is the hub's goroutine, the owner of clients and of each member's
-// send channel, which it closes when the member leaves or falls behind.
+// remove takes client out of its rooms and closes its send channel, once:
+// only a client still registered (in its first room) is closed.
+func (h *Hub) remove(client *Client) {
+	if _, ok := h.rooms[client.rooms[0]][client]; !ok {
+		return
+	}
+	for _, room := range client.rooms {
+		delete(h.rooms[room], client)
+		if len(h.rooms[room]) == 0 {
+			delete(h.rooms, room)
+		}
+	}
+	close(client.send)
+}
+
+// run is the hub's goroutine, the owner of rooms and of each member's send
+// channel, which it closes when the member leaves or falls behind.
 func (h *Hub) run() {
 	for {
 		select {
 		case client := <-h.register:
-			h.clients[client] = true
-		case client := <-h.unregister:
-			if _, ok := h.clients[client]; ok {
-				delete(h.clients, client)
-				close(client.send)
+			for _, room := range client.rooms {
+				members := h.rooms[room]
+				if members == nil {
+					members = make(map[*Client]bool)
+					h.rooms[room] = members
+				}
+				members[client] = true
 			}
-		case message := <-h.broadcast:
-			for client := range h.clients {
+		case client := <-h.unregister:
+			h.remove(client)
+		case p := <-h.broadcast:
+			for client := range h.rooms[p.room] {
 				select {
-				case client.send <- message:
+				case client.send <- p.payload:
 				default:
 					// A member whose send channel is full is dropped:
 					// its write pump sends a close frame and ends.
-					close(client.send)
-					delete(h.clients, client)
+					// Deleting during range is safe in Go.
+					h.remove(client)
 				}
 			}
 		}

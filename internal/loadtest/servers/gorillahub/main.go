@@ -1,13 +1,14 @@
 // Command gorillahub is the load test's plain gorilla/websocket server,
 // written the way gorilla's chat example is (examples/chat: hub.go,
-// client.go): a hub goroutine per room, and per connection a read pump and
-// a write pump goroutine with a send channel of 256 messages; the hub drops
+// client.go): one hub goroutine, and per connection a read pump and a
+// write pump goroutine with a send channel of 256 messages; the hub drops
 // a member whose channel is full. See package proto for the contract.
 //
 // It departs from the example where the contract needs it: the largest
 // message is 64 KiB, not 512 bytes; each message is a frame of its own
-// (the example joins queued messages with newlines into one frame); a room
-// is chosen by the query; and a publisher is not a member.
+// (the example joins queued messages with newlines into one frame); the
+// hub keeps its members by room, chosen by the query; and a publisher is
+// not a member.
 //
 //	gorillahub -addr 127.0.0.1:0
 package main
@@ -15,7 +16,6 @@ package main
 import (
 	"log"
 	"net/http"
-	"sync"
 	"sync/atomic"
 
 	"github.com/gorilla/websocket"
@@ -29,33 +29,19 @@ var upgrader = websocket.Upgrader{
 	CheckOrigin:     func(*http.Request) bool { return true },
 }
 
-// server finds a room's hub and counts connections.
+// server holds the hub and counts connections.
 type server struct {
 	conns atomic.Int64
-
-	mu   sync.Mutex
-	hubs map[string]*Hub
-}
-
-// hub returns room's hub, started on first use. As in the example, hubs
-// run for the life of the process.
-func (s *server) hub(room string) *Hub {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := s.hubs[room]
-	if h == nil {
-		h = newHub()
-		s.hubs[room] = h
-		go h.run()
-	}
-	return h
+	hub   *Hub
 }
 
 // serveWs handles a WebSocket request from a member or a publisher.
 func (s *server) serveWs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	room := q.Get("room")
-	if room == "" {
+	rooms, publisher := q["room"], q.Get("publish") == "1"
+	if publisher {
+		rooms = nil
+	} else if len(rooms) == 0 {
 		http.Error(w, "room is required", http.StatusBadRequest)
 		return
 	}
@@ -65,10 +51,11 @@ func (s *server) serveWs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := &Client{
-		hub:       s.hub(room),
+		hub:       s.hub,
 		conn:      conn,
 		send:      make(chan []byte, 256),
-		publisher: q.Get("publish") == "1",
+		rooms:     rooms,
+		publisher: publisher,
 		conns:     &s.conns,
 	}
 	if !c.publisher {
@@ -76,15 +63,19 @@ func (s *server) serveWs(w http.ResponseWriter, r *http.Request) {
 		// broadcast after this reaches it.
 		c.hub.register <- c
 	}
-	s.conns.Add(1) // a member counts once it is in its room
+	s.conns.Add(1) // a member counts once it is in its rooms
 	go c.writePump()
 	go c.readPump()
 }
 
 func main() {
-	s := &server{hubs: make(map[string]*Hub)}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /ws", s.serveWs)
-	mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(s.conns.Load()) }))
-	proto.Serve("gorillahub", mux)
+	proto.Serve("gorillahub", func() http.Handler {
+		// As in the example, the hub runs for the life of the process.
+		s := &server{hub: newHub()}
+		go s.hub.run()
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /ws", s.serveWs)
+		mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(s.conns.Load()) }, 0))
+		return mux
+	})
 }

@@ -18,8 +18,8 @@ import (
 
 // Session keys.
 const (
-	keyRoom = "room"
-	keyBuf  = "buf" // a publisher's *[]*melody.Session, reused per message
+	keyRooms = "rooms" // a member's []string
+	keyBuf   = "buf"   // a publisher's *[]*melody.Session, reused per message
 )
 
 // rooms are the members of each room.
@@ -59,6 +59,10 @@ func (r *rooms) members(buf []*melody.Session, room string) []*melody.Session {
 }
 
 func main() {
+	proto.Serve("melody", handler)
+}
+
+func handler() http.Handler {
 	m := melody.New() // its Upgrader accepts any Origin
 	// Melody's default MaxMessageSize is 512 bytes: a publisher's 1 KiB
 	// message would end its connection. 64 KiB is Switchboard's default
@@ -69,14 +73,18 @@ func main() {
 
 	m.HandleConnect(func(s *melody.Session) {
 		if _, pub := s.Get(keyBuf); !pub {
-			rs.join(s.MustGet(keyRoom).(string), s)
+			for _, room := range s.MustGet(keyRooms).([]string) {
+				rs.join(room, s)
+			}
 		}
-		conns.Add(1) // a member counts once it is in its room
+		conns.Add(1) // a member counts once it is in its rooms
 	})
 	m.HandleDisconnect(func(s *melody.Session) {
 		conns.Add(-1)
 		if _, pub := s.Get(keyBuf); !pub {
-			rs.leave(s.MustGet(keyRoom).(string), s)
+			for _, room := range s.MustGet(keyRooms).([]string) {
+				rs.leave(room, s)
+			}
 		}
 	})
 	// HandleMessage runs on the sender's read goroutine, one message at a
@@ -87,28 +95,32 @@ func main() {
 		if !pub {
 			return
 		}
+		room, payload, err := proto.SplitPublish(msg)
+		if err != nil {
+			s.CloseWithMsg(melody.FormatCloseMessage(1008, err.Error())) //nolint:errcheck // the peer may be gone
+			return
+		}
 		buf := v.(*[]*melody.Session)
-		*buf = rs.members((*buf)[:0], s.MustGet(keyRoom).(string))
+		*buf = rs.members((*buf)[:0], string(room))
 		// BroadcastMultiple only enqueues: a member whose buffer
 		// (Config.MessageBufferSize, 256 messages) is full misses the
 		// message and stays connected. It stops at the first member
 		// already closed (one between its end and HandleDisconnect), and
 		// the members after it miss the message too: melody's behaviour,
 		// measured as it is.
-		m.BroadcastMultiple(msg, *buf) //nolint:errcheck // see above
-		clear(*buf)                    // hold no closed session until the next message
+		m.BroadcastMultiple(payload, *buf) //nolint:errcheck // see above
+		clear(*buf)                        // hold no closed session until the next message
 	})
 
 	ws := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		room := q.Get("room")
-		if room == "" {
+		keys := map[string]any{keyRooms: q["room"]}
+		switch {
+		case q.Get("publish") == "1":
+			keys[keyBuf] = new([]*melody.Session)
+		case len(q["room"]) == 0:
 			http.Error(w, "room is required", http.StatusBadRequest)
 			return
-		}
-		keys := map[string]any{keyRoom: room}
-		if q.Get("publish") == "1" {
-			keys[keyBuf] = new([]*melody.Session)
 		}
 		if err := m.HandleRequestWithKeys(w, r, keys); err != nil {
 			log.Printf("upgrade: %v", err)
@@ -117,6 +129,6 @@ func main() {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", ws)
-	mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(conns.Load()) }))
-	proto.Serve("melody", mux)
+	mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(conns.Load()) }, 0))
+	return mux
 }

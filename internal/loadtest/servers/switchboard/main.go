@@ -1,36 +1,58 @@
 // Command switchboard is the load test's Switchboard server: a
 // websocket.Handler and a ChannelBox, both with default options, where a
-// room is a group. See package proto for the contract.
+// room is a group. See package proto for the contract. With -redis, the
+// box's broker is the Redis broker (channels/redisbroker, default options
+// but for the address), so a run measures what Redis adds to one node.
 //
 //	switchboard -addr 127.0.0.1:0
+//	switchboard -addr 127.0.0.1:0 -redis redis://127.0.0.1:6379 -redis-pid PID
 package main
 
 import (
 	"errors"
+	"flag"
+	"log"
 	"net/http"
 	"sync/atomic"
 
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/internal/loadtest/proto"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
 func main() {
-	box := channels.NewBox(nil)
+	redisAddr := flag.String("redis", "", "use the Redis broker at this address (host:port or redis:// URL)")
+	redisPID := flag.Int("redis-pid", 0, "the redis-server's process id, whose CPU time /stats reports as broker_cpu_seconds")
+	proto.Serve("switchboard", func() http.Handler { return handler(*redisAddr, *redisPID) })
+}
+
+func handler(redisAddr string, redisPID int) http.Handler {
+	var opts *channels.Options
+	if redisAddr != "" {
+		// Not closed: the process ends with the server (see proto.Serve).
+		rb, err := redisbroker.New(&redisbroker.Options{Addr: redisAddr})
+		if err != nil {
+			log.Fatalf("switchboard: %v", err)
+		}
+		opts = &channels.Options{Broker: rb}
+	}
+	box := channels.NewBox(opts)
 	var conns atomic.Int64
 	// AllowedOrigins is the one option set: the contract accepts any
 	// Origin (the load client sends none, which Switchboard accepts
 	// anyway).
 	ws := websocket.Handler(func(ws *websocket.WebSocket) error {
-		room := ws.Query().Get("room")
-		if room == "" {
+		q := ws.Query()
+		rooms, publisher := q["room"], q.Get("publish") == "1"
+		if len(rooms) == 0 && !publisher {
 			return ws.Reject(http.StatusBadRequest, "room is required")
 		}
 		ctx := ws.Context()
 		if err := ws.Accept(ctx, nil); err != nil {
 			return err
 		}
-		if ws.Query().Get("publish") == "1" {
+		if publisher {
 			conns.Add(1)
 			defer conns.Add(-1)
 			for {
@@ -42,8 +64,12 @@ func main() {
 				case err != nil:
 					return err
 				}
+				room, payload, err := proto.SplitPublish(msg)
+				if err != nil {
+					return ws.Close(websocket.StatusPolicyViolation, err.Error())
+				}
 				// A string goes out as a text frame.
-				if _, err := box.GroupSend(ctx, room, msg); err != nil {
+				if _, err := box.GroupSend(ctx, room, payload); err != nil {
 					return err
 				}
 			}
@@ -52,10 +78,12 @@ func main() {
 		if err != nil {
 			return err
 		}
-		if _, err := box.AddToGroup(ctx, room, ch.ID()); err != nil {
-			return err
+		for _, room := range rooms {
+			if _, err := box.AddToGroup(ctx, room, ch.ID()); err != nil {
+				return err
+			}
 		}
-		conns.Add(1) // a member counts once it is in its room
+		conns.Add(1) // a member counts once it is in its rooms
 		defer conns.Add(-1)
 		for {
 			if _, _, err := ws.Receive(ctx); err != nil {
@@ -66,6 +94,6 @@ func main() {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", ws)
-	mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(conns.Load()) }))
-	proto.Serve("switchboard", mux)
+	mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(conns.Load()) }, redisPID))
+	return mux
 }
