@@ -72,7 +72,10 @@ type Fanout struct {
 	AtLadderTop bool `json:"at_ladder_top"`
 	// Scenario 6: the server's memory every 250ms, and at the end how many
 	// slow members the server had closed and how many it still held.
-	Memory     []MemSample `json:"memory,omitempty"`
-	SlowClosed int64       `json:"slow_closed,omitempty"`
-	SlowOpen   int64       `json:"slow_open,omitempty"`
+	Memory []MemSample `json:"memory,omitempty"`
+	// SlowStoppedAt is when the slow members stopped reading, in seconds
+	// since the first step began, as MemSample.Seconds.
+	SlowStoppedAt float64 `json:"slow_stopped_at,omitempty"`
+	SlowClosed    int64   `json:"slow_closed,omitempty"`
+	SlowOpen      int64   `json:"slow_open,omitempty"`
 }

@@ -440,6 +440,7 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 	for i, rate := range rates {
 		if pl.slow != nil && i == pl.slowFrom {
 			close(stopSlow)
+			res.SlowStoppedAt = time.Since(runStart).Seconds()
 		}
 		before, err := c.stats(false)
 		if err != nil {

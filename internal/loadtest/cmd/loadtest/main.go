@@ -7,6 +7,13 @@
 // client to CPU 1 (taskset, GOMAXPROCS=1), and a step where the client's
 // own core was saturated is flagged client-bound.
 //
+// Scenarios: 1 idle memory per connection, 2 the connect storm that opens
+// them, 3 fan-out to one room with the offered rate raised until delivery
+// plateaus, 4 latency at fixed shares of the weakest plateau, 5 many rooms
+// (a personal room each and rooms of ten), 6 1% slow consumers, and 7
+// Switchboard over the Redis broker (a redis-server the tool starts) in 3,
+// 4 and 5. The markdown report comes with PNG charts in charts/ beside it.
+//
 // From internal/loadtest:
 //
 //	go run ./cmd/loadtest -md ../../docs/BENCHMARKS.md -json /tmp/loadtest.json
@@ -68,7 +75,7 @@ const roomsPerMessage = 5.5
 // fan-out plateau.
 const (
 	slowBaseline = 2
-	slowSteps    = 5
+	slowSteps    = 6
 	slowShare    = 0.5
 )
 
@@ -233,6 +240,18 @@ func main() {
 			}
 		}
 	}
+	// The results so far are saved after each scenario, so a run that
+	// fails later keeps them.
+	save := func() {
+		if *jsonOut == "" {
+			return
+		}
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	save()
 	// Scenario 4: latency at fixed shares of the weakest plateau.
 	for _, fc := range cfg.fanout {
 		weakest := rep.weakestPlateau(fc.Members, fc.Size)
@@ -258,6 +277,7 @@ func main() {
 			}
 		}
 	}
+	save()
 	// Scenario 6: 1% slow members at a fixed share of the weakest plateau.
 	for _, fc := range cfg.slow {
 		if skipMain {
@@ -283,20 +303,23 @@ func main() {
 			}
 		}
 	}
-	if *jsonOut != "" {
-		b, _ := json.MarshalIndent(rep, "", "  ")
-		if err := os.WriteFile(*jsonOut, b, 0o644); err != nil {
-			log.Fatal(err)
-		}
-	}
+	save()
 	writeReport(rep, *mdOut)
 	if len(rep.Idle) == 0 && len(rep.Fanout) == 0 {
 		log.Fatal("loadtest: no run succeeded")
 	}
 }
 
-// writeReport writes the markdown report to path, or stdout when empty.
+// writeReport writes the markdown report to path, or stdout when empty,
+// and with a path its charts to the folder charts beside it.
 func writeReport(rep *report, path string) {
+	if path != "" {
+		pics, err := rep.writeCharts(filepath.Join(filepath.Dir(path), "charts"))
+		if err != nil {
+			log.Fatal(err)
+		}
+		rep.charts = pics
+	}
 	md := rep.markdown()
 	if path == "" {
 		fmt.Print(md)

@@ -44,6 +44,8 @@ type report struct {
 	Latency        []latencyRun `json:"latency,omitempty"`
 	Rooms          []fanoutRun  `json:"rooms,omitempty"`
 	Slow           []latencyRun `json:"slow,omitempty"`
+
+	charts []picture // drawn for the markdown, which links them
 }
 
 // weakestPlateau is the lowest of the servers' median fan-out plateaus
@@ -144,6 +146,16 @@ func (r *report) markdown() string {
 		p("| %d | %s | %s |\n", n, ratio(sb, me, ok1, ok2), ratio(sb, go_, ok1, ok3))
 	}
 
+	p("\n## 2. Connect storm\n\n")
+	p("Upgrades a second while the idle connections above were opened, 64 dials in flight at a time from the one client core (higher is better; the client's own dialling is part of every figure).\n\n| connections | Switchboard / melody | / gorilla hub |\n|---|---|---|\n")
+	ups := func(x idleResult) float64 { return x.UpgradesPerSec }
+	for _, n := range counts {
+		sb, ok1 := idleField(n, "switchboard", ups)
+		me, ok2 := idleField(n, "melody", ups)
+		go_, ok3 := idleField(n, "gorillahub", ups)
+		p("| %d | %s | %s |\n", n, ratio(sb, me, ok1, ok2), ratio(sb, go_, ok1, ok3))
+	}
+
 	p("\n## 3. Fan-out to one room\n\n")
 	p("One publisher connection sends to a room at offered rates raised step by step (the offered deliveries a second: 100k, 200k, 500k, 1M, 2M, 4M) until the members get less than 90%% of what was sent. A step counts only its own messages, received by the time nothing more arrived for 500 ms (at most 5 s after it). Plateau: the most deliveries a second of any step, marked ≥ when even the last step delivered (the ladder ended first, so it is a lower bound). CPU: the server's CPU seconds per million deliveries at that step. Not delivered: the step's deliveries that had not arrived by then (dropped by the server, or still queued). Latency: publish to the last member, per message, at the lowest step.\n\n")
 	p("| members × payload | server | plateau deliveries/s | server CPU s per M | not delivered at plateau | p50 / p99 / p99.9 / max µs (lowest step) | client-bound / publisher-behind steps |\n|---|---|---|---|---|---|---|\n")
@@ -234,7 +246,14 @@ func (r *report) markdown() string {
 	if len(r.Latency) > 0 {
 		r.latencyMarkdown(&b)
 	}
-	p("\n## Not measured yet\n\nScenarios 5 (many rooms), 6 (slow consumers) and 7 (Switchboard over Redis against in memory), and the PNG charts, are not in the tool yet.\n")
+	if len(r.Rooms) > 0 {
+		r.roomsMarkdown(&b)
+	}
+	if len(r.Slow) > 0 {
+		r.slowMarkdown(&b)
+	}
+	r.redisMarkdown(&b)
+	r.chartsMarkdown(&b)
 	return b.String()
 }
 
@@ -245,7 +264,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 		p("Run afterwards with `cd internal/loadtest && %s`, from the plateaus above. ", r.LatencyCommand)
 	}
 	p("The same room and publisher at fixed shares of the weakest server's median plateau, every step run whatever is delivered; the latency is from publish to the last member, per message, in µs (median over rounds of each round's percentile).\n\n")
-	p("| members × payload | load: share of the weakest plateau (deliveries/s offered) | server | p50 | p99 | p99.9 | max | messages per round (fewest) | delivered | client-bound |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	p("| members × payload | load: share of the weakest plateau (deliveries/s offered) | server | p50 | p99 | p99.9 | max | first member p50 / p99 | messages per round (fewest) | delivered | client-bound |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	type key struct{ m, s int }
 	var keys []key
 	for _, x := range r.Latency {
@@ -253,6 +272,8 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 			keys = append(keys, k)
 		}
 	}
+	// p99At holds the p99s at 50% load, to the last member (key members,
+	// size, server) and to the first (the same and "first").
 	p99At := map[string]float64{}
 	for _, k := range keys {
 		var shares []float64
@@ -265,7 +286,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 		}
 		for i, sh := range shares {
 			for _, srv := range servers {
-				var p50, p99, p999, mx, deliv []float64
+				var p50, p99, p999, mx, deliv, f50, f99 []float64
 				bound, samples, offered := 0, -1, 0
 				for _, x := range r.Latency {
 					if x.Members != k.m || x.Size != k.s || x.Server != srv || i >= len(x.Steps) {
@@ -273,6 +294,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 					}
 					st := x.Steps[i]
 					p50, p99, p999, mx = append(p50, st.P50), append(p99, st.P99), append(p999, st.P999), append(mx, st.Max)
+					f50, f99 = append(f50, st.FirstP50), append(f99, st.FirstP99)
 					if samples < 0 || st.Samples < samples {
 						samples = st.Samples
 					}
@@ -292,24 +314,27 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 				d, _ := spreadOf(p999)
 				e, _ := spreadOf(mx)
 				f, _ := spreadOf(deliv)
-				p("| %d × %d B | %.0f%% of %.0f (%d) | %s | %s | %s | %s | %s | %d | %.1f%% | %d |\n", k.m, k.s, sh*100, weakest, offered, srv,
-					a.format(1, 0), c.format(1, 0), d.format(1, 0), e.format(1, 0), samples, f.med*100, bound)
+				g50, _ := spreadOf(f50)
+				g99, _ := spreadOf(f99)
+				p("| %d × %d B | %.0f%% of %.0f (%d) | %s | %s | %s | %s | %s | %s / %s | %d | %.1f%% | %d |\n", k.m, k.s, sh*100, weakest, offered, srv,
+					a.format(1, 0), c.format(1, 0), d.format(1, 0), e.format(1, 0), g50.format(1, 0), g99.format(1, 0), samples, f.med*100, bound)
 				if sh == 0.5 {
 					p99At[fmt.Sprint(k.m, k.s, srv)] = c.med
+					p99At[fmt.Sprint(k.m, k.s, srv, "first")] = g99.med
 				}
 			}
 		}
 	}
-	p("\nThese latencies are mostly the client's: one core reads the message on every member in turn, so the last member gets it after the client swept the whole room (about 15 ms at 1,000 members, 120 ms and more at 10,000, whatever the server). Differences between servers show on top of that sweep; at 10,000 members and 10%% load a 2 s step holds only two messages. A client that stamps the first member, or spreads members over more cores, is the next step.\n")
-	p("\nSwitchboard's p99 at 50%% load as a share of the others' (lower is better):\n\n| members × payload | / melody | / gorilla hub |\n|---|---|---|\n")
+	p("\nThe latency to the last member is mostly the client's: one core reads the message on every member in turn, so the last member gets it after the client swept the whole room (about 15 ms at 1,000 members, 120 ms and more at 10,000, whatever the server). Differences between servers show on top of that sweep; at 10,000 members and 10%% load a 2 s step holds only two messages. The latency to the first member leaves the sweep out: it is how soon the server starts delivering.\n")
+	p("\nSwitchboard's p99 at 50%% load as a share of the others' (lower is better):\n\n| members × payload | to the last member / melody | / gorilla hub | to the first member / melody | / gorilla hub |\n|---|---|---|---|---|\n")
 	for _, k := range keys {
-		sb := p99At[fmt.Sprint(k.m, k.s, "switchboard")]
-		cell := func(o string) string {
-			if v := p99At[fmt.Sprint(k.m, k.s, o)]; v > 0 && sb > 0 {
+		cell := func(o, which string) string {
+			sb, v := p99At[fmt.Sprint(k.m, k.s, "switchboard")+which], p99At[fmt.Sprint(k.m, k.s, o)+which]
+			if v > 0 && sb > 0 {
 				return fmt.Sprintf("%.2f×", sb/v)
 			}
 			return "–"
 		}
-		p("| %d × %d B | %s | %s |\n", k.m, k.s, cell("melody"), cell("gorillahub"))
+		p("| %d × %d B | %s | %s | %s | %s |\n", k.m, k.s, cell("melody", ""), cell("gorillahub", ""), cell("melody", "first"), cell("gorillahub", "first"))
 	}
 }

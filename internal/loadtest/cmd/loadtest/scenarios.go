@@ -1,0 +1,273 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/switchboard-go/switchboard/internal/loadtest/result"
+)
+
+// fanoutField is f over the runs of srv with members and size, as a spread
+// over rounds.
+func fanoutField(runs []fanoutRun, srv string, members, size int, f func(fanoutResult) float64) (spread, bool) {
+	var v []float64
+	for _, x := range runs {
+		if x.Server == srv && x.Members == members && (size < 0 || x.Size == size) && len(x.Steps) > 0 {
+			v = append(v, f(x.fanoutResult))
+		}
+	}
+	return spreadOf(v)
+}
+
+// bestStep is the step with the most deliveries a second: the plateau's.
+func bestStep(f fanoutResult) result.FanoutStep {
+	best := f.Steps[0]
+	for _, s := range f.Steps {
+		if s.DeliveriesPerSec > best.DeliveriesPerSec {
+			best = s
+		}
+	}
+	return best
+}
+
+func plateauOf(f fanoutResult) float64 { return f.PlateauPerSec }
+func cpuOf(f fanoutResult) float64     { return bestStep(f).ServerCPUPerM }
+
+func (r *report) roomsMarkdown(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("\n## 5. Many rooms\n\n")
+	p("Every client is alone in a personal room and one of ten in a shared room; one publisher connection sends 64 B messages to a personal room and a room of ten in turn, each room in its turn, at offered rates raised as in scenario 3 (the same deliveries a second, %.1f per message). Plateau, CPU and not delivered as in scenario 3; latency is to the last receiver at the lowest step.\n\n", roomsPerMessage)
+	p("| clients | server | plateau deliveries/s | messages/s at plateau | server CPU s per M | not delivered at plateau | p50 / p99 µs (lowest step) | client-bound / publisher-behind steps |\n|---|---|---|---|---|---|---|---|\n")
+	var counts []int
+	for _, x := range r.Rooms {
+		if !slices.Contains(counts, x.Members) {
+			counts = append(counts, x.Members)
+		}
+	}
+	slices.Sort(counts)
+	for _, n := range counts {
+		for _, srv := range servers {
+			pl, ok := fanoutField(r.Rooms, srv, n, -1, plateauOf)
+			if !ok {
+				continue
+			}
+			msgs, _ := fanoutField(r.Rooms, srv, n, -1, func(f fanoutResult) float64 { return bestStep(f).PublishedPerSec })
+			c, _ := fanoutField(r.Rooms, srv, n, -1, cpuOf)
+			drops, _ := fanoutField(r.Rooms, srv, n, -1, func(f fanoutResult) float64 { s := bestStep(f); return float64(s.Expected - s.Deliveries) })
+			p50, _ := fanoutField(r.Rooms, srv, n, -1, func(f fanoutResult) float64 { return f.Steps[0].P50 })
+			p99, _ := fanoutField(r.Rooms, srv, n, -1, func(f fanoutResult) float64 { return f.Steps[0].P99 })
+			bound, behind, top := flags(r.Rooms, srv, n, -1)
+			cell := pl.format(1, 0)
+			if top {
+				cell = "≥ " + cell
+			}
+			p("| %d | %s | %s | %s | %s | %s | %s / %s | %d / %d |\n", n, srv, cell, msgs.format(1, 0), c.format(1, 3), drops.format(1, 0), p50.format(1, 0), p99.format(1, 0), bound, behind)
+		}
+	}
+	p("\nSwitchboard against the others:\n\n| clients | deliveries/s vs melody | vs gorilla hub | CPU per M vs melody | vs gorilla hub |\n|---|---|---|---|---|\n")
+	for _, n := range counts {
+		cell := func(f func(fanoutResult) float64, other string) string {
+			a, ok1 := fanoutField(r.Rooms, "switchboard", n, -1, f)
+			o, ok2 := fanoutField(r.Rooms, other, n, -1, f)
+			return ratio(a, o, ok1, ok2)
+		}
+		p("| %d | %s | %s | %s | %s |\n", n, cell(plateauOf, "melody"), cell(plateauOf, "gorillahub"), cell(cpuOf, "melody"), cell(cpuOf, "gorillahub"))
+	}
+}
+
+// flags counts the client-bound and publisher-behind steps of srv's runs,
+// and tells whether any run ended at the top of its ladder.
+func flags(runs []fanoutRun, srv string, members, size int) (bound, behind int, top bool) {
+	for _, x := range runs {
+		if x.Server != srv || x.Members != members || (size >= 0 && x.Size != size) {
+			continue
+		}
+		top = top || x.AtLadderTop
+		for _, s := range x.Steps {
+			if s.ClientBound {
+				bound++
+			}
+			if s.PublisherBehind {
+				behind++
+			}
+		}
+	}
+	return bound, behind, top
+}
+
+// slowSummary is one scenario 6 run reduced to what the report shows.
+type slowSummary struct {
+	baseP99, slowP99 float64 // medians of the steps' p99s, before and after the slow members stopped
+	delivered        float64 // share of the others' expected deliveries that arrived while the slow ones were stopped
+	othersClosed     float64
+	slowClosed       float64
+	slowOpen         float64
+	memBase          float64 // heap+stack at the last sample before the slow members stopped
+	memPeak          float64 // the most after
+	memEnd           float64 // the last sample
+}
+
+func summarizeSlow(x latencyRun) (slowSummary, bool) {
+	var base, slow []float64
+	var got, want int64
+	for _, s := range x.Steps {
+		if s.SlowStopped {
+			slow = append(slow, s.P99)
+			got += s.Deliveries
+			want += s.Expected
+		} else {
+			base = append(base, s.P99)
+		}
+	}
+	b, ok1 := spreadOf(base)
+	sl, ok2 := spreadOf(slow)
+	if !ok1 || !ok2 || want == 0 {
+		return slowSummary{}, false
+	}
+	sum := slowSummary{baseP99: b.med, slowP99: sl.med, delivered: float64(got) / float64(want),
+		othersClosed: float64(x.Steps[len(x.Steps)-1].MembersClosed), slowClosed: float64(x.SlowClosed), slowOpen: float64(x.SlowOpen)}
+	for _, m := range x.Memory {
+		v := float64(m.HeapStack)
+		if m.Seconds < x.SlowStoppedAt {
+			sum.memBase = v
+		} else {
+			sum.memPeak = max(sum.memPeak, v)
+		}
+		sum.memEnd = v
+	}
+	return sum, true
+}
+
+func (r *report) slowMarkdown(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	p("\n## 6. Slow consumers\n\n")
+	p("One room at %.0f%% of the weakest server's fan-out plateau; every hundredth member (dialled with a 4 KiB receive buffer, as on a slow link) reads for the first %d steps and then stops reading for good, for %d more steps. The others' latency is to the last of them; the server's heap+stack is sampled every 250 ms. p99: the median over a phase's steps of each step's p99, then the median over rounds.\n\n", slowShare*100, slowBaseline, slowSteps)
+	p("| members × payload | server | others' p99 before, µs | after, µs | after / before | others delivered after | others closed | slow closed / still open at the end | heap+stack MiB before / peak after / end |\n|---|---|---|---|---|---|---|---|---|\n")
+	type key struct{ m, s int }
+	var keys []key
+	for _, x := range r.Slow {
+		if k := (key{x.Members, x.Size}); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		for _, srv := range servers {
+			var sums []slowSummary
+			for _, x := range r.Slow {
+				if x.Server == srv && x.Members == k.m && x.Size == k.s {
+					if s, ok := summarizeSlow(x); ok {
+						sums = append(sums, s)
+					}
+				}
+			}
+			if len(sums) == 0 {
+				continue
+			}
+			f := func(g func(slowSummary) float64) spread {
+				v := make([]float64, len(sums))
+				for i, s := range sums {
+					v[i] = g(s)
+				}
+				sp, _ := spreadOf(v)
+				return sp
+			}
+			moved := f(func(s slowSummary) float64 { return s.slowP99 / s.baseP99 })
+			const mib = 1 << 20
+			p("| %d × %d B | %s | %s | %s | %s | %s%% | %s | %s / %s | %s / %s / %s |\n", k.m, k.s, srv,
+				f(func(s slowSummary) float64 { return s.baseP99 }).format(1, 0), f(func(s slowSummary) float64 { return s.slowP99 }).format(1, 0),
+				moved.format(1, 2), f(func(s slowSummary) float64 { return s.delivered * 100 }).format(1, 1),
+				f(func(s slowSummary) float64 { return s.othersClosed }).format(1, 0),
+				f(func(s slowSummary) float64 { return s.slowClosed }).format(1, 0), f(func(s slowSummary) float64 { return s.slowOpen }).format(1, 0),
+				f(func(s slowSummary) float64 { return s.memBase }).format(mib, 1), f(func(s slowSummary) float64 { return s.memPeak }).format(mib, 1),
+				f(func(s slowSummary) float64 { return s.memEnd }).format(mib, 1))
+		}
+	}
+	p("\nHow each server treats a member that stops reading: Switchboard closes it with 4002 once its queue passes 1 MiB or a write has been blocked for 10 s (its defaults); the gorilla hub closes it once its 256-message channel is full; melody keeps it and drops what does not fit its 256-message buffer, silently. A slow member still open at the end is one the server still held.\n")
+}
+
+func (r *report) redisMarkdown(b *strings.Builder) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	has := func(runs []fanoutRun) bool {
+		return slices.ContainsFunc(runs, func(x fanoutRun) bool { return x.Server == redisServer })
+	}
+	if !has(r.Fanout) && !has(r.Rooms) {
+		return
+	}
+	p("\n## 7. Switchboard over Redis against Switchboard in memory\n\n")
+	p("The same box with the Redis broker (`channels/redisbroker`, default options) against a redis-server the tool starts for each run on the server's core (CPU 0), so the server and Redis share one core; CPU per million deliveries counts both. One node: what Redis adds to every message (a PUBLISH, and the subscription that other nodes would need), not a cluster.\n\n")
+	p("| scenario | in memory: plateau deliveries/s | over Redis | Redis / memory | CPU s per M in memory | over Redis (server + Redis) | Redis / memory |\n|---|---|---|---|---|---|---|\n")
+	type key struct{ m, s int }
+	row := func(label string, runs []fanoutRun, k key) {
+		a, ok1 := fanoutField(runs, "switchboard", k.m, k.s, plateauOf)
+		c, ok2 := fanoutField(runs, redisServer, k.m, k.s, plateauOf)
+		ac, ok3 := fanoutField(runs, "switchboard", k.m, k.s, cpuOf)
+		cc, ok4 := fanoutField(runs, redisServer, k.m, k.s, cpuOf)
+		if !ok1 || !ok2 {
+			return
+		}
+		_, _, topA := flags(runs, "switchboard", k.m, k.s)
+		_, _, topC := flags(runs, redisServer, k.m, k.s)
+		ge := func(top bool) string {
+			if top {
+				return "≥ "
+			}
+			return ""
+		}
+		p("| %s | %s%s | %s%s | %s | %s | %s | %s |\n", label, ge(topA), a.format(1, 0), ge(topC), c.format(1, 0), ratio(c, a, ok2, ok1), ac.format(1, 3), cc.format(1, 3), ratio(cc, ac, ok4, ok3))
+	}
+	var keys []key
+	for _, x := range r.Fanout {
+		if k := (key{x.Members, x.Size}); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		row(fmt.Sprintf("fan-out %d × %d B", k.m, k.s), r.Fanout, k)
+	}
+	var counts []int
+	for _, x := range r.Rooms {
+		if !slices.Contains(counts, x.Members) {
+			counts = append(counts, x.Members)
+		}
+	}
+	for _, n := range counts {
+		row(fmt.Sprintf("many rooms, %d clients", n), r.Rooms, key{n, -1})
+	}
+	if !slices.ContainsFunc(r.Latency, func(x latencyRun) bool { return x.Server == redisServer }) {
+		return
+	}
+	p("\nLatency at the loads of scenario 4, p99 in µs to the last member / to the first (median over rounds):\n\n| members × payload | load | in memory | over Redis |\n|---|---|---|---|\n")
+	var lkeys []key
+	for _, x := range r.Latency {
+		if k := (key{x.Members, x.Size}); !slices.Contains(lkeys, k) {
+			lkeys = append(lkeys, k)
+		}
+	}
+	for _, k := range lkeys {
+		var shares []float64
+		for _, x := range r.Latency {
+			if x.Members == k.m && x.Size == k.s {
+				shares = x.Shares
+				break
+			}
+		}
+		for i, sh := range shares {
+			cell := func(srv string) string {
+				var last, first []float64
+				for _, x := range r.Latency {
+					if x.Server == srv && x.Members == k.m && x.Size == k.s && i < len(x.Steps) {
+						last, first = append(last, x.Steps[i].P99), append(first, x.Steps[i].FirstP99)
+					}
+				}
+				l, ok := spreadOf(last)
+				f, _ := spreadOf(first)
+				if !ok {
+					return "–"
+				}
+				return fmt.Sprintf("%.0f / %.0f", l.med, f.med)
+			}
+			p("| %d × %d B | %.0f%% | %s | %s |\n", k.m, k.s, sh*100, cell("switchboard"), cell(redisServer))
+		}
+	}
+}
