@@ -295,18 +295,17 @@ var slowDialer = &gws.Dialer{
 	WriteBufferSize:  1024,
 }
 
-// arrivals records, per sequence number, when the first and the last
-// receiver got the message and how many did.
+// arrivals records, per sequence number, when the message was sent, when
+// the first and the last receiver got it, and how many did.
 type arrivals struct {
 	first, last, sent []atomic.Int64 // unix nanos
 	count             []atomic.Int32
-	want              []int32 // receivers, set before the message is sent
 }
 
 func newArrivals(n int) *arrivals {
 	return &arrivals{
 		first: make([]atomic.Int64, n), last: make([]atomic.Int64, n), sent: make([]atomic.Int64, n),
-		count: make([]atomic.Int32, n), want: make([]int32, n),
+		count: make([]atomic.Int32, n),
 	}
 }
 
@@ -391,6 +390,8 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 	// run is over and they read again to learn whether the server closed
 	// them.
 	stopSlow, end := make(chan struct{}), make(chan struct{})
+	closeEnd := sync.OnceFunc(func() { close(end) })
+	defer closeEnd() // on an early return too, so no slow member waits forever
 	var slowClosed, slowOpen atomic.Int64
 	var wg, slowWG sync.WaitGroup
 	for i, conn := range cs {
@@ -463,7 +464,6 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 				seq++
 				sent++
 				room, receivers := pl.pick(seq)
-				arr.want[seq] = int32(receivers)
 				expected += int64(receivers)
 				now := time.Now()
 				arr.sent[seq].Store(now.UnixNano())
@@ -545,7 +545,7 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 	if pl.slow != nil && len(res.Steps) <= pl.slowFrom {
 		close(stopSlow) // the run ended before the slow members stopped
 	}
-	close(end)
+	closeEnd()
 	// The slow members read what is left; those the server closed see its
 	// close, the others time out.
 	slowWG.Wait()

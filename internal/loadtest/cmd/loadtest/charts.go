@@ -23,6 +23,10 @@ func bar(s spread, ok bool, scale float64) chart.Bar {
 	return chart.Bar{Value: s.med / scale, Lo: s.lo / scale, Hi: s.hi / scale, OK: ok}
 }
 
+// logBar is bar for a log axis, which cannot show 0: a spread down to 0
+// is left out.
+func logBar(s spread, ok bool) chart.Bar { return bar(s, ok && s.lo > 0, 1) }
+
 // pictures are the report's charts, built from its results; a scenario
 // that did not run has none.
 func (r *report) pictures() []picture {
@@ -73,10 +77,8 @@ func (r *report) pictures() []picture {
 			label := fmt.Sprintf("%d × %d B", k.m, k.s)
 			gf, gc := chart.Group{Label: label}, chart.Group{Label: label}
 			for _, srv := range all {
-				s, ok := fanoutField(r.Fanout, srv, k.m, k.s, plateauOf)
-				gf.Bars = append(gf.Bars, bar(s, ok, 1))
-				s, ok = fanoutField(r.Fanout, srv, k.m, k.s, cpuOf)
-				gc.Bars = append(gc.Bars, bar(s, ok && s.lo > 0, 1))
+				gf.Bars = append(gf.Bars, logBar(fanoutField(r.Fanout, srv, k.m, k.s, plateauOf)))
+				gc.Bars = append(gc.Bars, logBar(fanoutField(r.Fanout, srv, k.m, k.s, cpuOf)))
 			}
 			fan.Groups, cpu.Groups = append(fan.Groups, gf), append(cpu.Groups, gc)
 		}
@@ -95,8 +97,7 @@ func (r *report) pictures() []picture {
 						}
 					}
 				}
-				s, ok := spreadOf(v)
-				g.Bars = append(g.Bars, bar(s, ok && s.lo > 0, 1))
+				g.Bars = append(g.Bars, logBar(spreadOf(v)))
 			}
 			c.Groups = append(c.Groups, g)
 		}

@@ -177,7 +177,7 @@ func main() {
 			log.Fatalf("loadtest: %s: %v", *plateaus, err)
 		}
 		rep.Command, rep.Config, rep.Started = prev.Command, prev.Config, prev.Started
-		rep.Idle, rep.Fanout = prev.Idle, prev.Fanout
+		rep.Idle, rep.Fanout, rep.Rooms, rep.Slow = prev.Idle, prev.Fanout, prev.Rooms, prev.Slow
 		rep.LatencyCommand = "go run ./cmd/loadtest " + strings.Join(os.Args[1:], " ")
 		cfg.fanout = nil
 		for _, x := range prev.Fanout {

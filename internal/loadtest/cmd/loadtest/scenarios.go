@@ -183,7 +183,20 @@ func (r *report) slowMarkdown(b *strings.Builder) {
 				f(func(s slowSummary) float64 { return s.memEnd }).format(mib, 1))
 		}
 	}
-	p("\nHow each server treats a member that stops reading: Switchboard closes it with 4002 once its queue passes 1 MiB or a write has been blocked for 10 s (its defaults); the gorilla hub closes it once its 256-message channel is full; melody keeps it and drops what does not fit its 256-message buffer, silently. A slow member still open at the end is one the server still held.\n")
+	// What a slow member missed while it was stopped, in the first run.
+	closedAny, missed := false, 0.0
+	for _, x := range r.Slow {
+		closedAny = closedAny || x.SlowClosed > 0
+	}
+	for _, st := range r.Slow[0].Steps {
+		if st.SlowStopped {
+			missed += float64(st.Published) * float64(r.Slow[0].Size)
+		}
+	}
+	if !closedAny && missed > 0 {
+		p("\nNo server closed a slow member in this run. Each missed about %.1f MB while it was stopped, which the kernel's socket buffers took (the server's send buffer grows to 4 MiB by default on Linux), so no server's own limit below was reached: the table shows the others' latency beside stalled sockets, not a server's handling of them. Longer steps (`-slow-step`) are needed to reach the limits.\n", missed/1e6)
+	}
+	p("\nHow each server treats a member that stops reading, by default: Switchboard closes it with 4001 once its queue passes 1 MiB (`MaxQueueBytes`), drops it once a write has been blocked for 10 s (`WriteTimeout`), and closes it with 4002 when a ping (every 25 s) is not answered within 10 s, which a client that reads nothing never does; the gorilla hub closes it once its 256-message channel is full; melody keeps it and drops what does not fit its 256-message buffer, silently; both peers drop a connection that sent no pong for 60 s. A slow member still open at the end is one the server still held.\n")
 }
 
 func (r *report) redisMarkdown(b *strings.Builder) {
@@ -196,6 +209,7 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 	}
 	p("\n## 7. Switchboard over Redis against Switchboard in memory\n\n")
 	p("The same box with the Redis broker (`channels/redisbroker`, default options) against a redis-server the tool starts for each run on the server's core (CPU 0), so the server and Redis share one core; CPU per million deliveries counts both. One node: what Redis adds to every message (a PUBLISH, and the subscription that other nodes would need), not a cluster.\n\n")
+	p("`GroupSend` delivers to the local members, then waits for Redis's answer to the PUBLISH before it returns; the publisher here sends from one loop, so its next message is read only after that round trip. The members' writers then get one message at a time and write each in a syscall of its own instead of coalescing a burst, which is why the CPU per delivery rises to the peers' level and the plateau is set by the round trip, not by the room.\n\n")
 	p("| scenario | in memory: plateau deliveries/s | over Redis | Redis / memory | CPU s per M in memory | over Redis (server + Redis) | Redis / memory |\n|---|---|---|---|---|---|---|\n")
 	type key struct{ m, s int }
 	row := func(label string, runs []fanoutRun, k key) {
