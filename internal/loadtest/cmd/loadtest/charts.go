@@ -57,19 +57,7 @@ func (r *report) pictures() []picture {
 		}
 		out = append(out, picture{"idle.png", "idle heap+stack per connection", c})
 	}
-	type key struct{ m, s int }
-	var keys []key
-	for _, x := range r.Fanout {
-		if k := (key{x.Members, x.Size}); !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
-	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.m != b.m {
-			return a.m - b.m
-		}
-		return a.s - b.s
-	})
+	keys := fanoutKeys(r.Fanout)
 	if len(keys) > 0 {
 		fan := &chart.Chart{Title: "3. Fan-out plateau, one room (higher is better)", YLabel: "deliveries/s (log)", Series: all, Log: true}
 		cpu := &chart.Chart{Title: "3. Server CPU per million deliveries (lower is better)", YLabel: "CPU seconds (log)", Series: all, Log: true}
@@ -124,20 +112,13 @@ func (r *report) pictures() []picture {
 	}
 	if len(r.Slow) > 0 {
 		// The first case only: one chart of each.
-		k := key{r.Slow[0].Members, r.Slow[0].Size}
+		k := caseKey{r.Slow[0].Members, r.Slow[0].Size}
 		lat := &chart.Chart{Title: fmt.Sprintf("6. Others' p99 before and after 1%% stop reading, %d × %d B (lower is better)", k.m, k.s),
 			YLabel: "µs", Series: []string{"before", "after"}}
 		mem := &chart.Chart{Title: fmt.Sprintf("6. Server heap+stack with 1%% slow members, %d × %d B", k.m, k.s),
 			YLabel: "MiB", Series: []string{"before", "peak after", "end"}}
 		for _, srv := range servers {
-			var sums []slowSummary
-			for _, x := range r.Slow {
-				if x.Server == srv && x.Members == k.m && x.Size == k.s {
-					if s, ok := summarizeSlow(x); ok {
-						sums = append(sums, s)
-					}
-				}
-			}
+			sums := r.slowSummaries(srv, k)
 			f := func(g func(slowSummary) float64, scale float64) chart.Bar {
 				v := make([]float64, len(sums))
 				for i, s := range sums {

@@ -159,39 +159,11 @@ func (r *report) markdown() string {
 	p("\n## 3. Fan-out to one room\n\n")
 	p("One publisher connection sends to a room at offered rates raised step by step (the offered deliveries a second: 100k, 200k, 500k, 1M, 2M, 4M) until the members get less than 90%% of what was sent. A step counts only its own messages, received by the time nothing more arrived for 500 ms (at most 5 s after it). Plateau: the most deliveries a second of any step, marked ≥ when even the last step delivered (the ladder ended first, so it is a lower bound). CPU: the server's CPU seconds per million deliveries at that step. Not delivered: the step's deliveries that had not arrived by then (dropped by the server, or still queued). Latency: publish to the last member, per message, at the lowest step.\n\n")
 	p("| members × payload | server | plateau deliveries/s | server CPU s per M | not delivered at plateau | p50 / p99 / p99.9 / max µs (lowest step) | client-bound / publisher-behind steps |\n|---|---|---|---|---|---|---|\n")
-	type key struct{ m, s int }
-	var keys []key
-	for _, x := range r.Fanout {
-		if k := (key{x.Members, x.Size}); !slices.Contains(keys, k) {
-			keys = append(keys, k)
-		}
+	keys := fanoutKeys(r.Fanout)
+	fanField := func(k caseKey, srv string, fn func(fanoutResult) float64) (spread, bool) {
+		return fanoutField(r.Fanout, srv, k.m, k.s, fn)
 	}
-	slices.SortFunc(keys, func(a, b key) int {
-		if a.m != b.m {
-			return a.m - b.m
-		}
-		return a.s - b.s
-	})
-	plateauStep := func(f fanoutResult) result.FanoutStep {
-		best := f.Steps[0]
-		for _, s := range f.Steps {
-			if s.DeliveriesPerSec > best.DeliveriesPerSec {
-				best = s
-			}
-		}
-		return best
-	}
-	fanField := func(k key, srv string, fn func(fanoutResult) float64) (spread, bool) {
-		var v []float64
-		for _, x := range r.Fanout {
-			if x.Members == k.m && x.Size == k.s && x.Server == srv && len(x.Steps) > 0 {
-				v = append(v, fn(x.fanoutResult))
-			}
-		}
-		return spreadOf(v)
-	}
-	plateau := func(f fanoutResult) float64 { return f.PlateauPerSec }
-	cpu := func(f fanoutResult) float64 { return plateauStep(f).ServerCPUPerM }
+	plateau, cpu := plateauOf, cpuOf
 	for _, k := range keys {
 		for _, srv := range servers {
 			pl, ok := fanField(k, srv, plateau)
@@ -200,27 +172,14 @@ func (r *report) markdown() string {
 			}
 			c, _ := fanField(k, srv, cpu)
 			drops, _ := fanField(k, srv, func(f fanoutResult) float64 {
-				s := plateauStep(f)
+				s := bestStep(f)
 				return float64(s.Expected - s.Deliveries)
 			})
 			lat := func(q func(result.FanoutStep) float64) spread {
 				s, _ := fanField(k, srv, func(f fanoutResult) float64 { return q(f.Steps[0]) })
 				return s
 			}
-			bound, behind, top := 0, 0, false
-			for _, x := range r.Fanout {
-				if x.Members == k.m && x.Size == k.s && x.Server == srv {
-					top = top || x.AtLadderTop
-					for _, s := range x.Steps {
-						if s.ClientBound {
-							bound++
-						}
-						if s.PublisherBehind {
-							behind++
-						}
-					}
-				}
-			}
+			bound, behind, top := flags(r.Fanout, srv, k.m, k.s)
 			plCell := pl.format(1, 0)
 			if top {
 				plCell = "≥ " + plCell

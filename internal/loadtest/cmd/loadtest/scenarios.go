@@ -20,6 +20,39 @@ func fanoutField(runs []fanoutRun, srv string, members, size int, f func(fanoutR
 	return spreadOf(v)
 }
 
+// caseKey is a room size and payload: a fan-out case.
+type caseKey struct{ m, s int }
+
+// fanoutKeys are the cases of runs, by room size, then payload.
+func fanoutKeys(runs []fanoutRun) []caseKey {
+	var keys []caseKey
+	for _, x := range runs {
+		if k := (caseKey{x.Members, x.Size}); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.SortFunc(keys, func(a, b caseKey) int {
+		if a.m != b.m {
+			return a.m - b.m
+		}
+		return a.s - b.s
+	})
+	return keys
+}
+
+// slowSummaries are srv's scenario 6 runs of a case, summarized.
+func (r *report) slowSummaries(srv string, k caseKey) []slowSummary {
+	var sums []slowSummary
+	for _, x := range r.Slow {
+		if x.Server == srv && x.Members == k.m && x.Size == k.s {
+			if s, ok := summarizeSlow(x); ok {
+				sums = append(sums, s)
+			}
+		}
+	}
+	return sums
+}
+
 // bestStep is the step with the most deliveries a second: the plateau's.
 func bestStep(f fanoutResult) result.FanoutStep {
 	best := f.Steps[0]
@@ -153,14 +186,7 @@ func (r *report) slowMarkdown(b *strings.Builder) {
 	}
 	for _, k := range keys {
 		for _, srv := range servers {
-			var sums []slowSummary
-			for _, x := range r.Slow {
-				if x.Server == srv && x.Members == k.m && x.Size == k.s {
-					if s, ok := summarizeSlow(x); ok {
-						sums = append(sums, s)
-					}
-				}
-			}
+			sums := r.slowSummaries(srv, caseKey(k))
 			if len(sums) == 0 {
 				continue
 			}
