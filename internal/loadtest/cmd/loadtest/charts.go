@@ -33,13 +33,7 @@ func (r *report) pictures() []picture {
 	var out []picture
 	all := append(slices.Clone(servers), redisServer)
 	if len(r.Idle) > 0 {
-		var counts []int
-		for _, x := range r.Idle {
-			if !slices.Contains(counts, x.Conns) {
-				counts = append(counts, x.Conns)
-			}
-		}
-		slices.Sort(counts)
+		counts := distinct(r.Idle, func(x idleRun) int { return x.Conns })
 		c := &chart.Chart{Title: "1. Idle heap+stack per connection (lower is better)", YLabel: "KiB per connection", Series: servers}
 		for _, n := range counts {
 			g := chart.Group{Label: fmt.Sprintf("%d connections", n)}
@@ -92,13 +86,7 @@ func (r *report) pictures() []picture {
 		out = append(out, picture{"latency.png", "p99 to the first member at 50% load", c})
 	}
 	if len(r.Rooms) > 0 {
-		var counts []int
-		for _, x := range r.Rooms {
-			if !slices.Contains(counts, x.Members) {
-				counts = append(counts, x.Members)
-			}
-		}
-		slices.Sort(counts)
+		counts := distinct(r.Rooms, members)
 		c := &chart.Chart{Title: "5. Many rooms: plateau (higher is better)", YLabel: "deliveries/s", Series: all}
 		for _, n := range counts {
 			g := chart.Group{Label: fmt.Sprintf("%d clients", n)}

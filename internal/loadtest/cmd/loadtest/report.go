@@ -109,13 +109,7 @@ func (r *report) markdown() string {
 	p("## 1. Idle memory per connection\n\n")
 	p("Heap in use plus stack in use, and RSS, after two GCs, before and after the connections, divided by their number; also goroutines per connection and the upgrades a second of the connect storm that opened them (64 dials at a time).\n\n")
 	p("| connections | server | heap+stack KiB/conn | RSS KiB/conn | goroutines/conn | upgrades/s |\n|---|---|---|---|---|---|\n")
-	var counts []int
-	for _, x := range r.Idle {
-		if !slices.Contains(counts, x.Conns) {
-			counts = append(counts, x.Conns)
-		}
-	}
-	slices.Sort(counts)
+	counts := distinct(r.Idle, func(x idleRun) int { return x.Conns })
 	idleField := func(n int, srv string, f func(idleResult) float64) (spread, bool) {
 		var v []float64
 		for _, x := range r.Idle {

@@ -20,6 +20,21 @@ func fanoutField(runs []fanoutRun, srv string, members, size int, f func(fanoutR
 	return spreadOf(v)
 }
 
+// distinct is the values of key over items, each once, in order.
+func distinct[T any](items []T, key func(T) int) []int {
+	var out []int
+	for _, x := range items {
+		if k := key(x); !slices.Contains(out, k) {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// members is a run's room size (scenario 5: its clients).
+func members(x fanoutRun) int { return x.Members }
+
 // caseKey is a room size and payload: a fan-out case.
 type caseKey struct{ m, s int }
 
@@ -72,13 +87,7 @@ func (r *report) roomsMarkdown(b *strings.Builder) {
 	p("\n## 5. Many rooms\n\n")
 	p("Every client is alone in a personal room and one of ten in a shared room; one publisher connection sends 64 B messages to a personal room and a room of ten in turn, each room in its turn, at offered rates raised as in scenario 3 (the same deliveries a second, %.1f per message). Plateau, CPU and not delivered as in scenario 3; latency is to the last receiver at the lowest step.\n\n", roomsPerMessage)
 	p("| clients | server | plateau deliveries/s | messages/s at plateau | server CPU s per M | not delivered at plateau | p50 / p99 µs (lowest step) | client-bound / publisher-behind steps |\n|---|---|---|---|---|---|---|---|\n")
-	var counts []int
-	for _, x := range r.Rooms {
-		if !slices.Contains(counts, x.Members) {
-			counts = append(counts, x.Members)
-		}
-	}
-	slices.Sort(counts)
+	counts := distinct(r.Rooms, members)
 	for _, n := range counts {
 		for _, srv := range servers {
 			pl, ok := fanoutField(r.Rooms, srv, n, -1, plateauOf)
@@ -265,13 +274,7 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 	for _, k := range keys {
 		row(fmt.Sprintf("fan-out %d × %d B", k.m, k.s), r.Fanout, k)
 	}
-	var counts []int
-	for _, x := range r.Rooms {
-		if !slices.Contains(counts, x.Members) {
-			counts = append(counts, x.Members)
-		}
-	}
-	for _, n := range counts {
+	for _, n := range distinct(r.Rooms, members) {
 		row(fmt.Sprintf("many rooms, %d clients", n), r.Rooms, key{n, -1})
 	}
 	if !slices.ContainsFunc(r.Latency, func(x latencyRun) bool { return x.Server == redisServer }) {
