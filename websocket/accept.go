@@ -44,15 +44,16 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		header = opts.Header
 	)
 	err := ws.answer(ctx, func(w http.ResponseWriter) {
+		// ReadBufferSize 0: gorilla reads through the hijacked reader,
+		// ws.br (see idle.go).
 		u := gws.Upgrader{
 			HandshakeTimeout:  ws.cfg.handshakeTimeout,
-			ReadBufferSize:    readBufferSize,
 			WriteBufferPool:   ws.cfg.writePool,
 			Subprotocols:      opts.Subprotocols,
 			CheckOrigin:       ws.cfg.checkOrigin,
 			EnableCompression: ws.cfg.compression,
 		}
-		hw := &hijackWriter{ResponseWriter: w, cfg: ws.cfg}
+		hw := &hijackWriter{ResponseWriter: w, ws: ws}
 		conn, upErr = u.Upgrade(hw, ws.req, header)
 		bc = hw.conn
 	})
@@ -71,6 +72,11 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		ws.teardown()
 		return &acceptError{upErr}
 	}
+	ws.rc = rawConn(bc.Conn)
+	if ws.rc != nil {
+		ws.peekFn = ws.peek
+	}
+	ws.returnReadBuffer()
 	conn.SetCloseHandler(ignoreClose)
 	conn.SetPingHandler(ws.onPing)
 	conn.SetPongHandler(ws.onPong)
@@ -162,10 +168,12 @@ func offersDeflate(r *http.Request) bool {
 }
 
 // hijackWriter hands gorilla's Upgrader a net.Conn wrapped in a bufConn, so
-// that the writer can coalesce the frames of a burst.
+// that the writer can coalesce the frames of a burst, and ws.br as the
+// reader to read it through, holding a pooled buffer (gorilla takes a
+// hijacked reader of more than 256 bytes when ReadBufferSize is 0).
 type hijackWriter struct {
 	http.ResponseWriter
-	cfg  *config
+	ws   *WebSocket
 	conn *bufConn
 }
 
@@ -174,8 +182,16 @@ func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	h.conn = &bufConn{Conn: c, cfg: h.cfg}
-	return h.conn, brw, nil
+	h.conn = &bufConn{Conn: c, cfg: h.ws.cfg}
+	if brw.Reader.Buffered() > 0 {
+		// The client did not wait for the answer: gorilla refuses that
+		// when it sees net/http's reader.
+		return h.conn, brw, nil
+	}
+	ws := h.ws
+	ws.br = new(bufio.Reader)
+	ws.lendReadBuffer(h.conn)
+	return h.conn, bufio.NewReadWriter(ws.br, brw.Writer), nil
 }
 
 // acceptError is a failed upgrade: the client got an HTTP error answer

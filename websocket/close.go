@@ -88,6 +88,7 @@ func (ws *WebSocket) awaitClose(reading bool) {
 		}
 		if !ws.readBroken {
 			ws.bc.SetReadDeadline(deadline) //nolint:errcheck // a failed read ends the loop anyway
+			ws.lendReadBuffer(ws.bc)
 			for {
 				if _, _, err := ws.conn.NextReader(); err != nil {
 					ws.readBroken = true

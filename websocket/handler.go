@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
+	"sync"
 
 	gws "github.com/gorilla/websocket"
 )
@@ -58,7 +59,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ws := newWebSocket(r, h.cfg)
 	// The handshake is set before the Tracker can see the connection: its
 	// Shutdown may answer it.
-	hs := &handshake{w: w, call: make(chan func(http.ResponseWriter)), done: make(chan struct{})}
+	hs := newHandshake(w)
 	ws.hs = hs
 	if t := h.cfg.tracker; t != nil {
 		if t.Draining() {
@@ -144,12 +145,24 @@ func (ws *WebSocket) finish(err error) {
 }
 
 // handshake hands the answer to the handshake request over to the HTTP
-// handler goroutine, which owns the ResponseWriter. Exactly one call is
-// run; done is closed when it has run or the request ended.
+// handler goroutine, which owns the ResponseWriter. Exactly one answer is
+// run; done is closed when it has run.
+//
+// The answer is left in a slot rather than sent on an unbuffered channel,
+// so that the goroutine answering waits in a plain channel receive: a
+// select parked there would deepen its stack, and the handler goroutine's
+// stack keeps the size it reaches for the whole connection.
 type handshake struct {
-	w    http.ResponseWriter
-	call chan func(http.ResponseWriter)
-	done chan struct{}
+	w     http.ResponseWriter
+	mu    sync.Mutex
+	fn    func(http.ResponseWriter) // the answer to run; guarded by mu
+	taken bool                      // serve took fn: it runs; guarded by mu
+	ready chan struct{}             // capacity 1: fn may have been set
+	done  chan struct{}
+}
+
+func newHandshake(w http.ResponseWriter) *handshake {
+	return &handshake{w: w, ready: make(chan struct{}, 1), done: make(chan struct{})}
 }
 
 func (hs *handshake) serve() {
@@ -163,21 +176,57 @@ func (hs *handshake) serve() {
 	// follows its return. (Watching the request context here would keep a
 	// channel alive per connection for a rare case: a client that leaves
 	// before the answer makes the answer's write fail instead.)
-	fn := <-hs.call
-	fn(hs.w)
+	for {
+		<-hs.ready
+		hs.mu.Lock()
+		fn := hs.fn
+		hs.taken = fn != nil
+		hs.mu.Unlock()
+		if fn != nil {
+			fn(hs.w)
+			return
+		}
+	}
 }
 
-// do runs fn on the HTTP handler goroutine and waits for it. done is
-// nil-able: ctx may be the connection's own context, which cannot end
-// before the handshake and whose Done channel is not worth allocating.
+// do runs fn on the HTTP handler goroutine and waits for it. It returns
+// ErrHandshakeOver when another answer ran instead. done is nil-able: ctx
+// may be the connection's own context, which cannot end before the
+// handshake and whose Done channel is not worth allocating.
 func (hs *handshake) do(done <-chan struct{}, fn func(http.ResponseWriter)) error {
+	hs.mu.Lock()
+	if hs.fn != nil || hs.taken {
+		hs.mu.Unlock()
+		select {
+		case <-hs.done:
+			return ErrHandshakeOver
+		case <-done:
+			return context.Canceled
+		}
+	}
+	hs.fn = fn
+	hs.mu.Unlock()
 	select {
-	case hs.call <- fn:
+	case hs.ready <- struct{}{}:
+	default: // a signal is pending already
+	}
+	if done == nil {
 		<-hs.done
 		return nil
-	case <-hs.done:
-		return ErrHandshakeOver
-	case <-done:
-		return context.Canceled
 	}
+	select {
+	case <-hs.done:
+		return nil
+	case <-done:
+	}
+	hs.mu.Lock()
+	if hs.taken {
+		// Too late to take it back: it runs.
+		hs.mu.Unlock()
+		<-hs.done
+		return nil
+	}
+	hs.fn = nil
+	hs.mu.Unlock()
+	return context.Canceled
 }

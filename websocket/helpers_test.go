@@ -53,6 +53,22 @@ func accept(ws *websocket.WebSocket) error {
 	return ws.Accept(context.Background(), nil)
 }
 
+// echoText is a handler that echoes text messages until the peer leaves.
+func echoText(ws *websocket.WebSocket) error {
+	if err := accept(ws); err != nil {
+		return err
+	}
+	for {
+		s, err := ws.ReceiveText(context.Background())
+		if err != nil {
+			return err
+		}
+		if err := ws.SendText(s); err != nil {
+			return err
+		}
+	}
+}
+
 // wait returns the handler's result, failing after a generous bound.
 func wait(t testing.TB, done <-chan error) error {
 	t.Helper()

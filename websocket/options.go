@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bufio"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -108,6 +109,7 @@ type config struct {
 	metrics          Metrics
 
 	burstPool sync.Pool // *[]byte of burstBufferSize, for coalesced writes
+	readPool  sync.Pool // *bufio.Reader of readBufferSize, lent while a message is read
 	writePool gws.BufferPool
 }
 
@@ -163,6 +165,7 @@ func (o *Options) resolve() *config {
 		}
 		c.origins = append(c.origins, p)
 	}
+	c.readPool.New = func() any { return bufio.NewReaderSize(nil, readBufferSize) }
 	c.burstPool.New = func() any {
 		b := make([]byte, 0, burstBufferSize)
 		return &b

@@ -38,17 +38,29 @@ func (ws *WebSocket) Receive(ctx context.Context) (MessageType, []byte, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, nil, err
 	}
-	var fired chan struct{}
-	var stop func() bool
-	if ctx.Done() != nil && ctx != ws.ctx {
-		fired = make(chan struct{})
-		stop = context.AfterFunc(ctx, func() {
-			ws.bc.SetReadDeadline(time.Now()) //nolint:errcheck // the read fails either way
-			close(fired)
-		})
+	if ctx == ws.ctx || ctx.Done() == nil {
+		// Only the connection's end can cut this read short. (ctx !=
+		// ws.ctx is tested first: Done allocates the connection context's
+		// channel.)
+		typ, data, err := ws.next()
+		if err != nil {
+			return 0, nil, ws.readFailed(err)
+		}
+		return typ, data, nil
 	}
-	typ, data, err := ws.read()
-	if stop != nil && !stop() {
+	return ws.receiveUntil(ctx)
+}
+
+// receiveUntil is Receive with a ctx that can end before the connection.
+// The caller holds readMu.
+func (ws *WebSocket) receiveUntil(ctx context.Context) (MessageType, []byte, error) {
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		ws.bc.SetReadDeadline(time.Now()) //nolint:errcheck // the read fails either way
+		close(fired)
+	})
+	typ, data, err := ws.next()
+	if !stop() {
 		// ctx ended while we read: the read deadline was moved to now.
 		<-fired
 		if err == nil {
@@ -75,10 +87,22 @@ func (ws *WebSocket) Receive(ctx context.Context) (MessageType, []byte, error) {
 	return typ, data, nil
 }
 
+// next waits for the next message and reads it. It waits in awaitFrame,
+// not in read: while the peer is silent the stack stays shallow and no
+// read buffer is held (see idle.go).
+func (ws *WebSocket) next() (MessageType, []byte, error) {
+	if err := ws.awaitFrame(); err != nil {
+		return 0, nil, err
+	}
+	return ws.read()
+}
+
 var errTooBig = errors.New("websocket: message too big")
 
 // read reads the next data message, enforcing the read limit.
 func (ws *WebSocket) read() (MessageType, []byte, error) {
+	ws.lendReadBuffer(ws.bc)
+	defer ws.returnReadBuffer()
 	typ, r, err := ws.conn.NextReader()
 	if err != nil {
 		return 0, nil, err

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	gws "github.com/gorilla/websocket"
@@ -65,13 +67,14 @@ func (t MessageType) String() string {
 // All methods are safe for concurrent use. Sends never block: they enqueue
 // for the connection's writer. Receive calls are served one at a time.
 type WebSocket struct {
-	id     string
-	cfg    *config
-	req    *http.Request
-	ctx    context.Context
-	cancel context.CancelFunc
-	hs     *handshake // guarded by mu; nil once answered
-	hsMu   sync.Mutex // serialises Accept and Reject
+	id      string
+	cfg     *config
+	req     *http.Request                // as the HTTP handler got it: its context ends with the handshake
+	reqCopy atomic.Pointer[http.Request] // req with ctx, made by Request
+	ctx     context.Context
+	cancel  context.CancelFunc
+	hs      *handshake // guarded by mu; nil once answered
+	hsMu    sync.Mutex // serialises Accept and Reject
 
 	state atomic.Int32 // State
 
@@ -81,6 +84,15 @@ type WebSocket struct {
 	bc          *bufConn
 	subprotocol string
 	compress    bool
+
+	// The read buffer (see idle.go): br is what gorilla reads from, rbuf
+	// the pooled reader whose buffer br has on loan (nil: none), rc the
+	// socket awaitFrame waits on (nil when it is not one) and peekFn its
+	// callback, made once. Set by Accept, then guarded by readMu.
+	br     *bufio.Reader
+	rbuf   *bufio.Reader
+	rc     syscall.RawConn
+	peekFn func(uintptr) bool
 
 	// Read side: readMu serialises readers; readBroken is guarded by it.
 	readMu     sync.Mutex
@@ -118,7 +130,7 @@ func newWebSocket(r *http.Request, cfg *config) *WebSocket {
 	return &WebSocket{
 		id:       rand.Text(),
 		cfg:      cfg,
-		req:      r.WithContext(ctx),
+		req:      r,
 		ctx:      ctx,
 		cancel:   cancel,
 		compress: cfg.compression && offersDeflate(r),
@@ -140,7 +152,15 @@ func (ws *WebSocket) IsConnected() bool { return ws.State() == StateConnected }
 func (ws *WebSocket) Context() context.Context { return ws.ctx }
 
 // Request returns the handshake request. Its context is Context().
-func (ws *WebSocket) Request() *http.Request { return ws.req }
+func (ws *WebSocket) Request() *http.Request {
+	// The copy with Context() is made on first use: most handlers never
+	// ask, and an idle connection would hold it for nothing.
+	if r := ws.reqCopy.Load(); r != nil {
+		return r
+	}
+	ws.reqCopy.CompareAndSwap(nil, ws.req.WithContext(ws.ctx))
+	return ws.reqCopy.Load()
+}
 
 // Header returns the handshake request's headers.
 func (ws *WebSocket) Header() http.Header { return ws.req.Header }

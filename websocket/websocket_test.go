@@ -284,20 +284,7 @@ func TestPongsKeepConnectionAlive(t *testing.T) {
 	// The pings span several pong timeouts, with room for a loaded machine
 	// to answer each within one.
 	opts := &websocket.Options{PingInterval: 20 * time.Millisecond, PongTimeout: 150 * time.Millisecond}
-	url, done := server(t, opts, func(ws *websocket.WebSocket) error {
-		if err := accept(ws); err != nil {
-			return err
-		}
-		for {
-			s, err := ws.ReceiveText(context.Background())
-			if err != nil {
-				return err
-			}
-			if err := ws.SendText(s); err != nil {
-				return err
-			}
-		}
-	})
+	url, done := server(t, opts, echoText)
 	c := dial(t, url, nil)
 	pings := make(chan struct{}, 100)
 	c.SetPingHandler(func(data string) error {

@@ -1,0 +1,119 @@
+//go:build linux && !386
+
+package websocket
+
+import (
+	"net"
+	"syscall"
+	"unsafe"
+)
+
+// rawConn returns c's syscall.RawConn when c is a socket (not, for
+// instance, a TLS connection), else nil.
+func rawConn(c net.Conn) syscall.RawConn {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// awaitFrame blocks until the peer sent something for gorilla to read: a
+// data or close frame, the end of the stream, or anything it does not
+// recognise. Pings and pongs that come first are read and handled here.
+// It returns at once when ws.br still holds bytes or the connection is
+// not a socket. The caller holds readMu and is between messages, so the
+// next byte on the socket starts a frame. Errors are those of the
+// socket's wait: a read deadline (Receive's ctx) or the socket closed.
+func (ws *WebSocket) awaitFrame() error {
+	if ws.rc == nil || ws.br.Buffered() > 0 {
+		return nil
+	}
+	return ws.rc.Read(ws.peekFn)
+}
+
+// peek is awaitFrame's syscall.RawConn callback: false means "wait until
+// the socket is readable and call again". The socket is non-blocking.
+//
+// Its frame is kept small, for the stack of every idle connection's
+// goroutine passes through it: it looks at a frame's first 6 bytes, which
+// are the whole of a ping or pong without payload (the keepalive's), and
+// leaves the rest to peekPayload.
+func (ws *WebSocket) peek(fd uintptr) bool {
+	for {
+		var b [6]byte
+		n, err := recvPeek(int(fd), b[:])
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return false
+		case err != nil || n == 0:
+			return true // gorilla's read reports the error or the end
+		}
+		op, size, ok := controlFrame(b[:n])
+		switch {
+		case ok:
+			// The frame is queued whole, so this read takes all of it.
+			if !readFull(int(fd), b[:size]) {
+				return true
+			}
+			ws.onControl(op, b[:size])
+		case n == len(b) && isControlHead(b[:]):
+			if !ws.peekPayload(fd) {
+				return true
+			}
+		default:
+			return true
+		}
+	}
+}
+
+// peekPayload reads a ping or pong with a payload when the whole frame is
+// queued, and reports whether it did.
+//
+//go:noinline
+func (ws *WebSocket) peekPayload(fd uintptr) bool {
+	var b [maxControlFrame]byte
+	n, err := recvPeek(int(fd), b[:])
+	if err != nil {
+		return false
+	}
+	op, size, ok := controlFrame(b[:n])
+	if !ok || !readFull(int(fd), b[:size]) {
+		return false
+	}
+	ws.onControl(op, b[:size])
+	return true
+}
+
+// recvPeek copies what is queued on the socket into b without taking it.
+// (syscall.Recvfrom would do, but it keeps a sockaddr on the stack.)
+func recvPeek(fd int, b []byte) (int, error) {
+	n, _, errno := syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)), syscall.MSG_PEEK, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
+}
+
+// readFull reads len(b) bytes that are known to be queued on the socket.
+// It reports false when it could not, which leaves the stream mid-frame:
+// gorilla's next read then fails the connection.
+func readFull(fd int, b []byte) bool {
+	for len(b) > 0 {
+		n, err := syscall.Read(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil || n <= 0 {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
