@@ -91,7 +91,12 @@ func (b *ChannelBox) Broker() Broker { return b.broker }
 // Register adds a connected WebSocket to the box and returns its Channel.
 // The channel leaves the box by itself when the connection ends: from every
 // group, the user index and presence.
-func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (*Channel, error) {
+func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (ch *Channel, err error) {
+	onOwnStack(func() { ch, err = b.register(ws, opts) })
+	return ch, err
+}
+
+func (b *ChannelBox) register(ws *websocket.WebSocket, opts *RegisterOptions) (*Channel, error) {
 	var o RegisterOptions
 	if opts != nil {
 		o = *opts

@@ -73,7 +73,12 @@ func truncate(s string, n int) string {
 // first member, and records the channel's presence there. Safe during
 // sends to the group. The local change stands even when the broker call
 // that publishes it fails; the error is returned.
-func (b *ChannelBox) AddToGroup(ctx context.Context, group, channelID string) (AddResult, error) {
+func (b *ChannelBox) AddToGroup(ctx context.Context, group, channelID string) (res AddResult, err error) {
+	onOwnStack(func() { res, err = b.addToGroup(ctx, group, channelID) })
+	return res, err
+}
+
+func (b *ChannelBox) addToGroup(ctx context.Context, group, channelID string) (AddResult, error) {
 	if err := b.checkGroup(group); err != nil {
 		return 0, err
 	}

@@ -42,9 +42,22 @@
 // # Memory
 //
 // An idle connection holds one goroutine (the handler's), gorilla's
-// connection with a 512-byte read buffer, and the handshake request; no
-// write buffer and no writer goroutine. net/http's own per-request buffers
-// are released right after the handshake.
+// connection, the handshake request and the connection's own state: no
+// read buffer, no write buffer and no writer goroutine. While the peer is
+// silent Receive waits on the socket itself (on Linux), so the handler's
+// goroutine stays shallow; a 512-byte read buffer is lent from a pool only
+// while a message is read, and the keepalive's pings and pongs are
+// answered without it. net/http's own per-request buffers are released
+// right after the handshake.
+//
+// A goroutine's stack usually starts at 2 KiB and doubles whenever it
+// runs out; one that waits never gets the space back. Accept, Receive and
+// the channels package's Register and AddToGroup stay within 2 KiB; what a
+// handler adds is its own frames and whatever else it calls before it
+// waits. A handler whose functions are small (a large closure with every
+// branch inline is not) costs 2 KiB of stack per idle connection; one that
+// goes deeper costs 4 KiB, and so does a connection whose handler has
+// processed messages of any weight.
 //
 // # Close codes
 //
