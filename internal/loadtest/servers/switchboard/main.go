@@ -48,52 +48,71 @@ func handler(redisAddr string, redisPID int) http.Handler {
 		if len(rooms) == 0 && !publisher {
 			return ws.Reject(http.StatusBadRequest, "room is required")
 		}
-		ctx := ws.Context()
-		if err := ws.Accept(ctx, nil); err != nil {
+		if err := ws.Accept(ws.Context(), nil); err != nil {
 			return err
 		}
 		if publisher {
-			conns.Add(1)
-			defer conns.Add(-1)
-			for {
-				msg, err := ws.ReceiveText(ctx)
-				var mte *websocket.MessageTypeError
-				switch {
-				case errors.As(err, &mte):
-					continue // only text is published
-				case err != nil:
-					return err
-				}
-				room, payload, err := proto.SplitPublish(msg)
-				if err != nil {
-					return ws.Close(websocket.StatusPolicyViolation, err.Error())
-				}
-				// A string goes out as a text frame.
-				if _, err := box.GroupSend(ctx, room, payload); err != nil {
-					return err
-				}
-			}
+			return publish(box, ws, &conns)
 		}
-		ch, err := box.Register(ws, nil)
-		if err != nil {
-			return err
-		}
-		for _, room := range rooms {
-			if _, err := box.AddToGroup(ctx, room, ch.ID()); err != nil {
-				return err
-			}
-		}
-		conns.Add(1) // a member counts once it is in its rooms
-		defer conns.Add(-1)
-		for {
-			if _, _, err := ws.Receive(ctx); err != nil {
-				return err
-			}
-		}
+		return member(box, ws, rooms, &conns)
 	}, &websocket.Options{AllowedOrigins: []string{"*"}})
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", ws)
 	mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(conns.Load()) }, redisPID))
 	return mux
+}
+
+// publish serves a publisher: each text message is "ROOM PAYLOAD", sent to
+// the room's members with GroupSend. conns counts it while it is
+// connected.
+func publish(box *channels.ChannelBox, ws *websocket.WebSocket, conns *atomic.Int64) error {
+	conns.Add(1)
+	defer conns.Add(-1)
+	ctx := ws.Context()
+	for {
+		msg, err := ws.ReceiveText(ctx)
+		var mte *websocket.MessageTypeError
+		switch {
+		case errors.As(err, &mte):
+			continue // only text is published
+		case err != nil:
+			return err
+		}
+		room, payload, err := proto.SplitPublish(msg)
+		if err != nil {
+			return ws.Close(websocket.StatusPolicyViolation, err.Error())
+		}
+		// A string goes out as a text frame.
+		if _, err := box.GroupSend(ctx, room, payload); err != nil {
+			return err
+		}
+	}
+}
+
+// member registers ws in the box, joins its rooms and reads until the
+// client leaves. conns counts it once it is in its rooms.
+//
+// publish and member are functions of their own, not branches of the
+// handler's closure, as the websocket package's doc on memory advises: a
+// closure holding both would have a frame big enough to double the stack
+// every idle member keeps (2 KiB to 4 KiB).
+func member(box *channels.ChannelBox, ws *websocket.WebSocket, rooms []string, conns *atomic.Int64) error {
+	ctx := ws.Context()
+	ch, err := box.Register(ws, nil)
+	if err != nil {
+		return err
+	}
+	for _, room := range rooms {
+		if _, err := box.AddToGroup(ctx, room, ch.ID()); err != nil {
+			return err
+		}
+	}
+	conns.Add(1)
+	defer conns.Add(-1)
+	for {
+		if _, _, err := ws.Receive(ctx); err != nil {
+			return err
+		}
+	}
 }
