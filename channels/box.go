@@ -112,7 +112,6 @@ func (b *ChannelBox) register(ws *websocket.WebSocket, opts *RegisterOptions) (*
 		ws:           ws,
 		typ:          o.PayloadType,
 		opts:         o,
-		groups:       make(map[string]struct{}),
 		lastActivity: ws.Activity(),
 		lastSeen:     b.opts.Now().UnixNano(),
 	}
@@ -185,12 +184,13 @@ func (b *ChannelBox) remove(ch *Channel) {
 	}
 	ch.removed = true
 	delete(b.channels, ch.id)
-	var left, emptied []string
-	for name := range ch.groups {
+	var emptied []string
+	left := ch.groups
+	ch.groups = nil
+	for _, name := range left {
 		if b.leaveLocked(ch, name) {
 			emptied = append(emptied, name)
 		}
-		left = append(left, name)
 	}
 	if u := ch.opts.User; u != "" {
 		delete(b.users[u], ch)

@@ -17,8 +17,8 @@ type Channel struct {
 	ws      *websocket.WebSocket
 	typ     PayloadType
 	opts    RegisterOptions
-	groups  map[string]struct{} // guarded by box.mu
-	removed bool                // guarded by box.mu
+	groups  []string // in joining order, guarded by box.mu; a slice, not a map: a channel is in few groups, and every registered channel holds it
+	removed bool     // guarded by box.mu
 
 	// opMu orders this channel's broker calls (presence, subscriptions,
 	// user events) the same way as its local changes: it is held across

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -87,7 +88,7 @@ func (b *ChannelBox) addToGroup(ctx context.Context, group, channelID string) (A
 		return 0, err
 	}
 	defer ch.opMu.Unlock()
-	if _, ok := ch.groups[group]; ok {
+	if slices.Contains(ch.groups, group) {
 		b.mu.Unlock()
 		return AlreadyMember, nil
 	}
@@ -102,7 +103,7 @@ func (b *ChannelBox) addToGroup(ctx context.Context, group, channelID string) (A
 		b.groups[group] = g
 		res = GroupCreated
 	}
-	ch.groups[group] = struct{}{}
+	ch.groups = append(ch.groups, group)
 	g.mu.Lock()
 	g.index[ch] = len(g.members)
 	g.members = append(g.members, ch)
@@ -127,10 +128,12 @@ func (b *ChannelBox) RemoveFromGroup(ctx context.Context, group, channelID strin
 		return 0, err
 	}
 	defer ch.opMu.Unlock()
-	if _, ok := ch.groups[group]; !ok {
+	i := slices.Index(ch.groups, group)
+	if i < 0 {
 		b.mu.Unlock()
 		return NotMember, nil
 	}
+	ch.groups = slices.Delete(ch.groups, i, i+1)
 	emptied := b.leaveLocked(ch, group)
 	b.mu.Unlock()
 
@@ -166,10 +169,10 @@ func (b *ChannelBox) lockChannel(id string) (*Channel, error) {
 	return ch, nil
 }
 
-// leaveLocked removes ch from group and reports whether the group emptied
-// (and was deleted). b.mu must be held.
+// leaveLocked removes ch from group's members and reports whether the
+// group emptied (and was deleted); the caller takes the group out of
+// ch.groups. b.mu must be held.
 func (b *ChannelBox) leaveLocked(ch *Channel, name string) bool {
-	delete(ch.groups, name)
 	g := b.groups[name]
 	if g == nil {
 		return false
@@ -220,5 +223,5 @@ func (b *ChannelBox) GroupsOf(channelID string) []string {
 	if ch == nil {
 		return nil
 	}
-	return sortedKeys(ch.groups)
+	return slices.Sorted(slices.Values(ch.groups))
 }
