@@ -13,12 +13,14 @@ import (
 // Channel is one registered connection. Its methods are safe for
 // concurrent use.
 type Channel struct {
-	id      string
-	ws      *websocket.WebSocket
-	typ     PayloadType
-	opts    RegisterOptions
-	groups  []string // in joining order, guarded by box.mu; a slice, not a map: a channel is in few groups, and every registered channel holds it
-	removed bool     // guarded by box.mu
+	id   string
+	ws   *websocket.WebSocket
+	typ  PayloadType
+	opts RegisterOptions
+	// groups is in joining order, guarded by box.mu: a slice, not a map,
+	// for a channel is in few groups and every registered one holds it.
+	groups  []string
+	removed bool // guarded by box.mu
 
 	// opMu orders this channel's broker calls (presence, subscriptions,
 	// user events) the same way as its local changes: it is held across
