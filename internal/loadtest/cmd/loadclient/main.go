@@ -79,6 +79,10 @@ func main() {
 			if *conns < 100 {
 				log.Fatalf("loadclient: slow: -conns %d is under 100, so no member is slow", *conns)
 			}
+			if *slowFrom < 0 || *slowFrom >= len(rs) {
+				// The slow members would wait for ever for a step that never comes.
+				log.Fatalf("loadclient: slow: -slow-from %d is not one of the %d steps (0 to %d)", *slowFrom, len(rs), len(rs)-1)
+			}
 			res, err = c.publishRun(slowPlan(*conns, *slowFrom), *size, rs, *step, true)
 		}
 	default:
