@@ -12,7 +12,8 @@
 // Scenarios: idle (1 and 2: what idle connections cost, how fast they
 // were opened), fanout (3 and 4: one room), rooms (5: a personal room
 // each and rooms of ten), slow (6: one room where every hundredth member
-// stops reading from step -slow-from on).
+// stops reading from step -slow-from on; -slow-from -1 is its control,
+// where they read to the end).
 package main
 
 import (
@@ -47,7 +48,7 @@ func main() {
 	rates := flag.String("rates", "100,200,500,1000", "fanout: offered messages a second, one step each, raised until delivery plateaus")
 	step := flag.Duration("step", 3*time.Second, "fanout: length of each step")
 	every := flag.Bool("every-step", false, "fanout, rooms: run every rate, even past the plateau (for latency at fixed loads); slow always does")
-	slowFrom := flag.Int("slow-from", 1, "slow: the step from which the slow members stop reading")
+	slowFrom := flag.Int("slow-from", 1, "slow: the step from which the slow members stop reading; -1: they never stop (a control run: the same connections and load without a stall)")
 	flag.Parse()
 	if *url == "" {
 		log.Fatal("loadclient: -url is required")
@@ -79,9 +80,10 @@ func main() {
 			if *conns < 100 {
 				log.Fatalf("loadclient: slow: -conns %d is under 100, so no member is slow", *conns)
 			}
-			if *slowFrom < 0 || *slowFrom >= len(rs) {
-				// The slow members would wait for ever for a step that never comes.
-				log.Fatalf("loadclient: slow: -slow-from %d is not one of the %d steps (0 to %d)", *slowFrom, len(rs), len(rs)-1)
+			if *slowFrom < -1 || *slowFrom >= len(rs) {
+				// Past the last step the run would show no stall and no
+				// control either: say so rather than guess.
+				log.Fatalf("loadclient: slow: -slow-from %d is neither -1 nor one of the %d steps (0 to %d)", *slowFrom, len(rs), len(rs)-1)
 			}
 			res, err = c.publishRun(slowPlan(*conns, *slowFrom), *size, rs, *step, true)
 		}
@@ -224,8 +226,9 @@ type plan struct {
 	// number in turn and a jump is a message it missed.
 	gaps bool
 	// slow marks members that stop reading at step slowFrom and never
-	// resume; they are dialled with a small receive buffer and not counted
-	// as receivers. nil: none.
+	// resume (slowFrom -1: they read to the end, a control run); they are
+	// dialled with a small receive buffer and not counted as receivers.
+	// nil: none.
 	slow     func(i int) bool
 	slowFrom int
 	// sample: poll the server's memory every 250ms.
@@ -268,7 +271,7 @@ func roomsPlan(n int) plan {
 }
 
 // slowPlan is scenario 6: n members in one room, of which every hundredth
-// stops reading from step slowFrom on.
+// stops reading from step slowFrom on (-1: never).
 func slowPlan(n, slowFrom int) plan {
 	p := fanoutPlan(n)
 	p.slow = func(i int) bool { return i%100 == 0 }
@@ -443,7 +446,8 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 	seq := uint64(0)
 	payload := make([]byte, 0, max(size, proto.HeaderSize)+proto.MaxRoom+1)
 	for i, rate := range rates {
-		if pl.slow != nil && i == pl.slowFrom {
+		stalled := pl.slow != nil && pl.slowFrom >= 0 && i >= pl.slowFrom
+		if stalled && i == pl.slowFrom {
 			close(stopSlow)
 			res.SlowStoppedAt = time.Since(runStart).Seconds()
 		}
@@ -516,7 +520,7 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 			Gaps:             gaps.Load() - g0,
 			ClientCPUShare:   cpu / wall.Seconds(),
 			MembersClosed:    closed.Load(),
-			SlowStopped:      pl.slow != nil && i >= pl.slowFrom,
+			SlowStopped:      stalled,
 		}
 		st.ClientBound = st.ClientCPUShare > 0.9
 		st.PublisherBehind = float64(published) < 0.95*float64(rate)*step.Seconds()
@@ -546,8 +550,17 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 	}
 	close(stopSampling)
 	sampled.Wait()
-	if pl.slow != nil && len(res.Steps) <= pl.slowFrom {
-		close(stopSlow) // the run ended before the slow members stopped
+	if pl.slow != nil && (pl.slowFrom < 0 || len(res.Steps) <= pl.slowFrom) {
+		// The run ended before the slow members stopped, or it is a
+		// control: they stop now, to read what is left below. One
+		// waiting for a message that will not come learns it from its
+		// deadline (net.Conn's deadlines may be set while it reads).
+		close(stopSlow)
+		for i, conn := range cs {
+			if slowDial(i) {
+				conn.SetReadDeadline(time.Now().Add(3 * time.Second)) //nolint:errcheck
+			}
+		}
 	}
 	closeEnd()
 	// The slow members read what is left; those the server closed see its

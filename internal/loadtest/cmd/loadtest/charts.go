@@ -101,8 +101,8 @@ func (r *report) pictures() []picture {
 	if len(r.Slow) > 0 {
 		// The first case only: one chart of each.
 		k := caseKey{r.Slow[0].Members, r.Slow[0].Size}
-		lat := &chart.Chart{Title: fmt.Sprintf("6. Others' p99 before and after 1%% stop reading, %d × %d B (lower is better)", k.m, k.s),
-			YLabel: "µs", Series: []string{"before", "after"}}
+		lat := &chart.Chart{Title: fmt.Sprintf("6. Others' p99 before and after 1%% stop reading, and without a stall, %d × %d B (lower is better)", k.m, k.s),
+			YLabel: "µs", Series: []string{"before", "after", "control, same steps"}}
 		mem := &chart.Chart{Title: fmt.Sprintf("6. Server heap+stack with 1%% slow members, %d × %d B", k.m, k.s),
 			YLabel: "MiB", Series: []string{"before", "peak after", "end"}}
 		for _, srv := range servers {
@@ -115,8 +115,15 @@ func (r *report) pictures() []picture {
 				s, ok := spreadOf(v)
 				return bar(s, ok, scale)
 			}
+			var ctrl []float64
+			for _, s := range sums {
+				if s.ctrlP99 > 0 {
+					ctrl = append(ctrl, s.ctrlP99)
+				}
+			}
+			c, ok := spreadOf(ctrl)
 			lat.Groups = append(lat.Groups, chart.Group{Label: srv, Bars: []chart.Bar{
-				f(func(s slowSummary) float64 { return s.baseP99 }, 1), f(func(s slowSummary) float64 { return s.slowP99 }, 1)}})
+				f(func(s slowSummary) float64 { return s.baseP99 }, 1), f(func(s slowSummary) float64 { return s.slowP99 }, 1), bar(c, ok, 1)}})
 			mem.Groups = append(mem.Groups, chart.Group{Label: srv, Bars: []chart.Bar{
 				f(func(s slowSummary) float64 { return s.memBase }, 1<<20), f(func(s slowSummary) float64 { return s.memPeak }, 1<<20),
 				f(func(s slowSummary) float64 { return s.memEnd }, 1<<20)}})

@@ -10,7 +10,8 @@
 // Scenarios: 1 idle memory per connection, 2 the connect storm that opens
 // them, 3 fan-out to one room with the offered rate raised until delivery
 // plateaus, 4 latency at fixed shares of the weakest plateau, 5 many rooms
-// (a personal room each and rooms of ten), 6 1% slow consumers, and 7
+// (a personal room each and rooms of ten), 6 1% slow consumers (each run
+// beside a control of the same length where nobody stalls), and 7
 // Switchboard over the Redis broker (a redis-server the tool starts) in 3,
 // 4 and 5. The markdown report comes with PNG charts in charts/ beside it.
 //
@@ -71,8 +72,8 @@ var ladder = []int{100_000, 200_000, 500_000, 1_000_000, 2_000_000, 4_000_000}
 const roomsPerMessage = 5.5
 
 // Scenario 6's steps: slowBaseline steps with every member reading, then
-// slowSteps with the slow ones stopped, at slowShare of the weakest
-// fan-out plateau.
+// slowSteps with the slow ones stopped (in the control run, still
+// reading), at slowShare of the weakest fan-out plateau.
 const (
 	slowBaseline = 2
 	slowSteps    = 6
@@ -292,14 +293,27 @@ func main() {
 		rates := slices.Repeat([]string{rate}, slowBaseline+slowSteps)
 		for r := range cfg.rounds {
 			for _, srv := range rotate(servers, r) {
-				var res fanoutResult
-				if err := run(bin, srv, cfg.pin, &res, "-scenario", "slow", "-slow-from", strconv.Itoa(slowBaseline), "-conns", strconv.Itoa(fc.Members),
-					"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.slowStep.String()); err != nil {
-					log.Printf("loadtest: round %d, %s, slow %d×%dB: %v", r+1, srv, fc.Members, fc.Size, err)
-					continue
+				// The stalled run and its control, taking turns to go first.
+				for i := range 2 {
+					control := (i+r)%2 == 0
+					from, what := strconv.Itoa(slowBaseline), "slow"
+					if control {
+						from, what = "-1", "slow control"
+					}
+					var res fanoutResult
+					if err := run(bin, srv, cfg.pin, &res, "-scenario", "slow", "-slow-from", from, "-conns", strconv.Itoa(fc.Members),
+						"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.slowStep.String()); err != nil {
+						log.Printf("loadtest: round %d, %s, %s %d×%dB: %v", r+1, srv, what, fc.Members, fc.Size, err)
+						continue
+					}
+					x := latencyRun{Server: srv, Round: r + 1, Shares: []float64{slowShare}, Weakest: weakest, fanoutResult: res}
+					if control {
+						rep.SlowControl = append(rep.SlowControl, x)
+					} else {
+						rep.Slow = append(rep.Slow, x)
+					}
+					log.Printf("round %d %-11s %s %5d×%4dB: slow members closed %d, open %d", r+1, srv, what, fc.Members, fc.Size, res.SlowClosed, res.SlowOpen)
 				}
-				rep.Slow = append(rep.Slow, latencyRun{Server: srv, Round: r + 1, Shares: []float64{slowShare}, Weakest: weakest, fanoutResult: res})
-				log.Printf("round %d %-11s slow %5d×%4dB: slow members closed %d, open %d", r+1, srv, fc.Members, fc.Size, res.SlowClosed, res.SlowOpen)
 			}
 		}
 	}

@@ -44,6 +44,10 @@ type report struct {
 	Latency        []latencyRun `json:"latency,omitempty"`
 	Rooms          []fanoutRun  `json:"rooms,omitempty"`
 	Slow           []latencyRun `json:"slow,omitempty"`
+	// SlowControl is scenario 6 again with the slow members reading to
+	// the end: the same connections, load and length, run beside each
+	// stalled run, so that drift over a run is not taken for the stall.
+	SlowControl []latencyRun `json:"slow_control,omitempty"`
 
 	charts []picture // drawn for the markdown, which links them
 }

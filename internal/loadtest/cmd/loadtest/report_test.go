@@ -33,9 +33,19 @@ func slowRun(srv string, base, after float64) latencyRun {
 	}}
 }
 
+// controlRun is a scenario 6 control run: steps with these p99s, no stall,
+// and one slow member closed by the server.
+func controlRun(srv string, p99s []float64) latencyRun {
+	x := latencyRun{Server: srv, Round: 1, Shares: []float64{0.5}, fanoutResult: result.Fanout{Members: 1000, Size: 1024, SlowClosed: 1, SlowOpen: 9}}
+	for _, p := range p99s {
+		x.Steps = append(x.Steps, result.FanoutStep{P99: p, Expected: 100, Deliveries: 100})
+	}
+	return x
+}
+
 func TestSummarizeSlow(t *testing.T) {
 	t.Parallel()
-	got, ok := summarizeSlow(slowRun("switchboard", 100, 200))
+	got, ok := summarizeSlow(slowRun("switchboard", 100, 200), nil)
 	if !ok {
 		t.Fatal("summarizeSlow: not ok")
 	}
@@ -44,10 +54,22 @@ func TestSummarizeSlow(t *testing.T) {
 	if got != want {
 		t.Fatalf("summarizeSlow = %+v, want %+v", got, want)
 	}
+	// The control counts over the stalled run's slow steps only (its own
+	// first steps are slower, as a drifting run's would be).
+	ctrl := controlRun("switchboard", []float64{900, 900, 300, 500})
+	got, _ = summarizeSlow(slowRun("switchboard", 100, 200), &ctrl)
+	if got.ctrlP99 != 400 || got.ctrlClosed != 1 {
+		t.Fatalf("summarizeSlow with a control: ctrlP99 %v, ctrlClosed %v; want 400, 1", got.ctrlP99, got.ctrlClosed)
+	}
+	// A control with fewer steps than the stalled run is no control.
+	ctrl.Steps = ctrl.Steps[:3]
+	if got, _ = summarizeSlow(slowRun("switchboard", 100, 200), &ctrl); got.ctrlP99 != 0 {
+		t.Fatalf("summarizeSlow with a short control: ctrlP99 %v, want 0", got.ctrlP99)
+	}
 	// A run whose slow members never stopped has no second phase.
 	x := slowRun("switchboard", 100, 200)
 	x.Steps = x.Steps[:2]
-	if _, ok := summarizeSlow(x); ok {
+	if _, ok := summarizeSlow(x, nil); ok {
 		t.Fatal("summarizeSlow of a run without slow steps: ok")
 	}
 }
@@ -70,6 +92,7 @@ func testReport() *report {
 			fan(redisServer, round, 10000, 64, 100_000, 6))
 	}
 	r.Slow = []latencyRun{slowRun("switchboard", 100, 105), slowRun("melody", 100, 300)}
+	r.SlowControl = []latencyRun{controlRun("switchboard", []float64{100, 100, 150, 150})} // melody has none
 	return r
 }
 
@@ -81,7 +104,8 @@ func TestMarkdown(t *testing.T) {
 		"## 2. Connect storm", "| 1000 | 2.00× | 1.50× |", // upgrades: 6000/3000, 6000/4000
 		"## 3. Fan-out", "| 1000 × 64 B | 8.00× | 4.00× | 0.25× | – |", // CPU vs a 0 has no ratio
 		"## 5. Many rooms", "| 10000 | 2.00× | – | 0.50× | – |",
-		"## 6. Slow consumers", "| 1000 × 1024 B | switchboard | 100 | 210 | 2.10 | 90.0% | 1 | 7 / 3 | 2.0 / 8.0 / 3.0 |",
+		"## 6. Slow consumers", "| 1000 × 1024 B | switchboard | 100 | 210 | 150 | 1.40 | 2.10 | 90.0% | 1 | 7 / 3 (1) | 2.0 / 8.0 / 3.0 |",
+		"| 1000 × 1024 B | melody | 100 | 600 | – | – | 6.00 | 90.0% | 1 | 7 / 3 (–) | 2.0 / 8.0 / 3.0 |",
 		"## 7. Switchboard over Redis", "| fan-out 1000 × 64 B | 800000 | 400000 | 0.50× | 1.000 | 2.000 | 2.00× |",
 		"| many rooms, 10000 clients | 300000 | 100000 | 0.33× | 2.000 | 6.000 | 3.00× |",
 	} {

@@ -60,7 +60,13 @@ func (r *report) slowSummaries(srv string, k caseKey) []slowSummary {
 	var sums []slowSummary
 	for _, x := range r.Slow {
 		if x.Server == srv && x.Members == k.m && x.Size == k.s {
-			if s, ok := summarizeSlow(x); ok {
+			var ctrl *latencyRun
+			for i, c := range r.SlowControl {
+				if c.Server == srv && c.Members == k.m && c.Size == k.s && c.Round == x.Round {
+					ctrl = &r.SlowControl[i]
+				}
+			}
+			if s, ok := summarizeSlow(x, ctrl); ok {
 				sums = append(sums, s)
 			}
 		}
@@ -141,6 +147,11 @@ func flags(runs []fanoutRun, srv string, members, size int) (bound, behind int, 
 // slowSummary is one scenario 6 run reduced to what the report shows.
 type slowSummary struct {
 	baseP99, slowP99 float64 // medians of the steps' p99s, before and after the slow members stopped
+	// ctrlP99 is the median p99 of the control run (nobody stalls) over
+	// the steps where the slow members had stopped in this one; 0: no
+	// control. ctrlClosed counts the control's slow members the server
+	// closed though they read.
+	ctrlP99, ctrlClosed float64
 	delivered        float64 // share of the others' expected deliveries that arrived while the slow ones were stopped
 	othersClosed     float64
 	slowClosed       float64
@@ -150,14 +161,18 @@ type slowSummary struct {
 	memEnd           float64 // the last sample
 }
 
-func summarizeSlow(x latencyRun) (slowSummary, bool) {
-	var base, slow []float64
+// summarizeSlow reduces a stalled run x, with its control (nil: none).
+func summarizeSlow(x latencyRun, ctrl *latencyRun) (slowSummary, bool) {
+	var base, slow, same []float64
 	var got, want int64
-	for _, s := range x.Steps {
+	for i, s := range x.Steps {
 		if s.SlowStopped {
 			slow = append(slow, s.P99)
 			got += s.Deliveries
 			want += s.Expected
+			if ctrl != nil && i < len(ctrl.Steps) {
+				same = append(same, ctrl.Steps[i].P99)
+			}
 		} else {
 			base = append(base, s.P99)
 		}
@@ -169,6 +184,9 @@ func summarizeSlow(x latencyRun) (slowSummary, bool) {
 	}
 	sum := slowSummary{baseP99: b.med, slowP99: sl.med, delivered: float64(got) / float64(want),
 		othersClosed: float64(x.Steps[len(x.Steps)-1].MembersClosed), slowClosed: float64(x.SlowClosed), slowOpen: float64(x.SlowOpen)}
+	if c, ok := spreadOf(same); ok && len(same) == len(slow) {
+		sum.ctrlP99, sum.ctrlClosed = c.med, float64(ctrl.SlowClosed)
+	}
 	for _, m := range x.Memory {
 		v := float64(m.HeapStack)
 		if m.Seconds < x.SlowStoppedAt {
@@ -184,8 +202,8 @@ func summarizeSlow(x latencyRun) (slowSummary, bool) {
 func (r *report) slowMarkdown(b *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("\n## 6. Slow consumers\n\n")
-	p("One room at %.0f%% of the weakest server's fan-out plateau; every hundredth member (dialled with a 4 KiB receive buffer, as on a slow link) reads for the first %d steps and then stops reading for good, for %d more steps. The others' latency is to the last of them; the server's heap+stack is sampled every 250 ms. p99: the median over a phase's steps of each step's p99, then the median over rounds.\n\n", slowShare*100, slowBaseline, slowSteps)
-	p("| members × payload | server | others' p99 before, µs | after, µs | after / before | others delivered after | others closed | slow closed / still open at the end | heap+stack MiB before / peak after / end |\n|---|---|---|---|---|---|---|---|---|\n")
+	p("One room at %.0f%% of the weakest server's fan-out plateau; every hundredth member (dialled with a 4 KiB receive buffer, as on a slow link) reads for the first %d steps and then stops reading for good, for %d more steps. Each such run has a control in the same round (the two take turns to go first): the same connections, load and steps, with the slow members reading to the end. The others' latency is to the last of them; the server's heap+stack is sampled every 250 ms. p99: the median over a phase's steps of each step's p99, then the median over rounds; the control's is over the same steps as \"after\", and \"after / control\" is the median over rounds of each round's ratio. That ratio is what the stall cost; \"after / before\" also holds what drifts over a run.\n\n", slowShare*100, slowBaseline, slowSteps)
+	p("| members × payload | server | others' p99 before, µs | after, µs | control, same steps, µs | after / control | after / before | others delivered after | others closed | slow closed / still open at the end (control: closed) | heap+stack MiB before / peak after / end |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	type key struct{ m, s int }
 	var keys []key
 	for _, x := range r.Slow {
@@ -199,7 +217,7 @@ func (r *report) slowMarkdown(b *strings.Builder) {
 			if len(sums) == 0 {
 				continue
 			}
-			f := func(g func(slowSummary) float64) spread {
+			over := func(sums []slowSummary, g func(slowSummary) float64) spread {
 				v := make([]float64, len(sums))
 				for i, s := range sums {
 					v[i] = g(s)
@@ -207,13 +225,27 @@ func (r *report) slowMarkdown(b *strings.Builder) {
 				sp, _ := spreadOf(v)
 				return sp
 			}
+			f := func(g func(slowSummary) float64) spread { return over(sums, g) }
 			moved := f(func(s slowSummary) float64 { return s.slowP99 / s.baseP99 })
+			// The control's figures are over the rounds that have one.
+			ctrl, cost, ctrlClosed := "–", "–", "–"
+			var withCtrl []slowSummary
+			for _, s := range sums {
+				if s.ctrlP99 > 0 {
+					withCtrl = append(withCtrl, s)
+				}
+			}
+			if len(withCtrl) > 0 {
+				ctrl = over(withCtrl, func(s slowSummary) float64 { return s.ctrlP99 }).format(1, 0)
+				cost = over(withCtrl, func(s slowSummary) float64 { return s.slowP99 / s.ctrlP99 }).format(1, 2)
+				ctrlClosed = over(withCtrl, func(s slowSummary) float64 { return s.ctrlClosed }).format(1, 0)
+			}
 			const mib = 1 << 20
-			p("| %d × %d B | %s | %s | %s | %s | %s%% | %s | %s / %s | %s / %s / %s |\n", k.m, k.s, srv,
+			p("| %d × %d B | %s | %s | %s | %s | %s | %s | %s%% | %s | %s / %s (%s) | %s / %s / %s |\n", k.m, k.s, srv,
 				f(func(s slowSummary) float64 { return s.baseP99 }).format(1, 0), f(func(s slowSummary) float64 { return s.slowP99 }).format(1, 0),
-				moved.format(1, 2), f(func(s slowSummary) float64 { return s.delivered * 100 }).format(1, 1),
+				ctrl, cost, moved.format(1, 2), f(func(s slowSummary) float64 { return s.delivered * 100 }).format(1, 1),
 				f(func(s slowSummary) float64 { return s.othersClosed }).format(1, 0),
-				f(func(s slowSummary) float64 { return s.slowClosed }).format(1, 0), f(func(s slowSummary) float64 { return s.slowOpen }).format(1, 0),
+				f(func(s slowSummary) float64 { return s.slowClosed }).format(1, 0), f(func(s slowSummary) float64 { return s.slowOpen }).format(1, 0), ctrlClosed,
 				f(func(s slowSummary) float64 { return s.memBase }).format(mib, 1), f(func(s slowSummary) float64 { return s.memPeak }).format(mib, 1),
 				f(func(s slowSummary) float64 { return s.memEnd }).format(mib, 1))
 		}
