@@ -152,13 +152,13 @@ type slowSummary struct {
 	// control. ctrlClosed counts the control's slow members the server
 	// closed though they read.
 	ctrlP99, ctrlClosed float64
-	delivered        float64 // share of the others' expected deliveries that arrived while the slow ones were stopped
-	othersClosed     float64
-	slowClosed       float64
-	slowOpen         float64
-	memBase          float64 // heap+stack at the last sample before the slow members stopped
-	memPeak          float64 // the most after
-	memEnd           float64 // the last sample
+	delivered           float64 // share of the others' expected deliveries that arrived while the slow ones were stopped
+	othersClosed        float64
+	slowClosed          float64
+	slowOpen            float64
+	memBase             float64 // heap+stack at the last sample before the slow members stopped
+	memPeak             float64 // the most after
+	memEnd              float64 // the last sample
 }
 
 // summarizeSlow reduces a stalled run x, with its control (nil: none).
