@@ -54,8 +54,13 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 			EnableCompression: ws.cfg.compression,
 		}
 		hw := &hijackWriter{ResponseWriter: w, ws: ws}
-		conn, upErr = u.Upgrade(hw, ws.req, header)
+		conn, upErr = u.Upgrade(hw, ws.req.Load(), header)
 		bc = hw.conn
+		if upErr == nil {
+			// Here, on the HTTP goroutine's deep stack: walking the map
+			// on the handler's would grow its stack for good.
+			ws.packHeader()
+		}
 	})
 	if err != nil {
 		return err
@@ -64,7 +69,7 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		ws.mu.Lock()
 		ws.discErr = &DisconnectError{Code: StatusAbnormalClosure, Reason: "handshake failed"}
 		ws.mu.Unlock()
-		if ws.cfg.checkOrigin(ws.req) {
+		if ws.cfg.checkOrigin(ws.req.Load()) {
 			ws.cfg.metrics.Rejected("handshake")
 		} else {
 			ws.cfg.metrics.Rejected("origin")

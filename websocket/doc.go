@@ -48,7 +48,9 @@
 // goroutine stays shallow; a 512-byte read buffer is lent from a pool only
 // while a message is read, and the keepalive's pings and pongs are
 // answered without it. net/http's own per-request buffers are released
-// right after the handshake.
+// right after the handshake, and the request's headers are kept packed in
+// one string, not in net/http's map (Header rebuilds the map on first use
+// after Accept).
 //
 // A goroutine's stack usually starts at 2 KiB and doubles whenever it
 // runs out; one that waits never gets the space back. Accept, Receive and

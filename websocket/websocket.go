@@ -69,8 +69,14 @@ func (t MessageType) String() string {
 type WebSocket struct {
 	id      string
 	cfg     *config
-	req     *http.Request                // as the HTTP handler got it: its context ends with the handshake
-	reqCopy atomic.Pointer[http.Request] // req with ctx, made by Request
+	// req is the request as the HTTP handler got it (its context ends
+	// with the handshake). Accept swaps it for a shallow copy without the
+	// Header map, whose contents hdrText holds packed (see header.go),
+	// written before the swap; hdr is the map rebuilt, made on first use.
+	req     atomic.Pointer[http.Request]
+	hdrText string
+	hdr     atomic.Pointer[http.Header]
+	reqCopy atomic.Pointer[http.Request] // req with ctx and Header, made by Request
 	ctx     context.Context
 	cancel  context.CancelFunc
 	hs      *handshake // guarded by mu; nil once answered
@@ -127,14 +133,29 @@ type WebSocket struct {
 
 func newWebSocket(r *http.Request, cfg *config) *WebSocket {
 	ctx, cancel := context.WithCancel(context.WithoutCancel(r.Context()))
-	return &WebSocket{
+	ws := &WebSocket{
 		id:       rand.Text(),
 		cfg:      cfg,
-		req:      r,
 		ctx:      ctx,
 		cancel:   cancel,
 		compress: cfg.compression && offersDeflate(r),
 	}
+	ws.req.Store(r)
+	return ws
+}
+
+// packHeader swaps the request for a copy whose headers are packed (see
+// header.go). Accept has it called once the upgrade succeeded and the
+// handshake no longer needs them.
+func (ws *WebSocket) packHeader() {
+	r := ws.req.Load()
+	if r.Header == nil {
+		return
+	}
+	ws.hdrText = packHeader(r.Header)
+	cp := *r
+	cp.Header = nil
+	ws.req.Store(&cp)
 }
 
 // ID returns the connection's id: 26 random base32 characters, unique
@@ -158,29 +179,51 @@ func (ws *WebSocket) Request() *http.Request {
 	if r := ws.reqCopy.Load(); r != nil {
 		return r
 	}
-	ws.reqCopy.CompareAndSwap(nil, ws.req.WithContext(ws.ctx))
+	r := ws.req.Load().WithContext(ws.ctx)
+	r.Header = ws.Header()
+	ws.reqCopy.CompareAndSwap(nil, r)
 	return ws.reqCopy.Load()
 }
 
-// Header returns the handshake request's headers.
-func (ws *WebSocket) Header() http.Header { return ws.req.Header }
+// Header returns the handshake request's headers. Until Accept it is the
+// request's own map; an accepted connection keeps them packed and makes a
+// copy on the first call (changes made to the map before Accept are not
+// in it), which later calls and Request share.
+func (ws *WebSocket) Header() http.Header {
+	if h := ws.req.Load().Header; h != nil {
+		return h
+	}
+	if h := ws.hdr.Load(); h != nil {
+		return *h
+	}
+	h, err := unpackHeader(ws.hdrText)
+	if err != nil {
+		// packHeader wrote it, so this is a bug, not bad input (the
+		// fuzz test round-trips every header): say so, and go on
+		// without headers rather than fail the connection.
+		ws.cfg.logger.Error("websocket: handshake headers lost", "id", ws.id, "err", err)
+		h = http.Header{}
+	}
+	ws.hdr.CompareAndSwap(nil, &h)
+	return *ws.hdr.Load()
+}
 
 // Query returns the handshake request's parsed query string.
-func (ws *WebSocket) Query() url.Values { return ws.req.URL.Query() }
+func (ws *WebSocket) Query() url.Values { return ws.req.Load().URL.Query() }
 
 // Client returns the peer's address and port, or the zero value when the
 // request's RemoteAddr does not parse.
 func (ws *WebSocket) Client() netip.AddrPort {
-	ap, _ := netip.ParseAddrPort(ws.req.RemoteAddr)
+	ap, _ := netip.ParseAddrPort(ws.req.Load().RemoteAddr)
 	return ap
 }
 
 // PathParam returns the value of the named path parameter, or "".
-func (ws *WebSocket) PathParam(name string) string { return ws.req.PathValue(name) }
+func (ws *WebSocket) PathParam(name string) string { return ws.req.Load().PathValue(name) }
 
 // PathParams returns the path parameters the router matched, by name.
 func (ws *WebSocket) PathParams() map[string]string {
-	ps := pathparam.FromContext(ws.req.Context())
+	ps := pathparam.FromContext(ws.req.Load().Context())
 	m := make(map[string]string, len(ps))
 	for _, p := range ps {
 		m[p.Name] = p.Value

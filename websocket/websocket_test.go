@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -634,6 +635,52 @@ func TestSubprotocolAndResponseHeaders(t *testing.T) {
 		t.Errorf("server's Subprotocol() = %q", data)
 	}
 	wait(t, done)
+}
+
+// TestHeaderAfterAccept: an accepted connection keeps its headers packed;
+// Header and Request().Header still give every value, the same map each
+// time, from any goroutine.
+func TestHeaderAfterAccept(t *testing.T) {
+	t.Parallel()
+	sent := http.Header{"X-Token": {"t0k"}, "X-Many": {"a", "", "c"}, "Cookie": {"k=v; other=w"}}
+	url, done := server(t, nil, func(ws *websocket.WebSocket) error {
+		before := ws.Header().Clone()
+		if err := accept(ws); err != nil {
+			return err
+		}
+		var wg sync.WaitGroup
+		hs := make([]http.Header, 8)
+		for i := range hs {
+			wg.Go(func() { hs[i] = ws.Header() })
+		}
+		wg.Wait()
+		for _, h := range hs[1:] {
+			if reflect.ValueOf(h).UnsafePointer() != reflect.ValueOf(hs[0]).UnsafePointer() {
+				return errors.New("Header gave different maps")
+			}
+		}
+		after := hs[0]
+		if !reflect.DeepEqual(after, before) {
+			return fmt.Errorf("Header after Accept = %q, before = %q", after, before)
+		}
+		for k, v := range sent {
+			if !reflect.DeepEqual(after[k], v) {
+				return fmt.Errorf("Header()[%q] = %q, want %q", k, after[k], v)
+			}
+		}
+		if r := ws.Request(); !reflect.DeepEqual(r.Header, after) || r.Header.Get("X-Token") != "t0k" {
+			return fmt.Errorf("Request().Header = %q", r.Header)
+		}
+		if ws.Query().Get("q") != "1" || ws.Client().Port() == 0 {
+			return errors.New("query or client lost with the headers")
+		}
+		return nil
+	})
+	c := dial(t, url+"?q=1", sent)
+	defer c.Close()
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestAccessors(t *testing.T) {
