@@ -67,8 +67,8 @@ func (t MessageType) String() string {
 // All methods are safe for concurrent use. Sends never block: they enqueue
 // for the connection's writer. Receive calls are served one at a time.
 type WebSocket struct {
-	id      string
-	cfg     *config
+	id  string
+	cfg *config
 	// req is the request as the HTTP handler got it (its context ends
 	// with the handshake). Accept swaps it for a shallow copy without the
 	// Header map, whose contents hdrText holds packed (see header.go),
