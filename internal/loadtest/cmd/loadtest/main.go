@@ -178,7 +178,7 @@ func main() {
 			log.Fatalf("loadtest: %s: %v", *plateaus, err)
 		}
 		rep.Command, rep.Config, rep.Started = prev.Command, prev.Config, prev.Started
-		rep.Idle, rep.Fanout, rep.Rooms, rep.Slow = prev.Idle, prev.Fanout, prev.Rooms, prev.Slow
+		rep.Idle, rep.Fanout, rep.Rooms, rep.Slow, rep.SlowControl = prev.Idle, prev.Fanout, prev.Rooms, prev.Slow, prev.SlowControl
 		rep.LatencyCommand = "go run ./cmd/loadtest " + strings.Join(os.Args[1:], " ")
 		cfg.fanout = nil
 		for _, x := range prev.Fanout {
