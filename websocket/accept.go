@@ -57,9 +57,9 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		conn, upErr = u.Upgrade(hw, ws.req.Load(), header)
 		bc = hw.conn
 		if upErr == nil {
-			// Here, on the HTTP goroutine's deep stack: walking the map
-			// on the handler's would grow its stack for good.
-			ws.packHeader()
+			// Here, on the HTTP goroutine's deep stack: walking the
+			// header map on the handler's would grow its stack for good.
+			ws.keepRequest()
 		}
 	})
 	if err != nil {

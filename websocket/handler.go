@@ -100,7 +100,7 @@ func (h *handler) run(ws *WebSocket) {
 // finish ends the connection after its handler returned err.
 func (ws *WebSocket) finish(err error) {
 	log := func() {
-		ws.cfg.logger.Error("websocket: handler failed", "id", ws.id, "path", ws.req.Load().URL.Path, "err", err)
+		ws.cfg.logger.Error("websocket: handler failed", "id", ws.id, "path", ws.path(), "err", err)
 	}
 	switch ws.State() {
 	case StateConnecting:
@@ -135,7 +135,7 @@ func (ws *WebSocket) finish(err error) {
 		switch {
 		case err == nil, errors.As(err, &de), errors.Is(err, ErrClosed), errors.Is(err, ErrHandshakeOver):
 		case errors.As(err, &ae):
-			ws.cfg.logger.Debug("websocket: handshake refused", "id", ws.id, "path", ws.req.Load().URL.Path, "err", err)
+			ws.cfg.logger.Debug("websocket: handshake refused", "id", ws.id, "path", ws.path(), "err", err)
 		default:
 			log()
 		}

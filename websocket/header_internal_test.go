@@ -2,6 +2,7 @@ package websocket
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
@@ -61,4 +62,69 @@ func FuzzPackHeader(f *testing.F) {
 			t.Fatalf("unpack(%q) = %q, which does not round-trip: %q, %v", raw, u, again, err)
 		}
 	})
+}
+
+// TestPathValuesListed: this Go's http.Request has the field pathValues
+// reads, so an accepted connection keeps no copy of its request. When it
+// fails, a new Go moved the field: connections still work (they keep a
+// copy), but cost more memory until pathValues learns the new layout.
+func TestPathValuesListed(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/x", nil)
+	r.SetPathValue("a", "1")
+	pairs, ok := pathValues(r)
+	if !ok || len(pairs) != 2 || pairs[0] != "a" || pairs[1] != "1" {
+		t.Fatalf("pathValues = %q, %v; want [a 1], true", pairs, ok)
+	}
+	if a := newAcceptedReq(r); a.full != nil || a.pathValue("a") != "1" {
+		t.Fatalf("newAcceptedReq kept a copy (%v) or lost a (%q)", a.full != nil, a.pathValue("a"))
+	}
+}
+
+// FuzzPathValues: any pattern (ServeMux's are well formed, but a
+// middleware may set anything) gives pairs that agree with PathValue.
+func FuzzPathValues(f *testing.F) {
+	f.Add("GET /rooms/{room}/{rest...}", "x", "1")
+	f.Add("/{$}", "", "")
+	f.Add("{a}{", "a", "v")
+	f.Fuzz(func(t *testing.T, pattern, name, value string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Pattern = pattern
+		r.SetPathValue(name, value)
+		pairs, ok := pathValues(r)
+		if !ok || len(pairs)%2 != 0 {
+			t.Fatalf("pathValues = %q, %v", pairs, ok)
+		}
+		seen := false
+		for i := 0; i < len(pairs); i += 2 {
+			if got := r.PathValue(pairs[i]); got != pairs[i+1] {
+				t.Fatalf("pair %q = %q, PathValue %q", pairs[i], pairs[i+1], got)
+			}
+			seen = seen || pairs[i] == name
+		}
+		if !seen {
+			t.Fatalf("%q set but not listed in %q", name, pairs)
+		}
+	})
+}
+
+// TestAcceptedURL: the URL an accepted connection gives back is the
+// request's, whether it kept it (absolute form) or only its parts.
+func TestAcceptedURL(t *testing.T) {
+	for _, target := range []string{"/a?b=1&c=2", "/a%2Fb/c?x=%20", "/", "http://example.com/a?b=1"} {
+		r := httptest.NewRequest(http.MethodGet, target, nil)
+		a := newAcceptedReq(r)
+		kept := a.url != nil
+		if want := r.URL.Scheme != ""; kept != want {
+			t.Errorf("%s: kept the URL: %v, want %v", target, kept, want)
+		}
+		if got := a.getURL(); got.String() != r.URL.String() || *got != *r.URL {
+			t.Errorf("%s: URL %q (%#v), want %q", target, got, got, r.URL)
+		}
+		if got, want := a.query().Encode(), r.URL.Query().Encode(); got != want {
+			t.Errorf("%s: query %q, want %q", target, got, want)
+		}
+		if a.urlPath() != r.URL.Path {
+			t.Errorf("%s: path %q, want %q", target, a.urlPath(), r.URL.Path)
+		}
+	}
 }

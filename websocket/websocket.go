@@ -70,17 +70,18 @@ type WebSocket struct {
 	id  string
 	cfg *config
 	// req is the request as the HTTP handler got it (its context ends
-	// with the handshake). Accept swaps it for a shallow copy without the
-	// Header map, whose contents hdrText holds packed (see header.go),
-	// written before the swap; hdr is the map rebuilt, made on first use.
-	req     atomic.Pointer[http.Request]
-	hdrText string
-	hdr     atomic.Pointer[http.Header]
-	reqCopy atomic.Pointer[http.Request] // req with ctx and Header, made by Request
-	ctx     context.Context
-	cancel  context.CancelFunc
-	hs      *handshake // guarded by mu; nil once answered
-	hsMu    sync.Mutex // serialises Accept and Reject
+	// with the handshake), until Accept stores in accepted what the
+	// connection keeps of it (see request.go) and then sets req to nil:
+	// readers load req first, and accepted when req is nil. hdr is the
+	// header map rebuilt, and reqCopy the request, each made on first use.
+	req      atomic.Pointer[http.Request]
+	accepted atomic.Pointer[acceptedReq]
+	hdr      atomic.Pointer[http.Header]
+	reqCopy  atomic.Pointer[http.Request]
+	ctx      context.Context
+	cancel   context.CancelFunc
+	hs       *handshake // guarded by mu; nil once answered
+	hsMu     sync.Mutex // serialises Accept and Reject
 
 	state atomic.Int32 // State
 
@@ -144,18 +145,22 @@ func newWebSocket(r *http.Request, cfg *config) *WebSocket {
 	return ws
 }
 
-// packHeader swaps the request for a copy whose headers are packed (see
-// header.go). Accept has it called once the upgrade succeeded and the
-// handshake no longer needs them.
-func (ws *WebSocket) packHeader() {
-	r := ws.req.Load()
-	if r.Header == nil {
-		return
+// keepRequest swaps the request for what an accepted connection keeps of
+// it (see request.go). Accept has it called once the upgrade succeeded and
+// the handshake no longer needs the request.
+func (ws *WebSocket) keepRequest() {
+	if r := ws.req.Load(); r != nil {
+		ws.accepted.Store(newAcceptedReq(r))
+		ws.req.Store(nil)
 	}
-	ws.hdrText = packHeader(r.Header)
-	cp := *r
-	cp.Header = nil
-	ws.req.Store(&cp)
+}
+
+// path returns the handshake request's URL path, for logs.
+func (ws *WebSocket) path() string {
+	if r := ws.req.Load(); r != nil {
+		return r.URL.Path
+	}
+	return ws.accepted.Load().urlPath()
 }
 
 // ID returns the connection's id: 26 random base32 characters, unique
@@ -172,15 +177,23 @@ func (ws *WebSocket) IsConnected() bool { return ws.State() == StateConnected }
 // carries the handshake request's context values.
 func (ws *WebSocket) Context() context.Context { return ws.ctx }
 
-// Request returns the handshake request. Its context is Context().
+// Request returns the handshake request. Its context is Context(). The
+// first call makes it, later calls share it: before Accept, a copy of the
+// request the HTTP handler got; after, one rebuilt from what the
+// connection kept (method, URL, protocol, headers, host, addresses, TLS
+// state, pattern and path values).
 func (ws *WebSocket) Request() *http.Request {
-	// The copy with Context() is made on first use: most handlers never
-	// ask, and an idle connection would hold it for nothing.
+	// Made here, not by Accept: most handlers never ask, and an idle
+	// connection would hold it for nothing.
 	if r := ws.reqCopy.Load(); r != nil {
 		return r
 	}
-	r := ws.req.Load().WithContext(ws.ctx)
-	r.Header = ws.Header()
+	var r *http.Request
+	if orig := ws.req.Load(); orig != nil {
+		r = orig.WithContext(ws.ctx)
+	} else {
+		r = ws.accepted.Load().request(ws.Header(), ws.ctx)
+	}
 	ws.reqCopy.CompareAndSwap(nil, r)
 	return ws.reqCopy.Load()
 }
@@ -190,13 +203,13 @@ func (ws *WebSocket) Request() *http.Request {
 // copy on the first call (changes made to the map before Accept are not
 // in it), which later calls and Request share.
 func (ws *WebSocket) Header() http.Header {
-	if h := ws.req.Load().Header; h != nil {
-		return h
+	if r := ws.req.Load(); r != nil {
+		return r.Header
 	}
 	if h := ws.hdr.Load(); h != nil {
 		return *h
 	}
-	h, err := unpackHeader(ws.hdrText)
+	h, err := unpackHeader(ws.accepted.Load().header)
 	if err != nil {
 		// packHeader wrote it, so this is a bug, not bad input (the
 		// fuzz test round-trips every header): say so, and go on
@@ -209,21 +222,39 @@ func (ws *WebSocket) Header() http.Header {
 }
 
 // Query returns the handshake request's parsed query string.
-func (ws *WebSocket) Query() url.Values { return ws.req.Load().URL.Query() }
+func (ws *WebSocket) Query() url.Values {
+	if r := ws.req.Load(); r != nil {
+		return r.URL.Query()
+	}
+	return ws.accepted.Load().query()
+}
 
 // Client returns the peer's address and port, or the zero value when the
 // request's RemoteAddr does not parse.
 func (ws *WebSocket) Client() netip.AddrPort {
-	ap, _ := netip.ParseAddrPort(ws.req.Load().RemoteAddr)
+	addr := ""
+	if r := ws.req.Load(); r != nil {
+		addr = r.RemoteAddr
+	} else {
+		addr = ws.accepted.Load().remoteAddr
+	}
+	ap, _ := netip.ParseAddrPort(addr)
 	return ap
 }
 
-// PathParam returns the value of the named path parameter, or "".
-func (ws *WebSocket) PathParam(name string) string { return ws.req.Load().PathValue(name) }
+// PathParam returns the value of the named path parameter (what the
+// request's PathValue gives), or "".
+func (ws *WebSocket) PathParam(name string) string {
+	if r := ws.req.Load(); r != nil {
+		return r.PathValue(name)
+	}
+	return ws.accepted.Load().pathValue(name)
+}
 
 // PathParams returns the path parameters the router matched, by name.
 func (ws *WebSocket) PathParams() map[string]string {
-	ps := pathparam.FromContext(ws.req.Load().Context())
+	// ws.ctx carries the request context's values.
+	ps := pathparam.FromContext(ws.ctx)
 	m := make(map[string]string, len(ps))
 	for _, p := range ps {
 		m[p.Name] = p.Value

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"strings"
 	"sync"
@@ -941,5 +942,79 @@ func TestAbort(t *testing.T) {
 	}
 	if code := websocket.CloseStatus(wait(t, done)); code != websocket.StatusAbnormalClosure {
 		t.Errorf("handler saw %v", code)
+	}
+}
+
+// TestRequestAfterAccept: what the handler reads of the handshake request
+// (path values of every kind, the rebuilt Request's fields) is the same
+// after Accept, when the connection keeps only part of the request, as
+// before.
+func TestRequestAfterAccept(t *testing.T) {
+	t.Parallel()
+	type view struct {
+		Room, Rest, Extra, Missing string
+		Query, Client, Method      string
+		URL, Proto, Host, URI      string
+		Pattern, PathValues        string
+		Major, Minor               int
+		TLS                        bool
+	}
+	look := func(ws *websocket.WebSocket) view {
+		r := ws.Request()
+		return view{
+			Room: ws.PathParam("room"), Rest: ws.PathParam("rest"), Extra: ws.PathParam("extra"), Missing: ws.PathParam("missing"),
+			Query: ws.Query().Get("q"), Client: ws.Client().String(), Method: r.Method,
+			URL: r.URL.String(), Proto: r.Proto, Host: r.Host, URI: r.RequestURI,
+			Pattern:    r.Pattern,
+			PathValues: r.PathValue("room") + "|" + r.PathValue("rest") + "|" + r.PathValue("extra"),
+			Major:      r.ProtoMajor, Minor: r.ProtoMinor, TLS: r.TLS != nil,
+		}
+	}
+	done := make(chan error, 1)
+	ws := websocket.Handler(func(ws *websocket.WebSocket) error {
+		err := func() error {
+			// Not read before Accept: Request would keep that copy.
+			before := ws.PathParam("room") + ws.PathParam("rest") + ws.PathParam("extra") + ws.Query().Get("q") + ws.Client().String()
+			if err := accept(ws); err != nil {
+				return err
+			}
+			got := look(ws)
+			want := view{
+				Room: "lobby", Rest: "a/b", Extra: "set by middleware", Query: "1",
+				Client: got.Client, Method: http.MethodGet,
+				URL: "/rooms/lobby/a/b?q=1", Proto: "HTTP/1.1", Host: got.Host, URI: "/rooms/lobby/a/b?q=1",
+				Pattern:    "GET /rooms/{room}/{rest...}",
+				PathValues: "lobby|a/b|set by middleware",
+				Major:      1, Minor: 1,
+			}
+			if got.Client == "" || got.Client == "invalid AddrPort" || !strings.HasPrefix(got.Host, "127.0.0.1:") {
+				return fmt.Errorf("client %q, host %q", got.Client, got.Host)
+			}
+			if got != want {
+				return fmt.Errorf("after Accept:\n got %+v\nwant %+v", got, want)
+			}
+			if after := got.Room + got.Rest + got.Extra + got.Query + got.Client; after != before {
+				return fmt.Errorf("after Accept %q, before %q", after, before)
+			}
+			if ws.Request() != ws.Request() {
+				return errors.New("Request gave two requests")
+			}
+			return nil
+		}()
+		done <- err
+		return err
+	}, nil)
+	mux := http.NewServeMux()
+	mux.Handle("GET /rooms/{room}/{rest...}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// As chi does with its own route's parameters.
+		r.SetPathValue("extra", "set by middleware")
+		ws.ServeHTTP(w, r)
+	}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	c := dial(t, "ws"+strings.TrimPrefix(srv.URL, "http")+"/rooms/lobby/a/b?q=1", nil)
+	defer c.Close()
+	if err := wait(t, done); err != nil {
+		t.Fatal(err)
 	}
 }
