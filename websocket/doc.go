@@ -42,15 +42,16 @@
 // # Memory
 //
 // An idle connection holds one goroutine (the handler's), gorilla's
-// connection, the handshake request and the connection's own state: no
+// connection, what it keeps of the handshake request and its own state: no
 // read buffer, no write buffer and no writer goroutine. While the peer is
 // silent Receive waits on the socket itself (on Linux), so the handler's
 // goroutine stays shallow; a 512-byte read buffer is lent from a pool only
 // while a message is read, and the keepalive's pings and pongs are
 // answered without it. net/http's own per-request buffers are released
-// right after the handshake, and the request's headers are kept packed in
-// one string, not in net/http's map (Header rebuilds the map on first use
-// after Accept).
+// right after the handshake, and so is the request: an accepted
+// connection keeps its URL's path and query, its addresses, its path
+// values and its headers packed in one string, not in net/http's map;
+// Header and Request rebuild the map and the request on first use.
 //
 // A goroutine's stack usually starts at 2 KiB and doubles whenever it
 // runs out; one that waits never gets the space back. Accept, Receive and

@@ -199,9 +199,9 @@ func (ws *WebSocket) Request() *http.Request {
 }
 
 // Header returns the handshake request's headers. Until Accept it is the
-// request's own map; an accepted connection keeps them packed and makes a
-// copy on the first call (changes made to the map before Accept are not
-// in it), which later calls and Request share.
+// request's own map; an accepted connection keeps them packed as they were
+// when it accepted and makes a map of them on the first call, which later
+// calls and Request share.
 func (ws *WebSocket) Header() http.Header {
 	if r := ws.req.Load(); r != nil {
 		return r.Header
