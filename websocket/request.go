@@ -103,9 +103,9 @@ func (a *acceptedReq) pathValue(name string) string {
 	return ""
 }
 
-// request rebuilds the handshake request, with header as its Header and
-// ctx as its context.
-func (a *acceptedReq) request(header http.Header, ctx context.Context) *http.Request {
+// request rebuilds the handshake request, with ctx as its context and
+// header as its Header.
+func (a *acceptedReq) request(ctx context.Context, header http.Header) *http.Request {
 	if a.full != nil {
 		r := a.full.WithContext(ctx)
 		r.Header = header

@@ -192,7 +192,7 @@ func (ws *WebSocket) Request() *http.Request {
 	if orig := ws.req.Load(); orig != nil {
 		r = orig.WithContext(ws.ctx)
 	} else {
-		r = ws.accepted.Load().request(ws.Header(), ws.ctx)
+		r = ws.accepted.Load().request(ws.ctx, ws.Header())
 	}
 	ws.reqCopy.CompareAndSwap(nil, r)
 	return ws.reqCopy.Load()
