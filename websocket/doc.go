@@ -49,9 +49,11 @@
 // while a message is read, and the keepalive's pings and pongs are
 // answered without it. net/http's own per-request buffers are released
 // right after the handshake, and so is the request: an accepted
-// connection keeps its URL's path and query, its addresses, its path
-// values and its headers packed in one string, not in net/http's map;
-// Header and Request rebuild the map and the request on first use.
+// connection keeps only what its methods read (the URL's path and query,
+// the protocol, host, addresses, pattern, path values and TLS state) and
+// the headers packed in one string, not in net/http's map; Header and
+// Request rebuild the map and the request on first use. A handler that
+// calls Request before Accept keeps that copy, headers and all.
 //
 // A goroutine's stack usually starts at 2 KiB and doubles whenever it
 // runs out; one that waits never gets the space back. Accept, Receive and

@@ -80,31 +80,52 @@ func TestPathValuesListed(t *testing.T) {
 	}
 }
 
-// FuzzPathValues: any pattern (ServeMux's are well formed, but a
-// middleware may set anything) gives pairs that agree with PathValue.
+// FuzzPathValues: wildcards yields only names that stand in braces in the
+// pattern, and whatever a middleware set with SetPathValue is listed as
+// PathValue gives it.
 func FuzzPathValues(f *testing.F) {
 	f.Add("GET /rooms/{room}/{rest...}", "x", "1")
 	f.Add("/{$}", "", "")
 	f.Add("{a}{", "a", "v")
 	f.Fuzz(func(t *testing.T, pattern, name, value string) {
+		for w := range wildcards(pattern) {
+			if w == "" || w == "$" || (!strings.Contains(pattern, "{"+w+"}") && !strings.Contains(pattern, "{"+w+"...}")) {
+				t.Fatalf("wildcards(%q) yielded %q", pattern, w)
+			}
+		}
 		r := httptest.NewRequest(http.MethodGet, "/", nil)
-		r.Pattern = pattern
+		r.Pattern = pattern // not the pattern that matched: ignored
 		r.SetPathValue(name, value)
 		pairs, ok := pathValues(r)
-		if !ok || len(pairs)%2 != 0 {
-			t.Fatalf("pathValues = %q, %v", pairs, ok)
-		}
-		seen := false
-		for i := 0; i < len(pairs); i += 2 {
-			if got := r.PathValue(pairs[i]); got != pairs[i+1] {
-				t.Fatalf("pair %q = %q, PathValue %q", pairs[i], pairs[i+1], got)
-			}
-			seen = seen || pairs[i] == name
-		}
-		if !seen {
-			t.Fatalf("%q set but not listed in %q", name, pairs)
+		if !ok || len(pairs) != 2 || pairs[0] != name || pairs[1] != value {
+			t.Fatalf("pathValues = %q, %v; want [%q %q]", pairs, ok, name, value)
 		}
 	})
+}
+
+// TestPathValuesFromMux: the values of the ServeMux pattern that matched
+// are listed even when a middleware changed r.Pattern (chi sets its own)
+// or set values of its own, under the pattern's names or others.
+func TestPathValuesFromMux(t *testing.T) {
+	var got, want map[string]string
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /t/{tenant}/ws/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		r.Pattern = "/ws/{room}"
+		r.SetPathValue("room", "lobby")
+		r.SetPathValue("rest", "changed")
+		a := newAcceptedReq(r)
+		got, want = map[string]string{}, map[string]string{}
+		for _, n := range []string{"tenant", "rest", "room", "missing"} {
+			got[n], want[n] = a.pathValue(n), r.PathValue(n)
+		}
+	})
+	mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/t/acme/ws/a/b", nil))
+	if want["tenant"] != "acme" || want["rest"] != "changed" || want["room"] != "lobby" {
+		t.Fatalf("the test's own premise failed: PathValue gives %v", want)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("kept path values %v, want %v", got, want)
+	}
 }
 
 // TestAcceptedURL: the URL an accepted connection gives back is the

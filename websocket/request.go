@@ -3,6 +3,7 @@ package websocket
 import (
 	"context"
 	"crypto/tls"
+	"iter"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -132,46 +133,69 @@ func (a *acceptedReq) request(ctx context.Context, header http.Header) *http.Req
 	return r
 }
 
-// otherValues is the index of http.Request's field that holds the path
-// values set with SetPathValue under names that are not wildcards of the
-// request's pattern (the router's, chi's), or nil when this Go's
-// http.Request has no such field: then pathValues cannot list them all,
-// and an accepted connection keeps a copy of the request instead.
-var otherValues = func() []int {
-	f, ok := reflect.TypeFor[http.Request]().FieldByName("otherValues")
-	if !ok || f.Type != reflect.TypeFor[map[string]string]() {
-		return nil
+// requestFields locates the unexported fields of http.Request that hold
+// its path values: pat, the ServeMux pattern that matched (a *pattern
+// whose str is the pattern as registered; matches holds its wildcards'
+// values), and otherValues, the values set with SetPathValue under other
+// names (the router's, chi's). requestFieldsOK is false when this Go's
+// http.Request is laid out otherwise: then pathValues cannot list the values, and an
+// accepted connection keeps a copy of the request instead.
+var requestFields, requestFieldsOK = func() (f struct{ pat, patStr, otherValues []int }, ok bool) {
+	rt := reflect.TypeFor[http.Request]()
+	pat, ok1 := rt.FieldByName("pat")
+	other, ok2 := rt.FieldByName("otherValues")
+	if !ok1 || !ok2 || pat.Type.Kind() != reflect.Pointer || pat.Type.Elem().Kind() != reflect.Struct ||
+		other.Type != reflect.TypeFor[map[string]string]() {
+		return f, false
 	}
-	return f.Index
+	str, ok3 := pat.Type.Elem().FieldByName("str")
+	if !ok3 || str.Type.Kind() != reflect.String {
+		return f, false
+	}
+	f.pat, f.patStr, f.otherValues = pat.Index, str.Index, other.Index
+	return f, true
 }()
 
 // pathValues lists r's path values as name, value pairs: the wildcards of
-// the ServeMux pattern that matched it, and those set with SetPathValue
-// under other names. ok is false when they could not be listed.
+// the ServeMux pattern that matched it (read from the pattern itself, as
+// r.Pattern may have been changed since: chi sets its own), and those set
+// with SetPathValue under other names. ok is false when they could not be
+// listed. Reflect only reads r's fields; it cannot change them.
 func pathValues(r *http.Request) (pairs []string, ok bool) {
-	if otherValues == nil {
+	if !requestFieldsOK {
 		return nil, false
 	}
-	for p := r.Pattern; ; {
-		i := strings.IndexByte(p, '{')
-		if i < 0 {
-			break
-		}
-		j := strings.IndexByte(p[i:], '}')
-		if j < 0 {
-			break
-		}
-		name := strings.TrimSuffix(p[i+1:i+j], "...")
-		p = p[i+j+1:]
-		if name != "" && name != "$" {
+	f := requestFields
+	v := reflect.ValueOf(r).Elem()
+	if pat := v.FieldByIndex(f.pat); !pat.IsNil() {
+		for name := range wildcards(pat.Elem().FieldByIndex(f.patStr).String()) {
 			pairs = append(pairs, name, r.PathValue(name))
 		}
 	}
-	// Read, never written: reflect lets a map in an unexported field be
-	// read, not changed.
-	m := reflect.ValueOf(r).Elem().FieldByIndex(otherValues)
-	for it := m.MapRange(); it.Next(); {
+	for it := v.FieldByIndex(f.otherValues).MapRange(); it.Next(); {
 		pairs = append(pairs, it.Key().String(), it.Value().String())
 	}
 	return pairs, true
+}
+
+// wildcards yields the names of the wildcards in a ServeMux pattern:
+// {name} and {name...}, not {$}.
+func wildcards(pattern string) iter.Seq[string] {
+	return func(yield func(string) bool) {
+		for p := pattern; ; {
+			i := strings.IndexByte(p, '{')
+			if i < 0 {
+				return
+			}
+			j := strings.IndexByte(p[i:], '}')
+			if j < 0 {
+				return
+			}
+			name := strings.TrimSuffix(p[i+1:i+j], "...")
+			p = p[i+j+1:]
+			if name != "" && name != "$" && !yield(name) {
+				return
+			}
+		}
+	}
 }

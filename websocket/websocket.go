@@ -179,9 +179,11 @@ func (ws *WebSocket) Context() context.Context { return ws.ctx }
 
 // Request returns the handshake request. Its context is Context(). The
 // first call makes it, later calls share it: before Accept, a copy of the
-// request the HTTP handler got; after, one rebuilt from what the
-// connection kept (method, URL, protocol, headers, host, addresses, TLS
-// state, pattern and path values).
+// request the HTTP handler got, which the connection then keeps with its
+// header map for its whole life; after Accept, one rebuilt from what the
+// connection kept (method, URL, protocol, headers, host, addresses,
+// RequestURI, TLS state, pattern and path values). A rebuilt request has
+// no parsed Form or PostForm (FormValue parses the query again).
 func (ws *WebSocket) Request() *http.Request {
 	// Made here, not by Accept: most handlers never ask, and an idle
 	// connection would hold it for nothing.
@@ -201,7 +203,8 @@ func (ws *WebSocket) Request() *http.Request {
 // Header returns the handshake request's headers. Until Accept it is the
 // request's own map; an accepted connection keeps them packed as they were
 // when it accepted and makes a map of them on the first call, which later
-// calls and Request share.
+// calls share, and so does Request unless it was first called before
+// Accept.
 func (ws *WebSocket) Header() http.Header {
 	if r := ws.req.Load(); r != nil {
 		return r.Header
