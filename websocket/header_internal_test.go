@@ -64,10 +64,11 @@ func FuzzPackHeader(f *testing.F) {
 	})
 }
 
-// TestPathValuesListed: this Go's http.Request has the field pathValues
-// reads, so an accepted connection keeps no copy of its request. When it
-// fails, a new Go moved the field: connections still work (they keep a
-// copy), but cost more memory until pathValues learns the new layout.
+// TestPathValuesListed: this Go's http.Request has the fields pathValues
+// reads (see requestFields), so an accepted connection keeps no copy of
+// its request. When it fails, a new Go moved them: connections still work
+// (they keep a copy), but cost more memory until pathValues learns the
+// new layout.
 func TestPathValuesListed(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/x", nil)
 	r.SetPathValue("a", "1")

@@ -138,8 +138,8 @@ func (a *acceptedReq) request(ctx context.Context, header http.Header) *http.Req
 // whose str is the pattern as registered; matches holds its wildcards'
 // values), and otherValues, the values set with SetPathValue under other
 // names (the router's, chi's). requestFieldsOK is false when this Go's
-// http.Request is laid out otherwise: then pathValues cannot list the values, and an
-// accepted connection keeps a copy of the request instead.
+// http.Request is laid out otherwise: then pathValues cannot list the
+// values, and an accepted connection keeps a copy of the request instead.
 var requestFields, requestFieldsOK = func() (f struct{ pat, patStr, otherValues []int }, ok bool) {
 	rt := reflect.TypeFor[http.Request]()
 	pat, ok1 := rt.FieldByName("pat")
