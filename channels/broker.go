@@ -18,7 +18,9 @@ import (
 // nodes of one cluster inside a process).
 //
 // Implementations must be safe for concurrent use; every method that talks
-// to a server must honour ctx.
+// to a server must honour ctx, and its errors should match
+// ErrBrokerUnavailable when the server could not be reached, so that
+// callers can tell an outage from a refused call.
 type Broker interface {
 	// Start connects a box to the broker: messages for its members that
 	// come from other nodes are handed to h. A broker serves any number of

@@ -21,4 +21,9 @@ var (
 	// ErrAlreadyRegistered is returned by Register for a connection that
 	// has a channel already.
 	ErrAlreadyRegistered = errors.New("channels: connection already registered")
+	// ErrBrokerUnavailable is what a broker's error matches (errors.Is)
+	// when the call failed because the broker's server could not be
+	// reached or did not answer in time: the same call may succeed later.
+	// The default MemoryBroker never returns it.
+	ErrBrokerUnavailable = errors.New("channels: broker unavailable")
 )

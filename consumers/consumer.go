@@ -182,9 +182,14 @@ func (b *Base) closeFor(err error) websocket.StatusCode {
 	}
 	code, reason := websocket.StatusInternalError, "internal error"
 	var ce *websocket.CloseError
-	if errors.As(err, &ce) {
+	switch {
+	case errors.As(err, &ce):
 		code, reason = ce.Code, ce.Reason
-	} else {
+	case errors.Is(err, channels.ErrBrokerUnavailable):
+		// An outage, not a bug: the client should come back later.
+		code, reason = websocket.StatusTryAgainLater, "try again later"
+		b.cfg.Logger.Warn("consumers: broker unavailable; closing", "id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
+	default:
 		b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
 	}
 	if b.ws.Close(code, reason) != nil {

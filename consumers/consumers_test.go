@@ -79,6 +79,8 @@ func (r *recorder) OnReceive(ctx context.Context, msg any) error {
 		return errors.New("handler failed")
 	case "coded":
 		return websocket.NewCloseError(websocket.StatusPolicyViolation, "no")
+	case "outage":
+		return fmt.Errorf("publish: %w", channels.ErrBrokerUnavailable)
 	case "close":
 		return r.Close(4100, "bye")
 	}
@@ -208,6 +210,7 @@ func TestCloseCodes(t *testing.T) {
 		{"panic", consumers.Text, gws.TextMessage, []byte("panic"), 1011},
 		{"error", consumers.Text, gws.TextMessage, []byte("fail"), 1011},
 		{"close error", consumers.Text, gws.TextMessage, []byte("coded"), 1008},
+		{"broker unavailable", consumers.Text, gws.TextMessage, []byte("outage"), 1013},
 		{"hook closes", consumers.Text, gws.TextMessage, []byte("close"), 4100},
 		{"good msgpack then close", consumers.Msgpack, gws.BinaryMessage, mp, 0},
 	}

@@ -32,9 +32,11 @@
 // (Bytes), or a decoded value (JSON, the default, or Msgpack). A message of
 // the other frame type closes the connection with 1003 (unsupported data),
 // one that does not decode with 1007 (invalid payload). An error returned by
-// a hook closes with 1011 (internal error, and the error is logged), or
-// with the code of a websocket.CloseError it carries; a panic is recovered
-// the same way. OnDisconnect runs exactly once, with the close code that
+// a hook closes with 1011 (internal error, and the error is logged), with
+// 1013 (try again later, logged as a warning) when it matches
+// channels.ErrBrokerUnavailable (the box's broker could not be reached:
+// a JoinGroup in OnConnect during a Redis outage, say), or with the code
+// of a websocket.CloseError it carries; a panic is recovered the same way. OnDisconnect runs exactly once, with the close code that
 // was actually sent or received. An error from OnConnect before Accept, or
 // an OnConnect that returns without accepting, rejects the handshake with
 // 403, and OnDisconnect does not run.

@@ -12,10 +12,12 @@
 //
 // Delivery: messages are delivered at most once, in the order each node
 // published them; saved messages reach every node in offset order. When
-// the connection to Redis breaks, calls fail within Options.Timeout, the
-// broker reconnects and resubscribes by itself, and each node fills what
-// it missed of saved messages from the history; where the history cannot
-// (Redis lost its data, or trimmed the entries), the box closes the
+// the connection to Redis breaks, calls fail within Options.Timeout with
+// errors that match channels.ErrBrokerUnavailable (a consumers hook that
+// returns one closes its connection with websocket.StatusTryAgainLater),
+// the broker reconnects and resubscribes by itself, and each node fills
+// what it missed of saved messages from the history; where the history
+// cannot (Redis lost its data, or trimmed the entries), the box closes the
 // group's members with websocket.StatusServiceRestart so that their
 // clients rejoin and learn they did not recover. Unsaved messages sent
 // during an outage are lost.
@@ -26,11 +28,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -82,7 +87,41 @@ const (
 
 // ErrNotSubscribed is returned by Subscribe and Start while the broker's
 // pub/sub connection is down; the subscription is made when it is back.
-var ErrNotSubscribed = errors.New("redisbroker: pub/sub connection down; subscribing when it is back")
+// It matches channels.ErrBrokerUnavailable.
+var ErrNotSubscribed error = &unavailable{errors.New("redisbroker: pub/sub connection down; subscribing when it is back")}
+
+// unavailable is an error of a call that did not reach Redis or got no
+// answer in time; it matches channels.ErrBrokerUnavailable.
+type unavailable struct{ err error }
+
+func (e *unavailable) Error() string        { return e.err.Error() }
+func (e *unavailable) Unwrap() error        { return e.err }
+func (e *unavailable) Is(target error) bool { return target == channels.ErrBrokerUnavailable }
+
+// reach marks an error of a Redis call as unavailable when Redis could
+// not be reached, did not answer in time, or answered that it cannot
+// serve yet (loading its data, no primary); other errors (replies
+// refusing the command, unexpected replies, a caller's cancellation) are
+// returned as they are.
+func reach(err error) error {
+	if err == nil {
+		return nil
+	}
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		if s := re.Error(); !re.IsLoading() && !re.IsTryAgain() && !re.IsClusterDown() &&
+			!strings.HasPrefix(s, "MASTERDOWN") && !strings.HasPrefix(s, "BUSY ") {
+			return err
+		}
+		return &unavailable{err}
+	}
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, rueidis.ErrClosing) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) ||
+		errors.As(err, &ne) {
+		return &unavailable{err}
+	}
+	return err
+}
 
 // Broker is a channels.Broker over Redis. It serves any number of boxes
 // (nodes) of its process.
@@ -161,7 +200,7 @@ func New(opts *Options) (*Broker, error) {
 	}
 	client, err := rueidis.NewClient(co)
 	if err != nil {
-		return nil, fmt.Errorf("redisbroker: connecting to %s: %w", o.Addr, err)
+		return nil, fmt.Errorf("redisbroker: connecting to %s: %w", o.Addr, reach(err))
 	}
 	b := &Broker{
 		opts:     o,
@@ -183,7 +222,7 @@ func New(opts *Options) (*Broker, error) {
 	case <-b.sub.ready:
 	case <-t.C:
 		b.Close(context.Background()) //nolint:errcheck // failing anyway
-		return nil, fmt.Errorf("redisbroker: no pub/sub connection to %s within %v", o.Addr, o.Timeout)
+		return nil, &unavailable{fmt.Errorf("redisbroker: no pub/sub connection to %s within %v", o.Addr, o.Timeout)}
 	}
 	return b, nil
 }
@@ -278,7 +317,7 @@ func (b *Broker) Publish(ctx context.Context, group string, msg *channels.Messag
 		payload = append(append(payload, 'u', '\n'), body...)
 		err := b.client.Do(ctx, b.client.B().Publish().Channel(b.keys.groupChan(group)).Message(rueidis.BinaryString(payload)).Build()).Error()
 		if err != nil {
-			return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, err)
+			return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, reach(err))
 		}
 		return channels.Position{}, nil
 	}
@@ -290,7 +329,7 @@ func (b *Broker) Publish(ctx context.Context, group string, msg *channels.Messag
 		[]string{b.keys.meta(group), b.keys.stream(group), b.keys.groupChan(group)},
 		[]string{newEpoch(), rueidis.BinaryString(body), strconv.Itoa(size), ms(opts.TTL), ms(b.metaTTL(opts.TTL)), strconv.Itoa(max(opts.MaxBytes, 0))}).ToArray()
 	if err != nil {
-		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, err)
+		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, reach(err))
 	}
 	if len(res) != 2 {
 		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: unexpected reply", group)
@@ -322,7 +361,7 @@ func (b *Broker) PublishToChannel(ctx context.Context, channelID string, msg *ch
 	n, err := toChannelScript.Exec(ctx, b.client, []string{b.keys.conn(channelID)},
 		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toChannel, channelID, encodeBody(msg))), msg.Origin}).AsInt64()
 	if err != nil {
-		return fmt.Errorf("redisbroker: send to channel: %w", err)
+		return fmt.Errorf("redisbroker: send to channel: %w", reach(err))
 	}
 	if n == 0 {
 		return channels.ErrNoSuchChannel
@@ -344,7 +383,7 @@ func (b *Broker) PublishToUser(ctx context.Context, user string, msg *channels.M
 	n, err := toUserScript.Exec(ctx, b.client, []string{b.keys.user(user)},
 		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toUser, user, encodeBody(msg))), msg.Origin}).AsInt64()
 	if err != nil {
-		return 0, fmt.Errorf("redisbroker: send to user: %w", err)
+		return 0, fmt.Errorf("redisbroker: send to user: %w", reach(err))
 	}
 	return int(n), nil
 }
@@ -390,7 +429,7 @@ func (b *Broker) history(ctx context.Context, group string, since *channels.Posi
 	res, err := history.Exec(ctx, b.client, []string{b.keys.meta(group), b.keys.stream(group)},
 		[]string{newEpoch(), sinceOff, sinceEpoch, ms(b.opts.HistoryMetaTTL)}).ToArray()
 	if err != nil {
-		return nil, channels.Position{}, false, fmt.Errorf("redisbroker: history of %q: %w", group, err)
+		return nil, channels.Position{}, false, fmt.Errorf("redisbroker: history of %q: %w", group, reach(err))
 	}
 	h, err := parseHistory(res)
 	if err != nil {
@@ -506,7 +545,7 @@ func (b *Broker) FlushHistory(ctx context.Context, groups ...string) error {
 		for {
 			res, err := b.client.Do(ctx, b.client.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
 			if err != nil {
-				return fmt.Errorf("redisbroker: flush history: %w", err)
+				return fmt.Errorf("redisbroker: flush history: %w", reach(err))
 			}
 			for _, k := range res.Elements {
 				groups = append(groups, strings.TrimPrefix(k, prefix))
@@ -520,7 +559,7 @@ func (b *Broker) FlushHistory(ctx context.Context, groups ...string) error {
 		err := flush.Exec(ctx, b.client, []string{b.keys.meta(g), b.keys.stream(g)},
 			[]string{newEpoch(), ms(b.opts.HistoryMetaTTL)}).Error()
 		if err != nil {
-			return fmt.Errorf("redisbroker: flush history of %q: %w", g, err)
+			return fmt.Errorf("redisbroker: flush history of %q: %w", g, reach(err))
 		}
 	}
 	return nil
@@ -543,7 +582,7 @@ func (b *Broker) AddPresence(ctx context.Context, group string, p channels.Prese
 	err := addPresence.Exec(ctx, b.client, []string{b.keys.presence(group)},
 		[]string{presenceMember(p.ChannelID, p.User), ms(b.opts.PresenceTTL)}).Error()
 	if err != nil {
-		return fmt.Errorf("redisbroker: add presence in %q: %w", group, err)
+		return fmt.Errorf("redisbroker: add presence in %q: %w", group, reach(err))
 	}
 	return nil
 }
@@ -568,7 +607,7 @@ func (b *Broker) RemovePresence(ctx context.Context, group, channelID string) er
 	defer cancel()
 	err := b.client.Do(ctx, b.client.B().Zrem().Key(b.keys.presence(group)).Member(presenceMember(channelID, user)).Build()).Error()
 	if err != nil {
-		return fmt.Errorf("redisbroker: remove presence in %q: %w", group, err)
+		return fmt.Errorf("redisbroker: remove presence in %q: %w", group, reach(err))
 	}
 	return nil
 }
@@ -580,7 +619,7 @@ func (b *Broker) Presence(ctx context.Context, group string) ([]channels.Presenc
 	defer cancel()
 	members, err := readPresence.Exec(ctx, b.client, []string{b.keys.presence(group)}, nil).AsStrSlice()
 	if err != nil {
-		return nil, fmt.Errorf("redisbroker: presence of %q: %w", group, err)
+		return nil, fmt.Errorf("redisbroker: presence of %q: %w", group, reach(err))
 	}
 	out := make([]channels.PresenceInfo, 0, len(members))
 	for _, m := range members {
@@ -610,7 +649,7 @@ func (b *Broker) Connected(ctx context.Context, h channels.Handler, channelID, u
 		[]string{b.keys.conn(channelID), b.keys.user(user), b.keys.online()},
 		[]string{node, userMember(node, channelID), ms(b.opts.PresenceTTL), user}).AsInt64()
 	if err != nil {
-		return false, fmt.Errorf("redisbroker: record connection: %w", err)
+		return false, fmt.Errorf("redisbroker: record connection: %w", reach(err))
 	}
 	return n == 1, nil
 }
@@ -629,7 +668,7 @@ func (b *Broker) Disconnected(ctx context.Context, h channels.Handler, channelID
 		[]string{b.keys.conn(channelID), b.keys.user(user), b.keys.online()},
 		[]string{userMember(node, channelID), user}).AsInt64()
 	if err != nil {
-		return false, fmt.Errorf("redisbroker: remove connection: %w", err)
+		return false, fmt.Errorf("redisbroker: remove connection: %w", reach(err))
 	}
 	return n == 1, nil
 }
@@ -640,7 +679,7 @@ func (b *Broker) IsOnline(ctx context.Context, user string) (bool, error) {
 	defer cancel()
 	n, err := isOnline.Exec(ctx, b.client, []string{b.keys.user(user)}, nil).AsInt64()
 	if err != nil {
-		return false, fmt.Errorf("redisbroker: is online: %w", err)
+		return false, fmt.Errorf("redisbroker: is online: %w", reach(err))
 	}
 	return n == 1, nil
 }
@@ -651,7 +690,7 @@ func (b *Broker) OnlineUsers(ctx context.Context) ([]string, error) {
 	defer cancel()
 	users, err := onlineUsers.Exec(ctx, b.client, []string{b.keys.online()}, nil).AsStrSlice()
 	if err != nil {
-		return nil, fmt.Errorf("redisbroker: online users: %w", err)
+		return nil, fmt.Errorf("redisbroker: online users: %w", reach(err))
 	}
 	slices.Sort(users)
 	return users, nil

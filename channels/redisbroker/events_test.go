@@ -2,6 +2,7 @@ package redisbroker_test
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -51,11 +52,22 @@ func (c *eventClient) send(v any) {
 
 func (c *eventClient) next() envelope {
 	c.t.Helper()
-	var e envelope
-	if err := json.Unmarshal([]byte(read(c.t, c.conn)), &e); err != nil {
+	e, err := c.tryNext()
+	if err != nil {
 		c.t.Fatal(err)
 	}
 	return e
+}
+
+// tryNext is next returning the read's error.
+func (c *eventClient) tryNext() (envelope, error) {
+	var e envelope
+	c.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, data, err := c.conn.ReadMessage()
+	if err != nil {
+		return e, fmt.Errorf("read: %w", err)
+	}
+	return e, json.Unmarshal(data, &e)
 }
 
 // join joins room (from since, when given) and returns the answer.
@@ -201,6 +213,9 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("a send with Redis down took %v; the timeout is 500ms", d)
 	}
+	if !errors.Is(err, channels.ErrBrokerUnavailable) {
+		t.Errorf("a send with Redis down failed with %v, which does not match channels.ErrBrokerUnavailable", err)
+	}
 	t.Logf("send with Redis down failed after %v: %v", time.Since(start), err)
 	rs.Restart()
 
@@ -217,11 +232,29 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		}
 		break
 	}
-	y := n2.events("x")
+	// Until node 2's pub/sub connection is back, a join is answered with
+	// an error, or the connection is closed with StatusTryAgainLater (its
+	// OnConnect could not subscribe to the endpoint's group); the client
+	// tries again.
+	var y *eventClient
 	var j envelope
 	eventually(t, "rejoin after the restart", func() bool {
-		y.send(map[string]any{"event": "join", "payload": map[string]any{"room": "r", "since": pos}, "ref": "j"})
-		j = y.next()
+		if y == nil {
+			y = n2.events("x")
+		}
+		join := map[string]any{"event": "join", "payload": map[string]any{"room": "r", "since": pos}, "ref": "j"}
+		var err error
+		if err = y.conn.WriteJSON(join); err == nil {
+			j, err = y.tryNext()
+		}
+		if err != nil {
+			var ce *gws.CloseError
+			if !asClose(err, &ce) || ce.Code != int(websocket.StatusTryAgainLater) {
+				t.Fatalf("rejoin: %v; want an answer or close %d", err, websocket.StatusTryAgainLater)
+			}
+			y = nil
+			return false
+		}
 		return j.Event == "joined"
 	})
 	if j.Payload["recovered"] != false || joinedPos(j).Epoch == pos.Epoch {
@@ -237,10 +270,34 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	}
 }
 
+// A connection made while Redis is down is closed with
+// StatusTryAgainLater, not StatusInternalError: its OnConnect could not
+// join the endpoint's group. Once Redis is back, connections work again.
+func TestConnectDuringOutage(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	n := newNode(t, rs.URL(), &redisbroker.Options{Timeout: 500 * time.Millisecond}, nil)
+	rs.Kill()
+	x := n.events("x")
+	_, err := x.tryNext()
+	var ce *gws.CloseError
+	if !asClose(err, &ce) || ce.Code != int(websocket.StatusTryAgainLater) {
+		t.Fatalf("connection during the outage: %v; want close %d", err, websocket.StatusTryAgainLater)
+	}
+	rs.Restart()
+	eventually(t, "a connection after the outage", func() bool {
+		y := n.events("y")
+		defer y.conn.Close()
+		if err := y.conn.WriteJSON(map[string]any{"event": "join", "payload": map[string]any{"room": "r"}, "ref": "j"}); err != nil {
+			return false
+		}
+		e, err := y.tryNext()
+		return err == nil && e.Event == "joined"
+	})
+}
+
 func asClose(err error, ce **gws.CloseError) bool {
-	e, ok := err.(*gws.CloseError)
-	*ce = e
-	return ok
+	return errors.As(err, ce)
 }
 
 // nodeEnv makes the test binary run as a node (see TestMain's caller,
