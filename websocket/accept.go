@@ -91,8 +91,8 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 	ws.bc = bc
 	ws.subprotocol = conn.Subprotocol()
 	ws.state.Store(int32(StateConnected))
-	if ws.cfg.pingInterval > 0 {
-		ws.keepalive = time.AfterFunc(ws.cfg.pingInterval, ws.onKeepalive)
+	if ws.cfg.pingInterval > 0 && !ws.closing {
+		keepalives.schedule(ws, time.Now().Add(ws.cfg.pingInterval).UnixNano())
 	}
 	ws.mu.Unlock()
 	ws.cfg.metrics.Accepted()

@@ -143,8 +143,8 @@ func (ws *WebSocket) teardown() {
 	ws.closing = true
 	clear(ws.queue)
 	ws.queue, ws.spare, ws.queued = nil, nil, 0
-	if ws.keepalive != nil {
-		ws.keepalive.Stop()
+	if ws.cfg.pingInterval > 0 {
+		keepalives.unschedule(ws)
 	}
 	bc := ws.bc
 	hooks := ws.onClose

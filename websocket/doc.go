@@ -47,7 +47,9 @@
 // silent Receive waits on the socket itself (on Linux), so the handler's
 // goroutine stays shallow; a 512-byte read buffer is lent from a pool only
 // while a message is read, and the keepalive's pings and pongs are
-// answered without it. net/http's own per-request buffers are released
+// answered without it. Keepalive needs no timer per connection: one timer
+// serves every connection of the process, from a heap of their next
+// checks. net/http's own per-request buffers are released
 // right after the handshake, and so is the request: an accepted
 // connection keeps only what its methods read (the URL's path and query,
 // the protocol, host, addresses, pattern, path values and TLS state) and

@@ -1,6 +1,10 @@
 package websocket
 
-import "time"
+import (
+	"slices"
+	"sync"
+	"time"
+)
 
 // onPing answers a ping through the writer's queue (gorilla's default
 // handler would write from the reading goroutine, racing a burst).
@@ -21,28 +25,28 @@ func (ws *WebSocket) onPong(string) error {
 	return nil
 }
 
-// onKeepalive runs on the keepalive timer. It pings a connection that has
-// been silent for PingInterval and closes it with StatusPongTimeout when
-// nothing arrived within PongTimeout of the ping.
-func (ws *WebSocket) onKeepalive() {
-	now := time.Now().UnixNano()
+// onKeepalive runs when the connection's keepalive check is due (see
+// keepalives). It pings a connection that has been silent for
+// PingInterval and closes it with StatusPongTimeout when nothing arrived
+// within PongTimeout of the ping.
+func (ws *WebSocket) onKeepalive(now int64) {
 	last := ws.lastRead.Load()
 	if ws.pingSent != 0 && last < ws.pingSent {
 		if wait := ws.pingSent + int64(ws.cfg.pongTimeout) - now; wait > 0 {
-			ws.rearm(time.Duration(wait))
+			ws.rearm(now, time.Duration(wait))
 			return
 		}
 		ws.mu.Lock()
 		started := ws.startCloseLocked(StatusPongTimeout, "pong timeout", "pong timeout", false)
 		ws.mu.Unlock()
 		if started {
-			ws.awaitClose(false)
+			go ws.awaitClose(false) // it waits; the other connections' checks must not
 		}
 		return
 	}
 	ws.pingSent = 0
 	if idle := time.Duration(now - last); idle < ws.cfg.pingInterval {
-		ws.rearm(ws.cfg.pingInterval - idle)
+		ws.rearm(now, ws.cfg.pingInterval-idle)
 		return
 	}
 	ws.mu.Lock()
@@ -53,15 +57,163 @@ func (ws *WebSocket) onKeepalive() {
 	ws.pushLocked(outFrame{b: pingFrame, op: opPing})
 	ws.mu.Unlock()
 	ws.pingSent = now
-	ws.rearm(ws.cfg.pongTimeout)
+	ws.rearm(now, ws.cfg.pongTimeout)
 }
 
 var pingFrame = []byte{0x80 | opPing, 0}
 
-func (ws *WebSocket) rearm(d time.Duration) {
+// rearm schedules the connection's next keepalive check d after now,
+// unless it is closing.
+func (ws *WebSocket) rearm(now int64, d time.Duration) {
 	ws.mu.Lock()
-	if !ws.closing && ws.keepalive != nil {
-		ws.keepalive.Reset(d)
+	if !ws.closing {
+		keepalives.schedule(ws, now+int64(d))
 	}
 	ws.mu.Unlock()
+}
+
+// keepalives holds the next keepalive check of every connection of the
+// process in a min-heap and runs the due ones from one timer: a
+// connection costs a heap slot and two fields instead of a timer of its
+// own. Lock order: a connection's mu, then keepalives.mu.
+var keepalives ticker
+
+type ticker struct {
+	mu    sync.Mutex
+	heap  []*WebSocket // by kaAt; each one's kaIdx is its index + 1
+	timer *time.Timer  // runs fire; made on first use
+	at    int64        // when timer fires, unix nanos; 0 when it is not armed
+	due   []*WebSocket // fire's batch, reused
+}
+
+// schedule sets ws's next check to at (unix nanos), adding ws to the heap
+// if it is not in it.
+func (k *ticker) schedule(ws *WebSocket, at int64) {
+	k.mu.Lock()
+	ws.kaAt = at
+	if ws.kaIdx == 0 {
+		k.heap = append(k.heap, ws)
+		ws.kaIdx = int32(len(k.heap))
+		k.up(len(k.heap) - 1)
+	} else {
+		i := int(ws.kaIdx) - 1
+		k.up(i)
+		k.down(int(ws.kaIdx) - 1)
+	}
+	k.armLocked()
+	k.mu.Unlock()
+}
+
+// unschedule takes ws out of the heap.
+func (k *ticker) unschedule(ws *WebSocket) {
+	k.mu.Lock()
+	if ws.kaIdx != 0 {
+		k.removeLocked(int(ws.kaIdx) - 1)
+	}
+	k.mu.Unlock()
+}
+
+func (k *ticker) removeLocked(i int) *WebSocket {
+	ws := k.heap[i]
+	last := len(k.heap) - 1
+	if i != last {
+		k.swap(i, last)
+	}
+	k.heap[last] = nil
+	k.heap = k.heap[:last]
+	ws.kaIdx = 0
+	if i != last {
+		k.up(i)
+		k.down(i)
+	}
+	if cap(k.heap) > 256 && len(k.heap) < cap(k.heap)/4 {
+		k.heap = slices.Clip(slices.Clone(k.heap)) // give back what a burst grew
+	}
+	return ws
+}
+
+// armLocked makes the timer fire at the earliest check.
+func (k *ticker) armLocked() {
+	if len(k.heap) == 0 {
+		return
+	}
+	at := k.heap[0].kaAt
+	if k.at != 0 && k.at <= at {
+		return // fires soon enough; fire re-arms
+	}
+	k.at = at
+	d := time.Duration(at - time.Now().UnixNano())
+	if k.timer == nil {
+		k.timer = time.AfterFunc(d, k.fire)
+	} else {
+		k.timer.Reset(d)
+	}
+}
+
+// fire runs the due checks, in batches so that the lock is not held
+// while they run.
+func (k *ticker) fire() {
+	const batch = 256
+	for {
+		now := time.Now().UnixNano()
+		k.mu.Lock()
+		k.at = 0
+		due := k.due[:0]
+		k.due = nil // a concurrent fire makes its own
+		for len(k.heap) > 0 && k.heap[0].kaAt <= now && len(due) < batch {
+			due = append(due, k.removeLocked(0))
+		}
+		more := len(due) == batch
+		if !more {
+			k.armLocked()
+		}
+		k.mu.Unlock()
+		for i, ws := range due {
+			ws.onKeepalive(now)
+			due[i] = nil
+		}
+		k.mu.Lock()
+		k.due = due
+		k.mu.Unlock()
+		if !more {
+			return
+		}
+	}
+}
+
+func (k *ticker) less(i, j int) bool { return k.heap[i].kaAt < k.heap[j].kaAt }
+
+func (k *ticker) swap(i, j int) {
+	h := k.heap
+	h[i], h[j] = h[j], h[i]
+	h[i].kaIdx, h[j].kaIdx = int32(i+1), int32(j+1)
+}
+
+func (k *ticker) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !k.less(i, p) {
+			return
+		}
+		k.swap(i, p)
+		i = p
+	}
+}
+
+func (k *ticker) down(i int) {
+	n := len(k.heap)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			return
+		}
+		if c+1 < n && k.less(c+1, c) {
+			c++
+		}
+		if !k.less(c, i) {
+			return
+		}
+		k.swap(i, c)
+		i = c
+	}
 }

@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-	"time"
 
 	gws "github.com/gorilla/websocket"
 
@@ -104,6 +103,7 @@ type WebSocket struct {
 	// Read side: readMu serialises readers; readBroken is guarded by it.
 	readMu     sync.Mutex
 	readBroken bool
+	kaIdx      int32         // index + 1 in keepalives.heap, 0 when not in it; guarded by keepalives.mu
 	lastRead   atomic.Int64  // unix nanos of the last frame read
 	activity   atomic.Uint64 // messages received and queued, for idle detection
 
@@ -125,8 +125,8 @@ type WebSocket struct {
 	onClose []func() // run once by teardown, guarded by mu
 	release func()   // frees the Tracker's limit slots (idempotent); set before the handler runs
 
-	keepalive *time.Timer
-	pingSent  int64 // unix nanos; touched only by the keepalive timer func
+	kaAt     int64 // unix nanos of the next keepalive check; guarded by keepalives.mu
+	pingSent int64 // unix nanos; touched only by onKeepalive, which runs for one connection at a time
 
 	storeMu sync.Mutex
 	store   map[string]any

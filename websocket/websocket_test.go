@@ -281,6 +281,94 @@ func TestNoPongClosesWithPongTimeout(t *testing.T) {
 	}
 }
 
+// One timer serves the keepalive of every connection: among many at once,
+// each silent one is closed with StatusPongTimeout and each one that
+// answers stays open.
+func TestKeepaliveManyConnections(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	codes := make(chan websocket.StatusCode, n)
+	srv := httptest.NewServer(websocket.Handler(func(ws *websocket.WebSocket) error {
+		if err := accept(ws); err != nil {
+			return err
+		}
+		_, _, err := ws.Receive(context.Background())
+		codes <- websocket.CloseStatus(err)
+		return err
+	}, &websocket.Options{PingInterval: 20 * time.Millisecond, PongTimeout: 300 * time.Millisecond}))
+	t.Cleanup(srv.Close)
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	type client struct {
+		c     *gws.Conn
+		mu    sync.Mutex
+		pings int
+		ended chan error
+	}
+	clients := make([]*client, n)
+	for i := range clients {
+		cl := &client{c: dial(t, url, nil), ended: make(chan error, 1)}
+		clients[i] = cl
+		answers := i%2 == 0
+		cl.c.SetPingHandler(func(data string) error {
+			cl.mu.Lock()
+			cl.pings++
+			cl.mu.Unlock()
+			if !answers {
+				return nil
+			}
+			return cl.c.WriteControl(gws.PongMessage, []byte(data), time.Now().Add(time.Second))
+		})
+		go func() {
+			cl.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				if _, _, err := cl.c.ReadMessage(); err != nil {
+					cl.ended <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := 1; i < n; i += 2 {
+		var ce *gws.CloseError
+		if err := <-clients[i].ended; !errors.As(err, &ce) || ce.Code != int(websocket.StatusPongTimeout) {
+			t.Errorf("silent client %d: %v, want close %d", i, err, websocket.StatusPongTimeout)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for i := 0; i < n; i += 2 {
+		cl := clients[i]
+		for {
+			cl.mu.Lock()
+			p := cl.pings
+			cl.mu.Unlock()
+			if p >= 5 {
+				break
+			}
+			select {
+			case err := <-cl.ended:
+				t.Fatalf("answering client %d ended after %d pings: %v", i, p, err)
+			case <-time.After(10 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("answering client %d got %d pings in 5s", i, p)
+			}
+		}
+		cl.c.WriteControl(gws.CloseMessage, gws.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
+	}
+	got := map[websocket.StatusCode]int{}
+	for range n {
+		select {
+		case c := <-codes:
+			got[c]++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("handlers still running; ended so far: %v", got)
+		}
+	}
+	if got[websocket.StatusPongTimeout] != n/2 || got[websocket.StatusNormalClosure] != n/2 {
+		t.Errorf("handlers ended with %v, want %d pong timeouts and %d normal closures", got, n/2, n/2)
+	}
+}
+
 func TestPongsKeepConnectionAlive(t *testing.T) {
 	t.Parallel()
 	// The pings span several pong timeouts, with room for a loaded machine
