@@ -16,7 +16,10 @@ import (
 )
 
 // EventHandler handles one event. Its error is sent back to the client as
-// an error event; the connection stays open.
+// an error event; the connection stays open. An error that matches
+// channels.ErrBrokerUnavailable is sent as "unavailable, try again later"
+// instead of its text (which may name the broker's address) and logged
+// as a warning.
 type EventHandler func(ctx context.Context, c *EventConn, ev *Event) error
 
 // EventOptions configure an Events router; nil means defaults.
@@ -224,10 +227,17 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 		if errors.As(err, &ce) {
 			return err // the handler asked for a close
 		}
+		if errors.Is(err, channels.ErrBrokerUnavailable) {
+			c.events.opts.Logger.Warn("consumers: event failed: broker unavailable", "event", ev.Name, "id", c.WebSocket().ID(), "err", err)
+			return c.sendError(ev, errUnavailable)
+		}
 		return c.sendError(ev, err.Error())
 	}
 	return nil
 }
+
+// errUnavailable is the error event's text for a broker outage.
+const errUnavailable = "unavailable, try again later"
 
 // errTimeout reports a handler that outlived HandlerTimeout.
 var errTimeout = errors.New("handler timed out")
@@ -462,7 +472,9 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	// The answer and the replay are queued while no saved message of the
 	// room can be delivered, so that the client gets them in offset order
 	// and once each.
-	_, err = c.Box().JoinWithHistory(ctx, req.Room, ch.ID(), since, func(entries []channels.Entry, top channels.Position, recovered bool) error {
+	answered := false
+	res, err := c.Box().JoinWithHistory(ctx, req.Room, ch.ID(), since, func(entries []channels.Entry, top channels.Position, recovered bool) error {
+		answered = true
 		if req.Since == nil {
 			recovered = false
 			if !req.History {
@@ -479,6 +491,11 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 		}
 		return nil
 	})
+	if err != nil && !answered && (res == channels.ChannelAdded || res == channels.GroupCreated) {
+		// The client gets an error for this join (the broker failed): it
+		// must not stay in the room unawares.
+		c.Box().RemoveFromGroup(ctx, req.Room, ch.ID()) //nolint:errcheck // the local change stands; presence expires
+	}
 	return err
 }
 

@@ -296,6 +296,26 @@ func TestConnectDuringOutage(t *testing.T) {
 	})
 }
 
+// A join while Redis is down is answered with an error that does not
+// name Redis, and leaves the connection out of the room. (Joins after the
+// outage: TestConnectDuringOutage, TestRedisKilledAndRestarted.)
+func TestJoinDuringOutage(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	n := newNode(t, rs.URL(), &redisbroker.Options{Timeout: 500 * time.Millisecond}, nil)
+	x := n.events("x")
+	x.join("warmup", nil) // connected and answering before the outage
+	rs.Kill()
+	x.send(map[string]any{"event": "join", "payload": map[string]any{"room": "r"}, "ref": "j"})
+	e := x.next()
+	if e.Event != "error" || e.Ref != "j" || e.Payload["error"] != "unavailable, try again later" {
+		t.Errorf("join with Redis down answered %+v", e)
+	}
+	if m := n.box.Members("r"); len(m) != 0 {
+		t.Errorf("%d members in the room whose join failed", len(m))
+	}
+}
+
 func asClose(err error, ce **gws.CloseError) bool {
 	return errors.As(err, ce)
 }
