@@ -1,6 +1,7 @@
 package channels_test
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -180,5 +181,32 @@ func TestHistoryMaxBytes(t *testing.T) {
 	box.GroupSend(ctx, "g", strings.Repeat("y", 500), channels.SaveHistory())
 	if es, _, _, _ := box.History(ctx, "g", nil); !equal(offsets(es), []uint64{11}) {
 		t.Errorf("an entry over the cap: kept %v, want it alone", offsets(es))
+	}
+}
+
+// JoinWithHistory takes back a join whose fn failed, but not the
+// membership of a channel that was in the group before the call.
+func TestJoinWithHistoryUndoneOnError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	_, ch := e.connect(query())
+	failed := errors.New("reply failed")
+	fail := func([]channels.Entry, channels.Position, bool) error { return failed }
+	ok := func([]channels.Entry, channels.Position, bool) error { return nil }
+
+	if _, err := e.box.JoinWithHistory(ctx, "room", ch.ID(), nil, fail); !errors.Is(err, failed) {
+		t.Fatalf("join with a failing fn: %v", err)
+	}
+	if m := e.box.Members("room"); len(m) != 0 {
+		t.Errorf("%d members after a failed join, want 0", len(m))
+	}
+	if res, err := e.box.JoinWithHistory(ctx, "room", ch.ID(), nil, ok); err != nil || res != channels.GroupCreated {
+		t.Fatalf("join: %v %v", res, err)
+	}
+	if res, err := e.box.JoinWithHistory(ctx, "room", ch.ID(), nil, fail); !errors.Is(err, failed) || res != channels.AlreadyMember {
+		t.Fatalf("second join with a failing fn: %v %v", res, err)
+	}
+	if m := e.box.Members("room"); len(m) != 1 {
+		t.Errorf("%d members after a failed join of a member, want 1", len(m))
 	}
 }

@@ -132,15 +132,27 @@ func (b *ChannelBox) sendLock(group string) *sync.Mutex {
 // message saved between the join and the read would reach the client twice
 // or out of order. fn must not send saved messages (with the memory broker
 // it would wait for itself).
+//
+// Unlike AddToGroup, it does not leave the channel in the group on an
+// error (a broker call or fn failed): the client is told the join failed,
+// so it must not get the group's messages. A channel that was a member
+// before the call stays one.
 func (b *ChannelBox) JoinWithHistory(ctx context.Context, group, channelID string, since *Position,
-	fn func(entries []Entry, top Position, recovered bool) error) (AddResult, error) {
+	fn func(entries []Entry, top Position, recovered bool) error) (res AddResult, err error) {
 	if err := b.checkGroup(group); err != nil {
 		return 0, err
 	}
 	mu := b.sendLock(group)
 	mu.Lock()
 	defer mu.Unlock()
-	res, err := b.AddToGroup(ctx, group, channelID)
+	defer func() {
+		// Under the send lock, so that a join of the same channel that
+		// comes next is not undone.
+		if err != nil && (res == ChannelAdded || res == GroupCreated) {
+			b.RemoveFromGroup(ctx, group, channelID) //nolint:errcheck // the channel leaves locally whatever the broker says; its presence entry expires
+		}
+	}()
+	res, err = b.AddToGroup(ctx, group, channelID)
 	if err != nil {
 		return res, err
 	}

@@ -452,8 +452,10 @@ func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
 // Join is the built-in "join" handler: it adds the connection to a room
 // and answers "joined" with the room's position and whether the client's
 // position was recovered, followed by the messages it missed (with
-// "since") or the retained history (with "history": true), in order. An
-// application that overrides "join" can call it to keep this behaviour.
+// "since") or the retained history (with "history": true), in order. A
+// join that fails (its error is the client's answer) leaves the
+// connection out of the room, unless it was in already. An application
+// that overrides "join" can call it to keep this behaviour.
 func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	req, err := c.roomOf(ev)
 	if err != nil {
@@ -472,9 +474,9 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	// The answer and the replay are queued while no saved message of the
 	// room can be delivered, so that the client gets them in offset order
 	// and once each.
-	answered := false
-	res, err := c.Box().JoinWithHistory(ctx, req.Room, ch.ID(), since, func(entries []channels.Entry, top channels.Position, recovered bool) error {
-		answered = true
+	// On an error (the broker's, or a Reply after the handler's timeout)
+	// the connection is not left in the room.
+	_, err = c.Box().JoinWithHistory(ctx, req.Room, ch.ID(), since, func(entries []channels.Entry, top channels.Position, recovered bool) error {
 		if req.Since == nil {
 			recovered = false
 			if !req.History {
@@ -491,11 +493,6 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 		}
 		return nil
 	})
-	if err != nil && !answered && (res == channels.ChannelAdded || res == channels.GroupCreated) {
-		// The client gets an error for this join (the broker failed): it
-		// must not stay in the room unawares.
-		c.Box().RemoveFromGroup(ctx, req.Room, ch.ID()) //nolint:errcheck // the local change stands; presence expires
-	}
 	return err
 }
 

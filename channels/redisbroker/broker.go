@@ -99,10 +99,11 @@ func (e *unavailable) Unwrap() error        { return e.err }
 func (e *unavailable) Is(target error) bool { return target == channels.ErrBrokerUnavailable }
 
 // reach marks an error of a Redis call as unavailable when Redis could
-// not be reached, did not answer in time, or answered that it cannot
-// serve yet (loading its data, no primary); other errors (replies
-// refusing the command, unexpected replies, a caller's cancellation) are
-// returned as they are.
+// not be reached, did not answer in time (within Options.Timeout or the
+// caller's earlier deadline: both are Redis being too slow for the
+// call), or answered that it cannot serve yet (loading its data, no
+// primary); other errors (replies refusing the command, unexpected
+// replies, a caller's cancellation) are returned as they are.
 func reach(err error) error {
 	if err == nil {
 		return nil
@@ -405,7 +406,10 @@ func (b *Broker) Subscribe(_ context.Context, h channels.Handler, group string) 
 func (b *Broker) Unsubscribe(ctx context.Context, h channels.Handler, group string) error {
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	return b.sub.unsubscribeGroup(ctx, group)
+	if err := b.sub.unsubscribeGroup(ctx, group); err != nil {
+		return fmt.Errorf("redisbroker: unsubscribe from %q: %w", group, reach(err))
+	}
+	return nil
 }
 
 // History implements channels.Broker.

@@ -2,6 +2,7 @@ package redisbroker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -185,7 +186,10 @@ func (s *subscriber) addLocked(ch string) error {
 		// The channel stays wanted: dropping the connection makes run
 		// reconnect and subscribe to every wanted channel.
 		s.conn.Close()
-		return fmt.Errorf("%w: %w", ErrNotSubscribed, err)
+		if errors.Is(reach(err), channels.ErrBrokerUnavailable) {
+			return fmt.Errorf("%w: %w", ErrNotSubscribed, err)
+		}
+		return fmt.Errorf("redisbroker: subscribe: %w", err) // refused (an ACL, say): not an outage
 	}
 	return nil
 }
