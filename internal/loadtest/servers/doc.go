@@ -9,6 +9,13 @@
 //   - gorillahub: gorilla/websocket written as gorilla's chat example,
 //     a hub goroutine per room, read and write pumps per client.
 //
+// and one yardstick, not a peer:
+//
+//   - floor: the publisher's goroutine writes each message, framed once,
+//     straight to every member's socket. It is run in the latency
+//     scenario only, to show what the client and the kernel cost there
+//     whatever the server.
+//
 // Its test builds each command, starts it and checks the contract with
 // real clients.
 package servers

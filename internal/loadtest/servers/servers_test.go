@@ -48,6 +48,7 @@ func TestServers(t *testing.T) {
 		{"switchboard-redis", "switchboard", true},
 		{"melody", "melody", false},
 		{"gorillahub", "gorillahub", false},
+		{"floor", "floor", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -67,10 +67,11 @@ func (r *report) pictures() []picture {
 		out = append(out, picture{"fanout.png", "fan-out plateau", fan}, picture{"cpu.png", "server CPU per million deliveries", cpu})
 	}
 	if len(r.Latency) > 0 {
-		c := &chart.Chart{Title: "4. p99 to the first member at 50% of the weakest plateau (lower is better)", YLabel: "µs (log)", Series: all, Log: true}
+		withFloor := append(slices.Clone(all), floorServer)
+		c := &chart.Chart{Title: "4. p99 to the first member at 50% of the weakest plateau (lower is better)", YLabel: "µs (log)", Series: withFloor, Log: true}
 		for _, k := range keys {
 			g := chart.Group{Label: fmt.Sprintf("%d × %d B", k.m, k.s)}
-			for _, srv := range all {
+			for _, srv := range withFloor {
 				var v []float64
 				for _, x := range r.Latency {
 					if x.Server == srv && x.Members == k.m && x.Size == k.s {

@@ -13,7 +13,9 @@
 // (a personal room each and rooms of ten), 6 1% slow consumers (each run
 // beside a control of the same length where nobody stalls), and 7
 // Switchboard over the Redis broker (a redis-server the tool starts) in 3,
-// 4 and 5. The markdown report comes with PNG charts in charts/ beside it.
+// 4 and 5. Scenario 4 also runs a yardstick, servers/floor, whose latency
+// is the least any server can have with this client on this machine. The
+// markdown report comes with PNG charts in charts/ beside it.
 //
 // From internal/loadtest:
 //
@@ -46,6 +48,13 @@ import (
 var servers = []string{"switchboard", "melody", "gorillahub"}
 
 const redisServer = "switchboard-redis"
+
+// floorServer is not a peer but a yardstick, run in scenario 4 only: the
+// publisher writes each message straight to every member's socket (see
+// servers/floor). Its latency is what the client and the kernel cost on
+// this machine whatever the server, so a server's latency over the
+// floor's is what the server itself adds.
+const floorServer = "floor"
 
 type config struct {
 	rounds   int
@@ -156,7 +165,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(bin)
-	for _, name := range append(slices.Clone(servers), "loadclient") { // redisServer is the switchboard binary
+	for _, name := range append(slices.Clone(servers), floorServer, "loadclient") { // redisServer is the switchboard binary
 		pkg := "./servers/" + name
 		if name == "loadclient" {
 			pkg = "./cmd/loadclient"
@@ -266,7 +275,7 @@ func main() {
 			rates = append(rates, strconv.Itoa(max(1, int(sh*weakest/float64(fc.Members)+0.5))))
 		}
 		for r := range cfg.rounds {
-			for _, srv := range rotate(withBroker, r) {
+			for _, srv := range rotate(append(slices.Clone(withBroker), floorServer), r) {
 				var res fanoutResult
 				if err := run(bin, srv, cfg.pin, &res, "-scenario", "fanout", "-every-step", "-conns", strconv.Itoa(fc.Members),
 					"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.step.String()); err != nil {

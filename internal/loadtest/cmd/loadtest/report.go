@@ -242,7 +242,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 			}
 		}
 		for i, sh := range shares {
-			for _, srv := range servers {
+			for _, srv := range append(slices.Clone(servers), floorServer) {
 				var p50, p99, p999, mx, deliv, f50, f99 []float64
 				bound, samples, offered := 0, -1, 0
 				for _, x := range r.Latency {
@@ -283,15 +283,19 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 		}
 	}
 	p("\nThe latency to the last member is mostly the client's: one core reads the message on every member in turn, so the last member gets it after the client swept the whole room (about 15 ms at 1,000 members, 120 ms and more at 10,000, whatever the server). Differences between servers show on top of that sweep; at 10,000 members and 10%% load a 2 s step holds only two messages. The latency to the first member leaves the sweep out: it is how soon the server starts delivering.\n")
-	p("\nSwitchboard's p99 at 50%% load as a share of the others' (lower is better):\n\n| members × payload | to the last member / melody | / gorilla hub | to the first member / melody | / gorilla hub |\n|---|---|---|---|---|\n")
+	p("\nThe floor is a yardstick, not a peer: its publisher writes each message, framed once, straight to every member's socket in turn (servers/floor), which is the least work any server can do. Its latency is what this client and the kernel cost, and a server's latency over the floor's is what the server adds. Where melody's p99 is less than twice the floor's, no server can have half of it, measured this way.\n")
+	p("\nSwitchboard's p99 at 50%% load as a share of the others' (lower is better), and each server's over the floor's (1.00× is as fast as this client can tell):\n\n| members × payload | to the last member / melody | / gorilla hub | to the first member / melody | / gorilla hub | to the last member over the floor: switchboard | melody | gorilla hub |\n|---|---|---|---|---|---|---|---|\n")
 	for _, k := range keys {
-		cell := func(o, which string) string {
-			sb, v := p99At[fmt.Sprint(k.m, k.s, "switchboard")+which], p99At[fmt.Sprint(k.m, k.s, o)+which]
-			if v > 0 && sb > 0 {
-				return fmt.Sprintf("%.2f×", sb/v)
+		ratioOf := func(a, b, which string) string {
+			x, y := p99At[fmt.Sprint(k.m, k.s, a)+which], p99At[fmt.Sprint(k.m, k.s, b)+which]
+			if x > 0 && y > 0 {
+				return fmt.Sprintf("%.2f×", x/y)
 			}
 			return "–"
 		}
-		p("| %d × %d B | %s | %s | %s | %s |\n", k.m, k.s, cell("melody", ""), cell("gorillahub", ""), cell("melody", "first"), cell("gorillahub", "first"))
+		cell := func(o, which string) string { return ratioOf("switchboard", o, which) }
+		floor := func(srv string) string { return ratioOf(srv, floorServer, "") }
+		p("| %d × %d B | %s | %s | %s | %s | %s | %s | %s |\n", k.m, k.s, cell("melody", ""), cell("gorillahub", ""), cell("melody", "first"), cell("gorillahub", "first"),
+			floor("switchboard"), floor("melody"), floor("gorillahub"))
 	}
 }

@@ -140,3 +140,45 @@ func TestPicturesDraw(t *testing.T) {
 		t.Fatalf("an empty report has %d pictures", len(pics))
 	}
 }
+
+// lat is a scenario 4 run of srv at one load, 50%, with these p99s to the
+// last and the first member.
+func lat(srv string, round int, last, first float64) latencyRun {
+	return latencyRun{Server: srv, Round: round, Shares: []float64{0.5}, Weakest: 100_000, fanoutResult: result.Fanout{
+		Members: 1000, Size: 64,
+		Steps: []result.FanoutStep{{OfferedPerSec: 50, Expected: 100, Deliveries: 100, Samples: 100, P50: last / 2, P99: last, P999: last, Max: last, FirstP50: first / 2, FirstP99: first}},
+	}}
+}
+
+func TestLatencyMarkdown(t *testing.T) {
+	t.Parallel()
+	r := testReport()
+	for round := 1; round <= 3; round++ {
+		r.Latency = append(r.Latency,
+			lat("switchboard", round, 12_000, 1_000),
+			lat("melody", round, 30_000, 4_000),
+			lat("gorillahub", round, 24_000, 2_000),
+			lat(floorServer, round, 10_000, 500))
+	}
+	md := r.markdown()
+	for _, want := range []string{
+		"## 4. Latency at fixed loads",
+		"| 1000 × 64 B | 50% of 100000 (50000) | floor | 5000 | 10000 |",
+		// 12/30, 12/24, 1/4, 1/2; over the floor: 12/10, 30/10, 24/10
+		"| 1000 × 64 B | 0.40× | 0.50× | 0.25× | 0.50× | 1.20× | 3.00× | 2.40× |",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+	var names []string
+	for _, pic := range r.pictures() {
+		names = append(names, pic.file)
+		if pic.file == "latency.png" && !strings.Contains(strings.Join(pic.c.Series, " "), floorServer) {
+			t.Errorf("the latency chart's series %q leave out the floor", pic.c.Series)
+		}
+	}
+	if !strings.Contains(strings.Join(names, " "), "latency.png") {
+		t.Errorf("pictures %q: no latency chart", names)
+	}
+}
