@@ -51,5 +51,7 @@
 // messages the history cannot give back (its broker's data was lost)
 // closes the group's local members with websocket.StatusServiceRestart:
 // their clients reconnect and, rejoining from their position, learn that
-// they did not recover.
+// they did not recover. A group of which the node had seen no saved
+// message keeps its members: when its history comes back empty under a
+// new epoch, nothing the node knew of was lost.
 package channels

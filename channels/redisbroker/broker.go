@@ -19,8 +19,12 @@
 // what it missed of saved messages from the history; where the history
 // cannot (Redis lost its data, or trimmed the entries), the box closes the
 // group's members with websocket.StatusServiceRestart so that their
-// clients rejoin and learn they did not recover. Unsaved messages sent
-// during an outage are lost.
+// clients rejoin and learn they did not recover. Only groups with saved
+// messages are closed so: after Redis restarts empty, a group of which
+// the node had seen no saved message takes the new epoch and keeps its
+// members (if its very first saved messages were published while this
+// node was cut off and then lost with Redis's data, nobody learns of
+// them). Unsaved messages sent during an outage are lost.
 package redisbroker
 
 import (

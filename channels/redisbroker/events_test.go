@@ -195,7 +195,8 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	n2 := newNode(t, rs.URL(), bo, nil)
 	x := n1.events("x")
 	pos := joinedPos(x.join("r", nil))
-	n1.connect(query("user", "zed", "group", "quiet")) // a room with no saved messages
+	quiet, _ := n1.connect(query("user", "zed", "group", "quiet")) // a room with no saved messages
+	w := n1.events("w")                                            // in the endpoint's group only
 	for i := 1; i <= 20; i++ {
 		emit(t, n2, "r", i)
 		e := x.next()
@@ -267,6 +268,19 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	emit(t, n1, "r", 99)
 	if e := y.next(); e.Payload["i"] != 99.0 {
 		t.Errorf("after the restart: %+v", e)
+	}
+	// Groups that never saved a message lost nothing: their members were
+	// not closed (a local send reaches them at once).
+	if _, err := n1.box.GroupSend(ctx, "quiet", "still here"); err != nil {
+		t.Fatal(err)
+	}
+	quiet.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := quiet.ReadMessage(); err != nil || string(msg) != "still here" {
+		t.Errorf("the member of a room without saved messages, after the restart: %q, %v", msg, err)
+	}
+	w.send(map[string]any{"event": "shout", "payload": map[string]any{"n": 1}})
+	if e, err := w.tryNext(); err != nil || e.Event != "shout" {
+		t.Errorf("a connection in the endpoint's group only, after the restart: %+v, %v", e, err)
 	}
 }
 
