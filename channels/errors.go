@@ -1,6 +1,10 @@
 package channels
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/switchboard-go/switchboard/websocket"
+)
 
 var (
 	// ErrNoSuchChannel is returned by SendTo for a channel that is not
@@ -25,5 +29,25 @@ var (
 	// when the call failed because the broker's server could not be
 	// reached or did not answer in time: the same call may succeed later.
 	// The default MemoryBroker never returns it.
-	ErrBrokerUnavailable = errors.New("channels: broker unavailable")
+	//
+	// Such an error carries websocket.StatusTryAgainLater: errors.As finds
+	// a *websocket.CloseError{Code: 1013, Reason: "try again later"} in
+	// it, so a handler that returns it closes its connection with 1013
+	// rather than 1011 (and one that returns it before Accept refuses the
+	// handshake with 503). A broker wraps it (fmt.Errorf with %w, or an
+	// Unwrap method) for both to hold.
+	ErrBrokerUnavailable error = brokerUnavailable{}
 )
+
+type brokerUnavailable struct{}
+
+func (brokerUnavailable) Error() string { return "channels: broker unavailable" }
+
+// As gives a *websocket.CloseError target the close an outage calls for.
+func (brokerUnavailable) As(target any) bool {
+	p, ok := target.(**websocket.CloseError)
+	if ok {
+		*p = &websocket.CloseError{Code: websocket.StatusTryAgainLater, Reason: "try again later"}
+	}
+	return ok
+}

@@ -122,14 +122,18 @@ func run(c Consumer, b *Base) {
 	ctx := b.ws.Context()
 	err := b.safely("OnConnect", func() error { return c.OnConnect(ctx) })
 	if b.ws.State() == websocket.StateConnecting {
+		status := http.StatusForbidden
 		var pe *panicError
 		switch {
 		case errors.As(err, &pe):
 			b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "err", err)
+		case errors.Is(err, channels.ErrBrokerUnavailable):
+			b.cfg.Logger.Warn("consumers: broker unavailable; refusing the handshake", "id", b.ws.ID(), "err", err)
+			status = http.StatusServiceUnavailable
 		case err != nil:
 			b.cfg.Logger.Debug("consumers: handshake refused by OnConnect", "id", b.ws.ID(), "err", err)
 		}
-		b.ws.Reject(http.StatusForbidden, "Forbidden") //nolint:errcheck // the client may be gone
+		b.ws.Reject(status, http.StatusText(status)) //nolint:errcheck // the client may be gone
 		return
 	}
 	code := b.closeFor(err)
@@ -183,12 +187,13 @@ func (b *Base) closeFor(err error) websocket.StatusCode {
 	code, reason := websocket.StatusInternalError, "internal error"
 	var ce *websocket.CloseError
 	switch {
-	case errors.As(err, &ce):
-		code, reason = ce.Code, ce.Reason
 	case errors.Is(err, channels.ErrBrokerUnavailable):
-		// An outage, not a bug: the client should come back later.
+		// An outage, not a bug: the client should come back later. (Such
+		// an error carries 1013 as a CloseError too; this case logs it.)
 		code, reason = websocket.StatusTryAgainLater, "try again later"
 		b.cfg.Logger.Warn("consumers: broker unavailable; closing", "id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
+	case errors.As(err, &ce):
+		code, reason = ce.Code, ce.Reason
 	default:
 		b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
 	}

@@ -58,6 +58,8 @@ func (r *recorder) OnConnect(ctx context.Context) error {
 		return errors.New("not you")
 	case "silent":
 		return nil // never accepts
+	case "outage":
+		return fmt.Errorf("presence: %w", channels.ErrBrokerUnavailable)
 	case "fail-after-accept":
 		r.Accept(ctx)
 		return errors.New("setup failed")
@@ -246,6 +248,10 @@ func TestConnectOutcomes(t *testing.T) {
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Errorf("connect=%s: %v, want 403", q, err)
 		}
+	}
+	// A broker outage before Accept asks the client to come back later.
+	if _, resp, err := gws.DefaultDialer.Dial(s.url+"/ws/r?connect=outage", nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("connect=outage: %v, want 503", err)
 	}
 	c := s.dial(t, "/ws/r?connect=fail-after-accept")
 	if code := closeCode(t, c); code != 1011 {

@@ -223,13 +223,15 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 		return c.sendError(ev, fmt.Sprintf("unknown event %q", ev.Name))
 	}
 	if err := c.runHandler(ctx, h, ev); err != nil {
-		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
-			return err // the handler asked for a close
-		}
+		// An outage is checked first: its error carries a close (1013),
+		// which is for a hook's, not for one event's.
 		if errors.Is(err, channels.ErrBrokerUnavailable) {
 			c.events.opts.Logger.Warn("consumers: event failed: broker unavailable", "event", ev.Name, "id", c.WebSocket().ID(), "err", err)
 			return c.sendError(ev, errUnavailable)
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return err // the handler asked for a close
 		}
 		return c.sendError(ev, err.Error())
 	}

@@ -18,7 +18,8 @@
 // Routing: a request that matches no route gets 404, a matched request that
 // is not a WebSocket upgrade gets 426 (or Options.Fallback), both before
 // any handshake. A handler's error closes its connection with 1011 (or the
-// code of a websocket.CloseError) and is logged; a panic is recovered the
+// code of a websocket.CloseError it carries: 1013 for a broker outage,
+// channels.ErrBrokerUnavailable) and is logged; a panic is recovered the
 // same way.
 //
 // Middleware order, outermost first: the Use middleware of each router on

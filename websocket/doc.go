@@ -84,7 +84,7 @@
 //	1010  StatusMandatoryExtension  the client needed an extension the server lacks
 //	1011  StatusInternalError       the handler failed (error or panic)
 //	1012  StatusServiceRestart      the server is restarting
-//	1013  StatusTryAgainLater       temporary overload
+//	1013  StatusTryAgainLater       temporary overload, or a broker outage
 //	1015  StatusTLSHandshakeFailure reported only
 //	4000  StatusShutdown            the server is shutting down: reconnect with jitter
 //	4001  StatusSlowConsumer        the peer's outbound queue overflowed

@@ -14,10 +14,12 @@ import (
 // HandlerFunc handles one connection. It decides the handshake (Accept or
 // Reject), then talks to the peer. When it returns, the connection is
 // closed: with StatusNormalClosure after a nil error, with the code of a
-// *CloseError it returns, or with StatusInternalError (the error logged)
-// otherwise. A panic is recovered and treated as an error. Returning
-// without Accept or Reject rejects the handshake with 403 (500 after an
-// error).
+// *CloseError it returns (or carries: errors.As finds one in it, as in
+// channels.ErrBrokerUnavailable, which carries StatusTryAgainLater), or
+// with StatusInternalError (the error logged) otherwise. A panic is
+// recovered and treated as an error. Returning without Accept or Reject
+// rejects the handshake with 403 (500 after an error, 503 after one that
+// carries StatusTryAgainLater).
 type HandlerFunc func(ws *WebSocket) error
 
 // Handler returns an http.Handler that runs fn for every WebSocket
@@ -105,7 +107,13 @@ func (ws *WebSocket) finish(err error) {
 	switch ws.State() {
 	case StateConnecting:
 		status := http.StatusForbidden
-		if err != nil {
+		switch {
+		case CloseStatus(err) == StatusTryAgainLater:
+			// The error asks the client to come back later (a broker
+			// outage, say): so does 503.
+			ws.cfg.logger.Warn("websocket: handler failed before Accept; refusing with 503", "id", ws.id, "path", ws.path(), "err", err)
+			status = http.StatusServiceUnavailable
+		case err != nil:
 			log()
 			status = http.StatusInternalServerError
 		}
@@ -118,6 +126,11 @@ func (ws *WebSocket) finish(err error) {
 			switch {
 			case errors.As(err, &ce):
 				code, reason = ce.Code, ce.Reason
+				if _, plain := err.(*CloseError); !plain && code == StatusTryAgainLater {
+					// An error that carries 1013 (a broker outage, say)
+					// is worth a line, though not an error's.
+					ws.cfg.logger.Warn("websocket: handler failed; closing with 1013 try again later", "id", ws.id, "path", ws.path(), "err", err)
+				}
 			case errors.As(err, &de):
 				code, reason = de.Code, de.Reason
 			default:

@@ -98,9 +98,8 @@ var ErrNotSubscribed error = &unavailable{errors.New("redisbroker: pub/sub conne
 // answer in time; it matches channels.ErrBrokerUnavailable.
 type unavailable struct{ err error }
 
-func (e *unavailable) Error() string        { return e.err.Error() }
-func (e *unavailable) Unwrap() error        { return e.err }
-func (e *unavailable) Is(target error) bool { return target == channels.ErrBrokerUnavailable }
+func (e *unavailable) Error() string   { return e.err.Error() }
+func (e *unavailable) Unwrap() []error { return []error{channels.ErrBrokerUnavailable, e.err} }
 
 // reach marks an error of a Redis call as unavailable when Redis could
 // not be reached, did not answer in time (within Options.Timeout or the

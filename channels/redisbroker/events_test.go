@@ -298,6 +298,16 @@ func TestConnectDuringOutage(t *testing.T) {
 	if !asClose(err, &ce) || ce.Code != int(websocket.StatusTryAgainLater) {
 		t.Fatalf("connection during the outage: %v; want close %d", err, websocket.StatusTryAgainLater)
 	}
+	// So is one whose plain router handler returns the box's error.
+	raw, _, err := gws.DefaultDialer.Dial(n.url+"/raw?user=u&group=g", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, _, err := raw.ReadMessage(); !asClose(err, &ce) || ce.Code != int(websocket.StatusTryAgainLater) {
+		t.Fatalf("a plain handler's connection during the outage: %v; want close %d", err, websocket.StatusTryAgainLater)
+	}
 	rs.Restart()
 	eventually(t, "a connection after the outage", func() bool {
 		y := n.events("y")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/internal/redistest"
+	"github.com/switchboard-go/switchboard/websocket"
 )
 
 // Errors of calls that Redis refused do not match
@@ -47,6 +48,14 @@ func TestReachClassifies(t *testing.T) {
 	down := c.Do(ctx, c.B().Ping().Build()).Error()
 	if err := reach(down); down == nil || !errors.Is(err, channels.ErrBrokerUnavailable) || err.Error() != down.Error() {
 		t.Errorf("a call with Redis down: %v, marked %v; want it to match ErrBrokerUnavailable with the same text", down, err)
+	}
+	// It carries close 1013 and still holds the client's error.
+	var ce *websocket.CloseError
+	if err := reach(down); !errors.As(err, &ce) || ce.Code != websocket.StatusTryAgainLater || !errors.Is(err, down) {
+		t.Errorf("a call with Redis down, marked %v: CloseError %v, holds %v: %v; want close 1013 and the error", err, ce, down, errors.Is(err, down))
+	}
+	if errors.As(reach(wrongType), &ce) {
+		t.Errorf("a WRONGTYPE reply (%v) carries a close", wrongType)
 	}
 	if !errors.Is(ErrNotSubscribed, channels.ErrBrokerUnavailable) {
 		t.Error("ErrNotSubscribed does not match channels.ErrBrokerUnavailable")
