@@ -107,7 +107,7 @@ func (r *report) markdown() string {
 	p("# Benchmarks\n\n")
 	p("Switchboard (a ChannelBox with default options) against olahol/melody (rooms in a map, `BroadcastMultiple`) and a plain gorilla/websocket hub written like gorilla's chat example, measured in the same run by the load tool in `internal/loadtest` (a module of its own, so the peers never enter the library's go.mod).\n\n")
 	p("- Machine: %s\n- Run: %s, started %s\n", r.Machine, r.Config, r.Started)
-	p("- Reproduce: `cd internal/loadtest && %s` (the raw results are in `docs/loadtest.json`; `go run ./cmd/loadtest -from ../../docs/loadtest.json -md ../../docs/BENCHMARKS.md` renders this page again)\n", r.Command)
+	p("- Reproduce: `cd internal/loadtest && %s` (the raw results are in `docs/loadtest.json`; `go run ./cmd/loadtest -from ../../docs/loadtest.json -md ../../docs/BENCHMARKS.md` renders this page again)\n", toDocs(r.Command))
 	p("- Each round starts every server afresh on a new port, in an order that rotates between rounds; the server runs on CPU 0 and the client on CPU 1, both with GOMAXPROCS=1. Figures are the median over rounds with the min–max in brackets; ratios compare medians.\n\n")
 
 	p("## 1. Idle memory per connection\n\n")
@@ -218,7 +218,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("\n## 4. Latency at fixed loads\n\n")
 	if r.LatencyCommand != "" {
-		p("Run afterwards with `cd internal/loadtest && %s`, from the plateaus above. ", r.LatencyCommand)
+		p("Run afterwards with `cd internal/loadtest && %s`, from the plateaus above. ", toDocs(r.LatencyCommand))
 	}
 	p("The same room and publisher at fixed shares of the weakest server's median plateau, every step run whatever is delivered; the latency is from publish to the last member, per message, in µs (median over rounds of each round's percentile).\n\n")
 	p("| members × payload | load: share of the weakest plateau (deliveries/s offered) | server | p50 | p99 | p99.9 | max | first member p50 / p99 | messages per round (fewest) | delivered | client-bound |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -298,4 +298,23 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 		p("| %d × %d B | %s | %s | %s | %s | %s | %s | %s |\n", k.m, k.s, cell("melody", ""), cell("gorillahub", ""), cell("melody", "first"), cell("gorillahub", "first"),
 			floor("switchboard"), floor("melody"), floor("gorillahub"))
 	}
+}
+
+// toDocs is a run's command line as this page shows it: with its outputs
+// (-json, -md) in docs/, where the page and its raw results are, whatever
+// paths the run wrote to.
+func toDocs(command string) string {
+	var out []string
+	f := strings.Fields(command)
+	for i := 0; i < len(f); i++ {
+		name, _, inline := strings.Cut(strings.TrimLeft(f[i], "-"), "=")
+		if strings.HasPrefix(f[i], "-") && (name == "json" || name == "md") {
+			if !inline {
+				i++ // the value
+			}
+			continue
+		}
+		out = append(out, f[i])
+	}
+	return strings.Join(append(out, "-json ../../docs/loadtest.json -md ../../docs/BENCHMARKS.md"), " ")
 }

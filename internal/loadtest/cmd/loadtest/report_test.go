@@ -182,3 +182,17 @@ func TestLatencyMarkdown(t *testing.T) {
 		t.Errorf("pictures %q: no latency chart", names)
 	}
 }
+
+func TestToDocs(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"go run ./cmd/loadtest -rounds 5 -json /tmp/x.json -md /tmp/B.md": "go run ./cmd/loadtest -rounds 5",
+		"go run ./cmd/loadtest --md=/tmp/B.md -step 2s -json=/tmp/x":      "go run ./cmd/loadtest -step 2s",
+		"go run ./cmd/loadtest -plateaus ../../docs/loadtest.json":        "go run ./cmd/loadtest -plateaus ../../docs/loadtest.json",
+	} {
+		want += " -json ../../docs/loadtest.json -md ../../docs/BENCHMARKS.md"
+		if got := toDocs(in); got != want {
+			t.Errorf("toDocs(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
