@@ -127,8 +127,9 @@ func run(c Consumer, b *Base) {
 		switch {
 		case errors.As(err, &pe):
 			b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "err", err)
-		case errors.Is(err, channels.ErrBrokerUnavailable):
-			b.cfg.Logger.Warn("consumers: broker unavailable; refusing the handshake", "id", b.ws.ID(), "err", err)
+		case websocket.CloseStatus(err) == websocket.StatusTryAgainLater:
+			// A broker outage, say: the client should come back later.
+			b.cfg.Logger.Warn("consumers: OnConnect failed for now; refusing the handshake with 503", "id", b.ws.ID(), "err", err)
 			status = http.StatusServiceUnavailable
 		case err != nil:
 			b.cfg.Logger.Debug("consumers: handshake refused by OnConnect", "id", b.ws.ID(), "err", err)

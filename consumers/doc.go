@@ -39,8 +39,9 @@
 // of a websocket.CloseError it carries; a panic is recovered the same way. OnDisconnect runs exactly once, with the close code that
 // was actually sent or received. An error from OnConnect before Accept, or
 // an OnConnect that returns without accepting, rejects the handshake with
-// 403 (503 for an error that matches channels.ErrBrokerUnavailable), and
-// OnDisconnect does not run.
+// 403 (503 for an error that carries websocket.StatusTryAgainLater, as
+// one matching channels.ErrBrokerUnavailable does), and OnDisconnect does
+// not run.
 //
 // The connection is registered in the box when it is accepted and leaves
 // every group when it ends, without user code.

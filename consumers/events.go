@@ -49,8 +49,9 @@ type EventOptions struct {
 	// Expires is the idle expiry of the connections. Defaults to never.
 	Expires time.Duration
 	// OnConnect runs before the handshake is accepted (it must not accept
-	// it itself): an error rejects it with 403. OnDisconnect runs once when
-	// an accepted connection ends.
+	// it itself): an error rejects it with 403 (503 for one that carries
+	// websocket.StatusTryAgainLater, as a broker outage does). OnDisconnect
+	// runs once when an accepted connection ends.
 	OnConnect    func(ctx context.Context, c *EventConn) error
 	OnDisconnect func(c *EventConn, code websocket.StatusCode)
 	// Logger receives handler failures. Defaults to slog.Default().

@@ -86,7 +86,9 @@ func (e *DecodeError) Error() string {
 func (e *DecodeError) Unwrap() error { return e.Err }
 
 // CloseStatus returns the close code carried by err (a *DisconnectError or a
-// *CloseError, possibly wrapped), or -1 when err carries none.
+// *CloseError, possibly wrapped, or what errors.As finds in it: 1013 for a
+// broker outage, channels.ErrBrokerUnavailable), or -1 when err carries
+// none. Only a *DisconnectError says that a connection ended.
 func CloseStatus(err error) StatusCode {
 	var de *DisconnectError
 	if errors.As(err, &de) {

@@ -126,11 +126,6 @@ func (ws *WebSocket) finish(err error) {
 			switch {
 			case errors.As(err, &ce):
 				code, reason = ce.Code, ce.Reason
-				if _, plain := err.(*CloseError); !plain && code == StatusTryAgainLater {
-					// An error that carries 1013 (a broker outage, say)
-					// is worth a line, though not an error's.
-					ws.cfg.logger.Warn("websocket: handler failed; closing with 1013 try again later", "id", ws.id, "path", ws.path(), "err", err)
-				}
 			case errors.As(err, &de):
 				code, reason = de.Code, de.Reason
 			default:

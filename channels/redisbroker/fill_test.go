@@ -36,9 +36,8 @@ func (r *recorder) ResyncGroup(group string) {
 
 // A node whose state of a group is of an epoch Redis no longer has (its
 // history was flushed, or Redis lost its data) closes the group's members
-// only when it knew of saved messages of that epoch, or when the new
-// epoch's entries are not all there; otherwise it takes the new epoch and
-// delivers its entries.
+// unless it knew of no saved message of that epoch and nothing was saved
+// in the new one, and no message of the old epoch is on its way.
 func TestFillAfterEpochChange(t *testing.T) {
 	rs := redistest.Start(t)
 	b, err := New(&Options{Addr: rs.URL(), Timeout: 5 * time.Second})
@@ -65,20 +64,23 @@ func TestFillAfterEpochChange(t *testing.T) {
 	tests := []struct {
 		group     string
 		last      uint64 // the node's last offset of the old epoch
+		msg       *channels.Message
 		delivered []uint64
 		resync    bool
 	}{
-		{"never-saved", 0, nil, false},
-		{"whole", 0, []uint64{1, 2}, false},
-		{"trimmed", 0, nil, true},
-		{"seen", 3, nil, true},
+		{"never-saved", 0, nil, nil, false},
+		// A message of the old epoch whose predecessor the node missed.
+		{"never-saved-2", 0, &channels.Message{Position: channels.Position{Offset: 2, Epoch: "gone"}}, nil, true},
+		{"whole", 0, nil, nil, true},
+		{"trimmed", 0, nil, nil, true},
+		{"seen", 3, nil, nil, true},
 	}
 	for _, tt := range tests {
 		rec.mu.Lock()
 		rec.delivered, rec.resyncs = nil, nil
 		rec.mu.Unlock()
 		st := &groupState{known: true, epoch: "gone", last: tt.last}
-		if !b.sub.fill(tt.group, st, nil) {
+		if !b.sub.fill(tt.group, st, tt.msg) {
 			t.Fatalf("%s: fill failed", tt.group)
 		}
 		_, top, _, err := b.History(ctx, tt.group, &channels.Position{Offset: channels.PositionOnly})

@@ -425,15 +425,15 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) b
 		return false
 	}
 	st.suspect = false
-	if since != nil && st.epoch != "" && st.last == 0 && top.Epoch != st.epoch &&
-		(top.Offset == 0 || len(entries) > 0 && entries[0].Position.Offset == 1) {
+	if msg == nil && since != nil && st.epoch != "" && st.last == 0 && top.Epoch != st.epoch && top.Offset == 0 {
 		// The epoch changed (the history was flushed, or Redis lost its
 		// data) before the node saw a saved message of the old one, and
-		// the new one is whole: there is nothing to recover, so the
-		// members stay and get the new epoch's entries (all of them came,
-		// since was of another epoch). Without this, every group would
-		// close its members when Redis restarts empty, rooms that never
-		// saved a message too.
+		// nothing was saved in the new one: there is nothing to recover,
+		// so the members stay. Without this, every group would close its
+		// members when Redis restarts empty, rooms that never saved a
+		// message too. (A new epoch with entries may be an old snapshot
+		// of Redis's, and a message on its way, msg, may be of the old
+		// epoch: both are resynchronised as before.)
 		st.epoch, complete = top.Epoch, true
 	}
 	if since == nil || (!complete && st.epoch != "") {
