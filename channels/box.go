@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-go/switchboard/internal/ownstack"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
@@ -92,7 +93,7 @@ func (b *ChannelBox) Broker() Broker { return b.broker }
 // The channel leaves the box by itself when the connection ends: from every
 // group, the user index and presence.
 func (b *ChannelBox) Register(ws *websocket.WebSocket, opts *RegisterOptions) (ch *Channel, err error) {
-	onOwnStack(func() { ch, err = b.register(ws, opts) })
+	ownstack.Run(func() { ch, err = b.register(ws, opts) })
 	return ch, err
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"unicode/utf8"
+
+	"github.com/switchboard-go/switchboard/internal/ownstack"
 )
 
 // AddResult is what AddToGroup did.
@@ -75,7 +77,7 @@ func truncate(s string, n int) string {
 // sends to the group. The local change stands even when the broker call
 // that publishes it fails; the error is returned.
 func (b *ChannelBox) AddToGroup(ctx context.Context, group, channelID string) (res AddResult, err error) {
-	onOwnStack(func() { res, err = b.addToGroup(ctx, group, channelID) })
+	ownstack.Run(func() { res, err = b.addToGroup(ctx, group, channelID) })
 	return res, err
 }
 

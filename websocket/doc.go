@@ -58,10 +58,11 @@
 // calls Request before Accept keeps that copy, headers and all.
 //
 // A goroutine's stack usually starts at 2 KiB and doubles whenever it
-// runs out; one that waits never gets the space back. Accept, Receive and
-// the channels package's Register and AddToGroup stay within 2 KiB; what a
-// handler adds is its own frames and whatever else it calls before it
-// waits. A handler whose functions are small (a large closure with every
+// runs out; one that waits never gets the space back. Accept, Receive,
+// Query, Header and the channels package's Register and AddToGroup stay
+// within 2 KiB (Query, Header, Register and AddToGroup do their deep work
+// on a short-lived goroutine of their own); what a handler adds is its own
+// frames and whatever else it calls before it waits. A handler whose functions are small (a large closure with every
 // branch inline is not) costs 2 KiB of stack per idle connection; one that
 // goes deeper costs 4 KiB, and so does a connection whose handler has
 // processed messages of any weight.

@@ -13,6 +13,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchboard-go/switchboard/internal/ownstack"
 	"github.com/switchboard-go/switchboard/internal/pathparam"
 )
 
@@ -212,7 +213,9 @@ func (ws *WebSocket) Header() http.Header {
 	if h := ws.hdr.Load(); h != nil {
 		return *h
 	}
-	h, err := unpackHeader(ws.accepted.Load().header)
+	var h http.Header
+	var err error
+	ownstack.Run(func() { h, err = unpackHeader(ws.accepted.Load().header) }) // as Query
 	if err != nil {
 		// packHeader wrote it, so this is a bug, not bad input (the
 		// fuzz test round-trips every header): say so, and go on
@@ -225,11 +228,19 @@ func (ws *WebSocket) Header() http.Header {
 }
 
 // Query returns the handshake request's parsed query string.
-func (ws *WebSocket) Query() url.Values {
-	if r := ws.req.Load(); r != nil {
-		return r.URL.Query()
-	}
-	return ws.accepted.Load().query()
+//
+// The parsing runs on a goroutine of its own (see the package doc on
+// memory): it goes deep enough to double the stack of a handler that
+// calls it before it waits for messages, one connection in ten or so.
+func (ws *WebSocket) Query() (v url.Values) {
+	ownstack.Run(func() {
+		if r := ws.req.Load(); r != nil {
+			v = r.URL.Query()
+			return
+		}
+		v = ws.accepted.Load().query()
+	})
+	return v
 }
 
 // Client returns the peer's address and port, or the zero value when the

@@ -1,13 +1,15 @@
-package channels
+package ownstack_test
 
 import (
 	"errors"
 	"testing"
+
+	"github.com/switchboard-go/switchboard/internal/ownstack"
 )
 
-func TestOnOwnStack(t *testing.T) {
+func TestRun(t *testing.T) {
 	var got int
-	onOwnStack(func() { got = 42 })
+	ownstack.Run(func() { got = 42 })
 	if got != 42 {
 		t.Errorf("result = %d, want 42", got)
 	}
@@ -17,6 +19,6 @@ func TestOnOwnStack(t *testing.T) {
 			t.Errorf("recovered %v, want the panic raised again", p)
 		}
 	}()
-	onOwnStack(func() { panic(want) })
+	ownstack.Run(func() { panic(want) })
 	t.Error("no panic")
 }
