@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"container/heap"
 	"slices"
 	"sync"
 	"time"
@@ -80,7 +81,7 @@ var keepalives ticker
 
 type ticker struct {
 	mu    sync.Mutex
-	heap  []*WebSocket // by kaAt; each one's kaIdx is its index + 1
+	heap  kaHeap       // by kaAt
 	timer *time.Timer  // runs fire; made on first use
 	at    int64        // when timer fires, unix nanos; 0 when it is not armed
 	due   []*WebSocket // fire's batch, reused
@@ -92,13 +93,9 @@ func (k *ticker) schedule(ws *WebSocket, at int64) {
 	k.mu.Lock()
 	ws.kaAt = at
 	if ws.kaIdx == 0 {
-		k.heap = append(k.heap, ws)
-		ws.kaIdx = int32(len(k.heap))
-		k.up(len(k.heap) - 1)
+		heap.Push(&k.heap, ws)
 	} else {
-		i := int(ws.kaIdx) - 1
-		k.up(i)
-		k.down(int(ws.kaIdx) - 1)
+		heap.Fix(&k.heap, int(ws.kaIdx)-1)
 	}
 	k.armLocked()
 	k.mu.Unlock()
@@ -114,18 +111,7 @@ func (k *ticker) unschedule(ws *WebSocket) {
 }
 
 func (k *ticker) removeLocked(i int) *WebSocket {
-	ws := k.heap[i]
-	last := len(k.heap) - 1
-	if i != last {
-		k.swap(i, last)
-	}
-	k.heap[last] = nil
-	k.heap = k.heap[:last]
-	ws.kaIdx = 0
-	if i != last {
-		k.up(i)
-		k.down(i)
-	}
+	ws := heap.Remove(&k.heap, i).(*WebSocket)
 	if cap(k.heap) > 256 && len(k.heap) < cap(k.heap)/4 {
 		k.heap = slices.Clip(slices.Clone(k.heap)) // give back what a burst grew
 	}
@@ -181,39 +167,29 @@ func (k *ticker) fire() {
 	}
 }
 
-func (k *ticker) less(i, j int) bool { return k.heap[i].kaAt < k.heap[j].kaAt }
+// kaHeap is a container/heap of connections by their next check; each
+// one's kaIdx is its index + 1, 0 out of the heap.
+type kaHeap []*WebSocket
 
-func (k *ticker) swap(i, j int) {
-	h := k.heap
+func (h kaHeap) Len() int           { return len(h) }
+func (h kaHeap) Less(i, j int) bool { return h[i].kaAt < h[j].kaAt }
+
+func (h kaHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].kaIdx, h[j].kaIdx = int32(i+1), int32(j+1)
 }
 
-func (k *ticker) up(i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if !k.less(i, p) {
-			return
-		}
-		k.swap(i, p)
-		i = p
-	}
+func (h *kaHeap) Push(x any) {
+	ws := x.(*WebSocket)
+	*h = append(*h, ws)
+	ws.kaIdx = int32(len(*h))
 }
 
-func (k *ticker) down(i int) {
-	n := len(k.heap)
-	for {
-		c := 2*i + 1
-		if c >= n {
-			return
-		}
-		if c+1 < n && k.less(c+1, c) {
-			c++
-		}
-		if !k.less(c, i) {
-			return
-		}
-		k.swap(i, c)
-		i = c
-	}
+func (h *kaHeap) Pop() any {
+	old := *h
+	ws := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	ws.kaIdx = 0
+	return ws
 }
