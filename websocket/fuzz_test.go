@@ -111,6 +111,13 @@ func rawDial(t testing.TB, addr string) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rawHandshake(t, c, addr)
+	return c
+}
+
+// rawHandshake performs the handshake on c by hand.
+func rawHandshake(t testing.TB, c net.Conn, addr string) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Connection", "Upgrade")
@@ -123,7 +130,6 @@ func rawDial(t testing.TB, addr string) net.Conn {
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
-	return c
 }
 
 func TestBrokenPeers(t *testing.T) {

@@ -110,7 +110,7 @@ func (ws *WebSocket) enqueue(f outFrame) error {
 			return ErrNotAccepted
 		}
 		return ErrClosed
-	case ws.queued+ws.inflight > 0 && ws.queued+ws.inflight+len(f.b) > ws.cfg.maxQueue:
+	case ws.fullLocked(len(f.b)):
 		ws.startCloseLocked(StatusSlowConsumer, "slow consumer", "slow consumer", false)
 		ws.mu.Unlock()
 		go ws.awaitClose(false)
@@ -120,6 +120,14 @@ func (ws *WebSocket) enqueue(f outFrame) error {
 	ws.mu.Unlock()
 	ws.activity.Add(1)
 	return nil
+}
+
+// fullLocked reports whether n more bytes would take the outbound queue
+// past MaxQueueBytes. A frame bigger than the bound still goes into an
+// empty queue. ws.mu must be held.
+func (ws *WebSocket) fullLocked(n int) bool {
+	q := ws.queued + ws.inflight
+	return q > 0 && q+n > ws.cfg.maxQueue
 }
 
 // pushLocked appends f to the queue and starts the writer goroutine when
@@ -175,6 +183,7 @@ func (ws *WebSocket) writeLoop() {
 		}
 		ws.queue, ws.spare = ws.spare[:0], nil
 		ws.inflight, ws.queued = ws.queued, 0
+		ws.pongAt = 0 // the queued pong, if any, is being written
 		ws.mu.Unlock()
 
 		for i := range batch {
