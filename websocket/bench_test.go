@@ -108,7 +108,7 @@ func BenchmarkCoalescing(b *testing.B) {
 		benchWrites(b, sender(b, func(ws *websocket.WebSocket) error { return ws.SendBytes(payload) }), frameLen)
 	})
 	b.Run("switchboard-prepared", func(b *testing.B) {
-		pm := websocket.NewPreparedMessage(websocket.BinaryMessage, payload)
+		pm := mustPrepare(websocket.BinaryMessage, payload)
 		benchWrites(b, sender(b, func(ws *websocket.WebSocket) error { return ws.SendPrepared(pm) }), frameLen)
 	})
 	b.Run("gorilla", func(b *testing.B) {
