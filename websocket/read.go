@@ -171,6 +171,14 @@ func (ws *WebSocket) readFailed(err error) error {
 		// be read.
 		code, sendReason = StatusInvalidPayload, "invalid UTF-8 in a text message"
 		reportReason = sendReason
+	case errors.Is(err, gws.ErrReadLimit):
+		// gorilla's word for a frame length with its top bit set, or
+		// lengths that overflow an int64 together (we set no read limit
+		// on it): RFC 6455 section 5.2 forbids the first. It sends no
+		// close frame; we do. The stream is lost mid-frame.
+		ws.readBroken = true
+		code, sendReason = StatusProtocolError, "invalid frame length"
+		reportReason = sendReason
 	default:
 		// The network failed, or gorilla saw a protocol violation (and sent
 		// its own close frame).

@@ -49,10 +49,7 @@ func TestInboundTextMustBeUTF8(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			url, done := server(t, nil, echoText)
-			c := rawDial(t, strings.TrimPrefix(url, "ws://"))
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(10 * time.Second))
+			c, done := rawEcho(t)
 			for _, f := range tt.frames {
 				c.Write(f)
 			}
@@ -84,15 +81,9 @@ func TestInboundTextMustBeUTF8(t *testing.T) {
 // 7.5.1 takes 1002 or 1007); the handler sees 1002.
 func TestInboundCloseReasonMustBeUTF8(t *testing.T) {
 	t.Parallel()
-	url, done := server(t, nil, echoText)
-	c := rawDial(t, strings.TrimPrefix(url, "ws://"))
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c, done := rawEcho(t)
 	c.Write(clientFrame(0x8, true, []byte("\x03\xe8bye \xff")))
-	op, payload := readServerFrame(t, bufio.NewReader(c))
-	if op != 0x8 || len(payload) < 2 || binary.BigEndian.Uint16([]byte(payload)) != 1002 {
-		t.Fatalf("got frame %#x %q, want a close frame with 1002", op, payload)
-	}
+	expectCloseFrame(t, bufio.NewReader(c), 1002)
 	if code := websocket.CloseStatus(wait(t, done)); code != websocket.StatusProtocolError {
 		t.Errorf("handler saw %v, want 1002", code)
 	}
