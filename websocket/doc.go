@@ -97,6 +97,9 @@
 // # Defaults
 //
 // ReadLimit 64 KiB, PingInterval 25s, PongTimeout 10s, WriteTimeout 10s,
-// MaxQueueBytes 1 MiB, HandshakeTimeout 10s, CloseTimeout 5s, same-origin
-// only, compression off. See Options.
+// MaxQueueBytes 1 MiB, MaxHeaderBytes 16 KiB, HandshakeTimeout 10s,
+// CloseTimeout 5s, same-origin only, compression off. See Options.
+//
+// A handshake over HTTP/1.0 is refused with 400 (RFC 6455 asks for
+// HTTP/1.1), and one whose headers pass MaxHeaderBytes with 431.
 package websocket

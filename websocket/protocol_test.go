@@ -3,10 +3,44 @@ package websocket_test
 import (
 	"bufio"
 	"encoding/binary"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/switchboard-go/switchboard/websocket"
 )
+
+// RFC 6455 section 4.1: the opening handshake is an HTTP/1.1 (or later)
+// request. An HTTP/1.0 one is refused with 400 and the handler never runs.
+func TestHTTP10HandshakeRefused(t *testing.T) {
+	t.Parallel()
+	url, done := server(t, nil, echoText)
+	addr := strings.TrimPrefix(url, "ws://")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", addr)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("HTTP/1.0 upgrade answered %d, want 400", resp.StatusCode)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("the handler ran: %v", err)
+	default:
+	}
+}
 
 // A frame length is a 63-bit number: one whose top bit is set is a
 // protocol error (RFC 6455 section 5.2). The server says so in a close
