@@ -43,7 +43,10 @@ type Options struct {
 	// queue, counting the batch being written. A send that would exceed it closes the connection with
 	// StatusSlowConsumer and returns ErrSlowConsumer; senders never block.
 	// A single message larger than the bound is still accepted into an
-	// empty queue. Defaults to 1 MiB.
+	// empty queue. Pongs count too: one that would exceed it closes the
+	// connection the same way, and a peer's pings answered while the
+	// previous pong is still last in the queue replace it rather than add
+	// to it. Defaults to 1 MiB.
 	MaxQueueBytes int
 
 	// MaxHeaderBytes bounds the size of a handshake request's headers,
