@@ -391,7 +391,11 @@ func (h *boxHandler) DeliverChannel(id string, msg *Message) bool {
 }
 
 func (h *boxHandler) DeliverUser(user string, msg *Message) int {
-	return h.b.deliverUser(user, msg)
+	n, err := h.b.deliverUser(user, msg)
+	if err != nil {
+		h.b.opts.Logger.Warn("channels: a user message could not be encoded", "user", user, "err", err)
+	}
+	return n
 }
 
 func (h *boxHandler) DeliverOffline(user string) {

@@ -152,7 +152,10 @@ func frameFor(msg *Message, t PayloadType, cache *frameCache) (*websocket.Prepar
 	if err != nil {
 		return nil, err
 	}
-	pm := websocket.NewPreparedMessage(mt, data)
+	pm, err := websocket.NewPreparedMessage(mt, data)
+	if err != nil {
+		return nil, err
+	}
 	if cache != nil {
 		cache.frames[form] = pm
 	}

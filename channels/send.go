@@ -4,6 +4,7 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -43,6 +44,10 @@ func Except(channelID string) SendOption { return func(o *sendOptions) { o.excep
 // It only enqueues: it never waits for a member. A member whose queue is
 // full is closed with StatusSlowConsumer and leaves the group; the others
 // are not held up. Members may join and leave during the send.
+//
+// A string that is not valid UTF-8, or a value whose JSON is not (what a
+// json.Marshaler or json.RawMessage may give), returns
+// websocket.ErrInvalidUTF8 before the message reaches any member.
 func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, opts ...SendOption) (int, error) {
 	if err := b.checkGroup(group); err != nil {
 		return 0, err
@@ -55,6 +60,9 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 		opt(&o)
 	}
 	msg := NewMessage(payload)
+	if err := checkText(msg); err != nil {
+		return 0, err
+	}
 	msg.Except = o.except
 	msg.Origin = b.handler.id
 	if !o.history {
@@ -75,6 +83,9 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 		msg.OffsetField = p.OffsetField()
 	}
 	if err := msg.Encode(); err != nil {
+		return 0, err
+	}
+	if err := checkText(msg); err != nil {
 		return 0, err
 	}
 	n := b.localCount(group, o.except)
@@ -202,6 +213,13 @@ func (b *ChannelBox) deliverGroup(name string, msg *Message) (int, error) {
 	}
 	var f fanout
 	g.mu.RLock()
+	if err := f.prepare(msg, g.members); err != nil {
+		g.mu.RUnlock()
+		if mu != nil {
+			mu.Unlock()
+		}
+		return 0, err
+	}
 	for _, ch := range g.members {
 		if ch.id == msg.Except {
 			continue
@@ -231,6 +249,33 @@ type fanout struct {
 	gone  []*Channel // closing: evict them
 }
 
+// checkText returns websocket.ErrInvalidUTF8 when a form of msg that goes
+// out in text frames is not valid UTF-8: a string payload, or a value's
+// JSON once encoded (JSON is UTF-8, RFC 8259, whatever frame carries it).
+func checkText(msg *Message) error {
+	if msg.Kind != KindBinary && msg.Data != nil && !utf8.Valid(msg.Data) {
+		return websocket.ErrInvalidUTF8
+	}
+	return nil
+}
+
+// prepare frames, before anything is enqueued, the text form of a value
+// when a member takes it: its JSON is checked then (see checkText), so
+// that such a message reaches every member or none. Strings are checked
+// by the exported sends.
+func (f *fanout) prepare(msg *Message, members []*Channel) error {
+	if msg.Kind != KindValue {
+		return nil
+	}
+	for _, ch := range members {
+		if ch.id != msg.Except && (ch.typ == JSON || ch.typ == Text) {
+			_, err := frameFor(msg, ch.typ, &f.cache)
+			return err
+		}
+	}
+	return nil
+}
+
 func (f *fanout) send(ch *Channel, msg *Message) {
 	pm, err := frameFor(msg, ch.typ, &f.cache)
 	if err != nil {
@@ -256,7 +301,8 @@ func (b *ChannelBox) evict(chs []*Channel) {
 }
 
 // SendTo sends payload to one channel, on this node or another. It returns
-// ErrNoSuchChannel when the channel is gone.
+// ErrNoSuchChannel when the channel is gone, and websocket.ErrInvalidUTF8
+// for a string that is not valid UTF-8.
 func (b *ChannelBox) SendTo(ctx context.Context, channelID string, payload any) error {
 	if b.isClosed() {
 		return ErrBoxClosed
@@ -265,6 +311,9 @@ func (b *ChannelBox) SendTo(ctx context.Context, channelID string, payload any) 
 		return ch.Send(payload)
 	}
 	msg := NewMessage(payload)
+	if err := checkText(msg); err != nil {
+		return err
+	}
 	msg.Origin = b.handler.id
 	return b.timed("send_to_channel", func() error { return b.broker.PublishToChannel(ctx, channelID, msg) })
 }
@@ -277,17 +326,25 @@ func (b *ChannelBox) SendToUser(ctx context.Context, user string, payload any) (
 }
 
 // SendToUsers sends payload to every channel of each user; see SendToUser.
+// A string that is not valid UTF-8 returns websocket.ErrInvalidUTF8 before
+// it reaches anyone, as in GroupSend.
 func (b *ChannelBox) SendToUsers(ctx context.Context, users []string, payload any) (int, error) {
 	if b.isClosed() {
 		return 0, ErrBoxClosed
 	}
 	msg := NewMessage(payload)
+	if err := checkText(msg); err != nil {
+		return 0, err
+	}
 	msg.Origin = b.handler.id
 	total := 0
 	for _, u := range users {
-		total += b.deliverUser(u, msg)
-		var n int
-		err := b.timed("send_to_user", func() (err error) {
+		n, err := b.deliverUser(u, msg)
+		total += n
+		if err != nil {
+			return total, err
+		}
+		err = b.timed("send_to_user", func() (err error) {
 			n, err = b.broker.PublishToUser(ctx, u, msg)
 			return err
 		})
@@ -299,7 +356,7 @@ func (b *ChannelBox) SendToUsers(ctx context.Context, users []string, payload an
 	return total, nil
 }
 
-func (b *ChannelBox) deliverUser(user string, msg *Message) int {
+func (b *ChannelBox) deliverUser(user string, msg *Message) (int, error) {
 	b.mu.RLock()
 	chs := make([]*Channel, 0, len(b.users[user]))
 	for ch := range b.users[user] {
@@ -307,11 +364,14 @@ func (b *ChannelBox) deliverUser(user string, msg *Message) int {
 	}
 	b.mu.RUnlock()
 	var f fanout
+	if err := f.prepare(msg, chs); err != nil {
+		return 0, err
+	}
 	for _, ch := range chs {
 		f.send(ch, msg)
 	}
 	b.evict(f.gone)
-	return f.n
+	return f.n, nil
 }
 
 // History returns the entries of group after since (all retained entries

@@ -108,7 +108,7 @@ func BenchmarkCoalescing(b *testing.B) {
 		benchWrites(b, sender(b, func(ws *websocket.WebSocket) error { return ws.SendBytes(payload) }), frameLen)
 	})
 	b.Run("switchboard-prepared", func(b *testing.B) {
-		pm := websocket.NewPreparedMessage(websocket.BinaryMessage, payload)
+		pm := mustPrepare(websocket.BinaryMessage, payload)
 		benchWrites(b, sender(b, func(ws *websocket.WebSocket) error { return ws.SendPrepared(pm) }), frameLen)
 	})
 	b.Run("gorilla", func(b *testing.B) {
@@ -164,4 +164,61 @@ func BenchmarkSendParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkReceive measures ReceiveText: one raw client writes b.N masked
+// text frames over loopback as fast as it can, the handler receives them.
+//
+//	go test -run=^$ -bench=Receive -benchtime=20000x ./websocket
+func BenchmarkReceive(b *testing.B) {
+	for _, bc := range []struct{ name, msg string }{
+		{"64B-ascii", strings.Repeat("a", 64)},
+		{"16KiB-ascii", strings.Repeat("abcdefgh", 2<<10)},
+		{"16KiB-utf8", strings.Repeat("aé€😀", 16<<10/10)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			done := make(chan error, 1)
+			srv := httptest.NewServer(websocket.Handler(func(ws *websocket.WebSocket) error {
+				if err := ws.Accept(context.Background(), nil); err != nil {
+					done <- err
+					return err
+				}
+				for i := 0; i < b.N; i++ {
+					if _, err := ws.ReceiveText(context.Background()); err != nil {
+						done <- err
+						return err
+					}
+				}
+				done <- nil
+				_, _, err := ws.Receive(context.Background())
+				return err
+			}, &websocket.Options{ReadLimit: 1 << 20, PingInterval: -1}))
+			defer srv.Close()
+			c := rawDial(b, srv.Listener.Addr().String())
+			defer c.Close()
+			frame := clientFrame(0x1, true, []byte(bc.msg))
+			var chunk []byte
+			for len(chunk) < 64<<10 {
+				chunk = append(chunk, frame...)
+			}
+			per := len(chunk) / len(frame)
+			wrote := make(chan struct{})
+			b.SetBytes(int64(len(bc.msg)))
+			b.ResetTimer()
+			go func() {
+				defer close(wrote)
+				for left := b.N; left > 0; left -= per {
+					n := min(left, per) * len(frame)
+					if _, err := c.Write(chunk[:n]); err != nil {
+						return
+					}
+				}
+			}()
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			<-wrote
+		})
+	}
 }

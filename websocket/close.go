@@ -54,7 +54,7 @@ func (ws *WebSocket) startCloseLocked(code StatusCode, sendReason, reportReason 
 		ws.abort.Store(true)
 		clear(ws.queue)
 		ws.queue = ws.queue[:0]
-		ws.queued = 0
+		ws.queued, ws.pongAt = 0, 0
 	}
 	ws.pushLocked(outFrame{b: frameBytes(opClose, closePayload(code, sendReason)), op: opClose})
 	return true
@@ -142,7 +142,7 @@ func (ws *WebSocket) teardown() {
 	code := ws.discErr.Code
 	ws.closing = true
 	clear(ws.queue)
-	ws.queue, ws.spare, ws.queued = nil, nil, 0
+	ws.queue, ws.spare, ws.queued, ws.pongAt = nil, nil, 0, 0
 	if ws.cfg.pingInterval > 0 {
 		keepalives.unschedule(ws)
 	}

@@ -79,7 +79,7 @@
 //	1003  StatusUnsupportedData     a message of a type the endpoint cannot take
 //	1005  StatusNoStatusReceived    reported only: the close frame had no code
 //	1006  StatusAbnormalClosure     reported only: the connection dropped without a close frame
-//	1007  StatusInvalidPayload      a message that does not decode
+//	1007  StatusInvalidPayload      a text message that is not UTF-8, or a message that does not decode
 //	1008  StatusPolicyViolation     a message that breaks the application's policy
 //	1009  StatusMessageTooBig       a message bigger than Options.ReadLimit
 //	1010  StatusMandatoryExtension  the client needed an extension the server lacks
@@ -97,6 +97,9 @@
 // # Defaults
 //
 // ReadLimit 64 KiB, PingInterval 25s, PongTimeout 10s, WriteTimeout 10s,
-// MaxQueueBytes 1 MiB, HandshakeTimeout 10s, CloseTimeout 5s, same-origin
-// only, compression off. See Options.
+// MaxQueueBytes 1 MiB, MaxHeaderBytes 16 KiB, HandshakeTimeout 10s,
+// CloseTimeout 5s, same-origin only, compression off. See Options.
+//
+// A handshake over HTTP/1.0 is refused with 400 (RFC 6455 asks for
+// HTTP/1.1), and one whose headers pass MaxHeaderBytes with 431.
 package websocket

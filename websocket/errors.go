@@ -23,6 +23,10 @@ var (
 	// sent in a close frame (such as 1005 or 1006); the connection is then
 	// closed with StatusInternalError.
 	ErrInvalidStatusCode = errors.New("websocket: status code cannot be sent")
+	// ErrInvalidUTF8 is returned by a send of a text message that is not
+	// valid UTF-8 (SendText, Send, SendJSON, NewPreparedMessage): a peer
+	// must fail the connection on such a message, so nothing is sent.
+	ErrInvalidUTF8 = errors.New("websocket: text message is not valid UTF-8")
 )
 
 // DisconnectError is returned by every Receive call once the connection has

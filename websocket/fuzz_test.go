@@ -58,6 +58,10 @@ func FuzzClientFrames(f *testing.F) {
 	f.Add(clientFrame(0x1, true, make([]byte, 70000)))
 	f.Add([]byte{0x81, 0x05, 'h', 'e', 'l', 'l', 'o'}) // unmasked
 	f.Add(clientFrame(0x3, true, nil))                 // reserved opcode
+	f.Add(append(clientFrame(0x1, false, []byte("a\xe2")), clientFrame(0x0, true, []byte("\x82\xac"))...))
+	f.Add(append(clientFrame(0x1, false, []byte("a\xe2")), clientFrame(0x0, true, []byte("b"))...))
+	f.Add(binary.BigEndian.AppendUint64([]byte{0x82, 0x80 | 127}, 1<<63|5)) // length with its top bit set
+	f.Add(clientFrame(0x8, true, []byte("\x03\xe8\xff")))                   // close reason not UTF-8
 
 	results := make(chan error, 1)
 	srv := httptest.NewServer(websocket.Handler(func(ws *websocket.WebSocket) error {
@@ -111,6 +115,13 @@ func rawDial(t testing.TB, addr string) net.Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rawHandshake(t, c, addr)
+	return c
+}
+
+// rawHandshake performs the handshake on c by hand.
+func rawHandshake(t testing.TB, c net.Conn, addr string) {
+	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+addr+"/", nil)
 	req.Header.Set("Upgrade", "websocket")
 	req.Header.Set("Connection", "Upgrade")
@@ -123,7 +134,6 @@ func rawDial(t testing.TB, addr string) net.Conn {
 	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
 		t.Fatalf("handshake: %v %v", resp, err)
 	}
-	return c
 }
 
 func TestBrokenPeers(t *testing.T) {

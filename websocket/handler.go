@@ -58,6 +58,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		UpgradeRequired(w)
 		return
 	}
+	if !r.ProtoAtLeast(1, 1) {
+		// RFC 6455 section 4.1: the handshake is an HTTP/1.1 request
+		// (or later).
+		h.cfg.metrics.Rejected("handshake")
+		refuse(w, http.StatusBadRequest, "400 Bad Request: a WebSocket handshake needs HTTP/1.1")
+		return
+	}
+	if limit := h.cfg.maxHeader; limit > 0 && headerBytes(r, limit) > limit {
+		h.cfg.metrics.Rejected("header_size")
+		refuse(w, http.StatusRequestHeaderFieldsTooLarge, "431 Request Header Fields Too Large")
+		return
+	}
 	ws := newWebSocket(r, h.cfg)
 	// The handshake is set before the Tracker can see the connection: its
 	// Shutdown may answer it.
@@ -86,6 +98,33 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	go h.run(ws)
 	hs.serve()
+}
+
+// refuse answers a handshake request with an HTTP error status and
+// closes the HTTP connection, so that it keeps nothing of the request.
+func refuse(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Connection", "close")
+	http.Error(w, msg, status)
+}
+
+// headerBytes returns the size of r's request line and headers as they
+// were on the wire (net/http moves the Host header to r.Host), or some
+// size above limit once the count passes limit.
+func headerBytes(r *http.Request, limit int) int {
+	const crlf, sep = 2, 2 // "\r\n", ": "
+	n := len(r.Method) + 1 + len(r.RequestURI) + 1 + len(r.Proto) + crlf
+	if r.Host != "" {
+		n += len("Host") + sep + len(r.Host) + crlf
+	}
+	for k, vs := range r.Header {
+		for _, v := range vs {
+			n += len(k) + sep + len(v) + crlf
+		}
+		if n > limit {
+			return n
+		}
+	}
+	return n
 }
 
 func (h *handler) run(ws *WebSocket) {

@@ -1,6 +1,7 @@
 package websocket
 
 import (
+	"bufio"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -148,5 +149,24 @@ func TestAcceptedURL(t *testing.T) {
 		if a.urlPath() != r.URL.Path {
 			t.Errorf("%s: path %q, want %q", target, a.urlPath(), r.URL.Path)
 		}
+	}
+}
+
+// headerBytes counts a request's head as it was on the wire: request
+// line, each header line (the Host header included, which net/http moves
+// to r.Host), without the blank line that ends it.
+func TestHeaderBytesCountsTheWire(t *testing.T) {
+	t.Parallel()
+	raw := "GET /chat?x=1 HTTP/1.1\r\nHost: example.com\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"X-A: 1\r\nX-A: 22\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+	r, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := headerBytes(r, 1<<20), len(raw)-2; got != want {
+		t.Errorf("headerBytes = %d, want %d", got, want)
+	}
+	if got := headerBytes(r, 10); got <= 10 {
+		t.Errorf("headerBytes with a limit of 10 = %d, want more than 10", got)
 	}
 }

@@ -100,3 +100,12 @@ func readClose(t testing.TB, c *gws.Conn) *gws.CloseError {
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// mustPrepare is NewPreparedMessage for payloads known to be valid.
+func mustPrepare(t websocket.MessageType, data []byte) *websocket.PreparedMessage {
+	pm, err := websocket.NewPreparedMessage(t, data)
+	if err != nil {
+		panic(err)
+	}
+	return pm
+}

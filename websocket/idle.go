@@ -45,7 +45,11 @@ func (ws *WebSocket) returnReadBuffer() {
 
 // maxControlFrame is the longest control frame a client sends: a 2-byte
 // header, a 4-byte mask and up to 125 bytes of payload.
-const maxControlFrame = 2 + 4 + 125
+const maxControlFrame = 2 + 4 + maxControlPayload
+
+// maxControlPayload is the longest payload of a control frame (RFC 6455
+// section 5.5).
+const maxControlPayload = 125
 
 // controlFrame reports whether b starts with a whole, well-formed client
 // ping or pong frame (final, no reserved bits, masked, at most 125 bytes of

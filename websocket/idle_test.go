@@ -3,6 +3,7 @@ package websocket_test
 import (
 	"bufio"
 	"crypto/tls"
+	"encoding/binary"
 	"io"
 	"net"
 	"net/http/httptest"
@@ -31,6 +32,28 @@ func readServerFrame(t *testing.T, br *bufio.Reader) (op byte, payload string) {
 		t.Fatalf("read payload: %v", err)
 	}
 	return h[0] & 0x0f, string(p)
+}
+
+// rawEcho serves echoText and connects a raw client to it; the client's
+// reads and writes have 10 s in all.
+func rawEcho(t *testing.T) (net.Conn, <-chan error) {
+	t.Helper()
+	url, done := server(t, nil, echoText)
+	c := rawDial(t, strings.TrimPrefix(url, "ws://"))
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, done
+}
+
+// expectCloseFrame reads one server frame and fails unless it is a close
+// frame with code; it returns the reason.
+func expectCloseFrame(t *testing.T, br *bufio.Reader, code uint16) string {
+	t.Helper()
+	op, payload := readServerFrame(t, br)
+	if op != 0x8 || len(payload) < 2 || binary.BigEndian.Uint16([]byte(payload)) != code {
+		t.Fatalf("got frame %#x %q, want a close frame with %d", op, payload, code)
+	}
+	return payload[2:]
 }
 
 // Pings and pongs are answered wherever they fall: between messages in one

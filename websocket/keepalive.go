@@ -8,15 +8,43 @@ import (
 )
 
 // onPing answers a ping through the writer's queue (gorilla's default
-// handler would write from the reading goroutine, racing a burst).
+// handler would write from the reading goroutine, racing a burst). The
+// answer counts against MaxQueueBytes like any frame, and a peer that
+// pings faster than it reads cannot grow the queue: while the answer to
+// an earlier ping waits at the end of the queue, the next ping replaces
+// its payload, for RFC 6455 (section 5.5.3) lets an endpoint answer only
+// the latest ping. (Behind a message queued since, a new answer is
+// queued instead: the pong does not overtake it.) This runs for the pings
+// gorilla reads and for those read between messages (idle.go).
 func (ws *WebSocket) onPing(data string) error {
 	ws.lastRead.Store(time.Now().UnixNano())
 	ws.mu.Lock()
-	if !ws.closing && ws.State() == StateConnected {
-		f, p := newFrame(opPong, len(data))
-		copy(p, data)
-		ws.pushLocked(outFrame{b: f, op: opPong})
+	if ws.closing || ws.State() != StateConnected {
+		ws.mu.Unlock()
+		return nil
 	}
+	if ws.pongAt > 0 && ws.pongAt == len(ws.queue) {
+		f := &ws.queue[ws.pongAt-1]
+		ws.queued -= len(f.b)
+		f.b = f.b[:headerLen(len(data))+len(data)] // made with room for any control payload
+		putHeader(f.b, opPong, len(data))
+		copy(f.b[2:], data)
+		ws.queued += len(f.b)
+		ws.mu.Unlock()
+		return nil
+	}
+	n := headerLen(len(data)) + len(data)
+	if ws.fullLocked(n) {
+		ws.startCloseLocked(StatusSlowConsumer, "slow consumer", "slow consumer", false)
+		ws.mu.Unlock()
+		go ws.awaitClose(false)
+		return nil
+	}
+	b := make([]byte, n, max(n, 2+maxControlPayload))
+	putHeader(b, opPong, len(data))
+	copy(b[2:], data)
+	ws.pushLocked(outFrame{b: b, op: opPong})
+	ws.pongAt = len(ws.queue)
 	ws.mu.Unlock()
 	return nil
 }

@@ -9,7 +9,9 @@ type Metrics interface {
 	// Accepted counts a completed handshake.
 	Accepted()
 	// Rejected counts a handshake answered with an HTTP error, by reason:
-	// "origin" (a foreign Origin), "handshake" (a malformed upgrade),
+	// "origin" (a foreign Origin), "handshake" (a malformed upgrade, or
+	// one over HTTP/1.0), "header_size" (headers over
+	// Options.MaxHeaderBytes),
 	// "draining" (the Tracker is shutting down), "limit_ip",
 	// "limit_user", "handshake_rate" (the Tracker's limits), or
 	// "handler" (the handler rejected it).

@@ -43,8 +43,24 @@ type Options struct {
 	// queue, counting the batch being written. A send that would exceed it closes the connection with
 	// StatusSlowConsumer and returns ErrSlowConsumer; senders never block.
 	// A single message larger than the bound is still accepted into an
-	// empty queue. Defaults to 1 MiB.
+	// empty queue. Pongs count too: one that would exceed it closes the
+	// connection the same way, and a peer's pings answered while the
+	// previous pong is still last in the queue replace it rather than add
+	// to it. Defaults to 1 MiB.
 	MaxQueueBytes int
+
+	// MaxHeaderBytes bounds the size of a handshake request's headers,
+	// counted as on the wire (request line, then each "Key: value" line
+	// with its CRLF). A bigger handshake is refused with 431 Request
+	// Header Fields Too Large before anything of it is kept; an accepted
+	// connection keeps its headers for its whole life (see Header), so
+	// this also bounds what each costs. net/http's own limit
+	// (http.Server.MaxHeaderBytes, 1 MiB by default) applies first and
+	// is the server's to set. Negative means no limit but net/http's.
+	// Defaults to 16 KiB: room for the headers of a browser carrying
+	// several large cookies (Node.js's default limit is the same; nginx
+	// allows 8 KiB a line).
+	MaxHeaderBytes int
 
 	// HandshakeTimeout bounds writing the handshake response.
 	// Defaults to 10s.
@@ -84,6 +100,7 @@ const (
 	DefaultPongTimeout      = 10 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
 	DefaultMaxQueueBytes    = 1 << 20
+	DefaultMaxHeaderBytes   = 16 << 10
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultCloseTimeout     = 5 * time.Second
 )
@@ -100,6 +117,7 @@ type config struct {
 	pongTimeout      time.Duration
 	writeTimeout     time.Duration
 	maxQueue         int
+	maxHeader        int
 	handshakeTimeout time.Duration
 	closeTimeout     time.Duration
 	origins          []string
@@ -123,6 +141,7 @@ func (o *Options) resolve() *config {
 		pongTimeout:      o.PongTimeout,
 		writeTimeout:     o.WriteTimeout,
 		maxQueue:         o.MaxQueueBytes,
+		maxHeader:        o.MaxHeaderBytes,
 		handshakeTimeout: o.HandshakeTimeout,
 		closeTimeout:     o.CloseTimeout,
 		compression:      o.Compression,
@@ -145,6 +164,9 @@ func (o *Options) resolve() *config {
 	}
 	if c.maxQueue <= 0 {
 		c.maxQueue = DefaultMaxQueueBytes
+	}
+	if c.maxHeader == 0 {
+		c.maxHeader = DefaultMaxHeaderBytes
 	}
 	if c.handshakeTimeout <= 0 {
 		c.handshakeTimeout = DefaultHandshakeTimeout

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	gws "github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
@@ -97,7 +98,11 @@ func (ws *WebSocket) next() (MessageType, []byte, error) {
 	return ws.read()
 }
 
-var errTooBig = errors.New("websocket: message too big")
+var (
+	errTooBig = errors.New("websocket: message too big")
+	// errNotUTF8 is a text message that is not valid UTF-8.
+	errNotUTF8 = errors.New("websocket: text message is not valid UTF-8")
+)
 
 // read reads the next data message, enforcing the read limit.
 func (ws *WebSocket) read() (MessageType, []byte, error) {
@@ -113,6 +118,9 @@ func (ws *WebSocket) read() (MessageType, []byte, error) {
 	if limit < 0 {
 		data, err := io.ReadAll(r)
 		if err == nil {
+			err = checkText(typ, data)
+		}
+		if err == nil {
 			ws.cfg.metrics.MessageIn(len(data))
 		}
 		return MessageType(typ), data, err
@@ -123,9 +131,22 @@ func (ws *WebSocket) read() (MessageType, []byte, error) {
 		err = errTooBig
 	}
 	if err == nil {
+		err = checkText(typ, data)
+	}
+	if err == nil {
 		ws.cfg.metrics.MessageIn(len(data))
 	}
 	return MessageType(typ), data, err
+}
+
+// checkText checks that a text message is valid UTF-8. It checks the
+// message whole, once read, so a character split across fragments is
+// checked as one.
+func checkText(typ int, data []byte) error {
+	if typ == gws.TextMessage && !utf8.Valid(data) {
+		return errNotUTF8
+	}
+	return nil
 }
 
 // readFailed turns a read error into the connection's disconnect error,
@@ -144,6 +165,19 @@ func (ws *WebSocket) readFailed(err error) error {
 	case errors.Is(err, errTooBig):
 		ws.readBroken = true
 		code, sendReason = StatusMessageTooBig, "message too big"
+		reportReason = sendReason
+	case errors.Is(err, errNotUTF8):
+		// The message was read whole: the peer's close frame can still
+		// be read.
+		code, sendReason = StatusInvalidPayload, "invalid UTF-8 in a text message"
+		reportReason = sendReason
+	case errors.Is(err, gws.ErrReadLimit):
+		// gorilla's word for a frame length with its top bit set, or
+		// lengths that overflow an int64 together (we set no read limit
+		// on it): RFC 6455 section 5.2 forbids the first. It sends no
+		// close frame; we do. The stream is lost mid-frame.
+		ws.readBroken = true
+		code, sendReason = StatusProtocolError, "invalid frame length"
 		reportReason = sendReason
 	default:
 		// The network failed, or gorilla saw a protocol violation (and sent

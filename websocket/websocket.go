@@ -114,6 +114,7 @@ type WebSocket struct {
 	spare        []outFrame
 	queued       int // bytes in queue
 	inflight     int // bytes of the batch the writer is writing
+	pongAt       int // index + 1 in queue of the last pong queued, 0 when the writer took it
 	writing      bool
 	closing      bool
 	writeFn      func() // ws.writeLoop, made once: a go statement on a method value allocates each time

@@ -108,7 +108,7 @@ func TestSendVariants(t *testing.T) {
 			ws.SendJSON(point{2, "b"}),
 			ws.SendMsgpack(point{3, "c"}),
 			ws.Send(websocket.TextMessage, []byte(mid)),
-			ws.SendPrepared(websocket.NewPreparedMessage(websocket.TextMessage, []byte(big))),
+			ws.SendPrepared(mustPrepare(websocket.TextMessage, []byte(big))),
 			ws.SendText(""),
 		} {
 			if err != nil {
@@ -943,7 +943,7 @@ func TestCompression(t *testing.T) {
 			}
 			ws.Send(typ, data)
 			ws.SendText("second")
-			ws.SendPrepared(websocket.NewPreparedMessage(websocket.TextMessage, []byte("prepared")))
+			ws.SendPrepared(mustPrepare(websocket.TextMessage, []byte("prepared")))
 		}
 	})
 	d := gws.Dialer{EnableCompression: true}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -19,10 +20,14 @@ type outFrame struct {
 }
 
 // SendText queues s as a text message. It never blocks. It returns
+// ErrInvalidUTF8 when s is not valid UTF-8 (nothing is queued),
 // ErrNotAccepted before Accept, ErrClosed once the connection is closing,
 // and ErrSlowConsumer when the queue is full (the connection is then
 // closed with StatusSlowConsumer).
 func (ws *WebSocket) SendText(s string) error {
+	if !utf8.ValidString(s) {
+		return ErrInvalidUTF8
+	}
 	if ws.compress {
 		return ws.enqueue(outFrame{b: []byte(s), op: opText, deflate: true})
 	}
@@ -36,11 +41,12 @@ func (ws *WebSocket) SendBytes(b []byte) error {
 	return ws.Send(BinaryMessage, b)
 }
 
-// Send queues a copy of data as a message of type t. See SendText.
+// Send queues a copy of data as a message of type t. See SendText: a
+// text message must be valid UTF-8.
 func (ws *WebSocket) Send(t MessageType, data []byte) error {
-	op := byte(opBinary)
-	if t == TextMessage {
-		op = opText
+	op, err := opcode(t, data)
+	if err != nil {
+		return err
 	}
 	if ws.compress {
 		return ws.enqueue(outFrame{b: append([]byte(nil), data...), op: op, deflate: true})
@@ -49,11 +55,16 @@ func (ws *WebSocket) Send(t MessageType, data []byte) error {
 }
 
 // SendJSON queues v encoded as JSON in a text message. See SendText; an
-// encoding error is returned as is and nothing is sent.
+// encoding error is returned as is and nothing is sent. (encoding/json
+// replaces invalid UTF-8 in strings, but not in what a json.Marshaler or
+// a json.RawMessage gives: such output returns ErrInvalidUTF8.)
 func (ws *WebSocket) SendJSON(v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return err
+	}
+	if !utf8.Valid(b) {
+		return ErrInvalidUTF8
 	}
 	return ws.sendOwned(opText, b)
 }
@@ -82,13 +93,28 @@ type PreparedMessage struct {
 	frame []byte
 }
 
-// NewPreparedMessage frames a copy of data as a message of type t.
-func NewPreparedMessage(t MessageType, data []byte) *PreparedMessage {
-	op := byte(opBinary)
-	if t == TextMessage {
-		op = opText
+// NewPreparedMessage frames a copy of data as a message of type t. It
+// returns ErrInvalidUTF8 for a text message that is not valid UTF-8, so
+// that a broadcast is checked once, before it reaches any connection.
+func NewPreparedMessage(t MessageType, data []byte) (*PreparedMessage, error) {
+	op, err := opcode(t, data)
+	if err != nil {
+		return nil, err
 	}
-	return &PreparedMessage{frame: frameBytes(op, data)}
+	return &PreparedMessage{frame: frameBytes(op, data)}, nil
+}
+
+// opcode returns the opcode of a message of type t, checking that a text
+// message is valid UTF-8 (RFC 6455 section 5.6: the peer fails the
+// connection on one that is not).
+func opcode(t MessageType, data []byte) (byte, error) {
+	if t != TextMessage {
+		return opBinary, nil
+	}
+	if !utf8.Valid(data) {
+		return 0, ErrInvalidUTF8
+	}
+	return opText, nil
 }
 
 // SendPrepared queues m. See SendText.
@@ -110,7 +136,7 @@ func (ws *WebSocket) enqueue(f outFrame) error {
 			return ErrNotAccepted
 		}
 		return ErrClosed
-	case ws.queued+ws.inflight > 0 && ws.queued+ws.inflight+len(f.b) > ws.cfg.maxQueue:
+	case ws.fullLocked(len(f.b)):
 		ws.startCloseLocked(StatusSlowConsumer, "slow consumer", "slow consumer", false)
 		ws.mu.Unlock()
 		go ws.awaitClose(false)
@@ -120,6 +146,14 @@ func (ws *WebSocket) enqueue(f outFrame) error {
 	ws.mu.Unlock()
 	ws.activity.Add(1)
 	return nil
+}
+
+// fullLocked reports whether n more bytes would take the outbound queue
+// past MaxQueueBytes. A frame bigger than the bound still goes into an
+// empty queue. ws.mu must be held.
+func (ws *WebSocket) fullLocked(n int) bool {
+	q := ws.queued + ws.inflight
+	return q > 0 && q+n > ws.cfg.maxQueue
 }
 
 // pushLocked appends f to the queue and starts the writer goroutine when
@@ -175,6 +209,7 @@ func (ws *WebSocket) writeLoop() {
 		}
 		ws.queue, ws.spare = ws.spare[:0], nil
 		ws.inflight, ws.queued = ws.queued, 0
+		ws.pongAt = 0 // the queued pong, if any, is being written
 		ws.mu.Unlock()
 
 		for i := range batch {
