@@ -16,10 +16,12 @@ import (
 )
 
 // EventHandler handles one event. Its error is sent back to the client as
-// an error event; the connection stays open. An error that matches
-// channels.ErrBrokerUnavailable is sent as "unavailable, try again later"
-// instead of its text (which may name the broker's address) and logged
-// as a warning.
+// an error event with a code and a short message, and logged in full; the
+// connection stays open. Return a *ClientError (NewError) to choose the
+// code and message; any other error is "internal" ("internal error"), and
+// one that matches channels.ErrBrokerUnavailable is "unavailable"
+// ("unavailable, try again later"), so that no error's text (a Go type, a
+// broker's address) reaches the client. The package doc has the mapping.
 type EventHandler func(ctx context.Context, c *EventConn, ev *Event) error
 
 // EventOptions configure an Events router; nil means defaults.
@@ -208,10 +210,10 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 	}
 	ev, err := decodeEnvelope(c.codec, data, c.events.opts.Fields)
 	if err != nil {
-		return c.sendError(&Event{}, err.Error())
+		return c.sendError(&Event{}, errEnvelope(err))
 	}
 	if limited {
-		return c.sendError(ev, "rate limited")
+		return c.sendError(ev, errRateLimited)
 	}
 	name := ev.Name
 	if canonical, ok := aliases[name]; ok {
@@ -221,26 +223,20 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 	h := c.events.handlers[name]
 	c.events.mu.RUnlock()
 	if h == nil {
-		return c.sendError(ev, fmt.Sprintf("unknown event %q", ev.Name))
+		return c.sendError(ev, errUnknownEvent(ev.Name))
 	}
 	if err := c.runHandler(ctx, h, ev); err != nil {
-		// An outage is checked first: its error carries a close (1013),
-		// which is for a hook's, not for one event's.
-		if errors.Is(err, channels.ErrBrokerUnavailable) {
-			c.events.opts.Logger.Warn("consumers: event failed: broker unavailable", "event", ev.Name, "id", c.WebSocket().ID(), "err", err)
-			return c.sendError(ev, errUnavailable)
-		}
+		// An outage's error carries a close (1013), which is for a hook's,
+		// not for one event's; a *ClientError is for the client.
 		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
+		var ee *ClientError
+		if errors.As(err, &ce) && !errors.As(err, &ee) && !errors.Is(err, channels.ErrBrokerUnavailable) {
 			return err // the handler asked for a close
 		}
-		return c.sendError(ev, err.Error())
+		return c.sendError(ev, err)
 	}
 	return nil
 }
-
-// errUnavailable is the error event's text for a broker outage.
-const errUnavailable = "unavailable, try again later"
 
 // errTimeout reports a handler that outlived HandlerTimeout.
 var errTimeout = errors.New("handler timed out")
@@ -338,8 +334,11 @@ func (r *replyState) answered() bool {
 
 type replyKey struct{}
 
-func (c *EventConn) sendError(ev *Event, msg string) error {
-	return c.send(envelope{f: c.events.opts.Fields, event: EventError, payload: map[string]string{"error": msg}, ref: ev.Ref})
+// sendError answers ev with an error event (see errorEvent) and logs err.
+func (c *EventConn) sendError(ev *Event, err error) error {
+	code, msg, level := errorEvent(err)
+	c.events.opts.Logger.Log(context.Background(), level, "consumers: event failed", "event", ev.Name, "id", c.WebSocket().ID(), "code", string(code), "err", err)
+	return c.send(envelope{f: c.events.opts.Fields, event: EventError, payload: map[string]string{"code": string(code), "error": msg}, ref: ev.Ref})
 }
 
 func (c *EventConn) send(e any) error {
@@ -447,7 +446,7 @@ func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
 		req.Room = ev.Room
 	}
 	if req.Room == "" {
-		return req, errors.New("no room given")
+		return req, errNoRoom
 	}
 	return req, nil
 }
