@@ -123,6 +123,7 @@ var defaultMessages = map[ErrorCode]string{
 // Errors the event router answers with.
 var (
 	errRateLimited = NewError(CodeRateLimited, "rate limited")
+	errReserved    = NewError(CodeForbidden, "this room is reserved")
 	errNoRoom      = NewError(CodeBadRequest, "no room given")
 )
 

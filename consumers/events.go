@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,18 +58,29 @@ type EventOptions struct {
 	// runs once when an accepted connection ends.
 	OnConnect    func(ctx context.Context, c *EventConn) error
 	OnDisconnect func(c *EventConn, code websocket.StatusCode)
-	// Logger receives handler failures. Defaults to slog.Default().
+	// Logger receives handler failures and the full errors behind error
+	// events. Defaults to slog.Default().
 	Logger *slog.Logger
 	// AllGroup is the group every connection of the endpoint joins, which
-	// EmitToAll and EmitToOthers send to. It is the same in every process
-	// of a cluster, so that they reach the endpoint's connections on every
-	// node; endpoints that share a box need different ones. Defaults to
-	// DefaultAllGroup.
+	// EmitToAll and EmitToOthers send to. Clients can never join, leave or
+	// emit to it. Defaults to DefaultAllGroup for the first endpoint
+	// created on a box, DefaultAllGroup+":2" for the second, and so on:
+	// each endpoint has its own. The name must be the same in every
+	// process of a cluster, so that EmitToAll reaches the endpoint's
+	// connections on every node; name it here when the processes do not
+	// create their endpoints in the same order.
 	AllGroup string
 }
 
-// DefaultAllGroup is the default EventOptions.AllGroup.
-const DefaultAllGroup = "events:all"
+// DefaultAllGroup is the all-connections group of the first Events
+// endpoint created on a box (see EventOptions.AllGroup).
+const DefaultAllGroup = ReservedPrefix + "all"
+
+// ReservedPrefix begins the names of the groups an Events endpoint opens
+// itself. A client's join, leave or room event naming such a group, or
+// any group reserved in the box (channels.ChannelBox.ReserveGroup, as an
+// endpoint does with its AllGroup), is refused with CodeForbidden.
+const ReservedPrefix = "events:"
 
 // Events routes the events of a WebSocket endpoint to handlers, Phoenix or
 // Socket.IO style: {"event": "...", "payload": ..., "ref": "..."}. Built
@@ -96,7 +109,18 @@ func NewEvents(opts *EventOptions) *Events {
 	if opts != nil {
 		e.opts = *opts
 	}
-	if e.route = e.opts.AllGroup; e.route == "" {
+	e.route = e.opts.AllGroup
+	if box := e.opts.Box; box != nil {
+		if e.route != "" {
+			box.ReserveGroup(e.route)
+		} else {
+			e.route = DefaultAllGroup
+			for n := 2; !box.ReserveGroup(e.route); n++ {
+				e.route = DefaultAllGroup + ":" + strconv.Itoa(n)
+			}
+		}
+	}
+	if e.route == "" {
 		e.route = DefaultAllGroup
 	}
 	if e.opts.Fields == (Fields{}) {
@@ -225,6 +249,9 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 	if h == nil {
 		return c.sendError(ev, errUnknownEvent(ev.Name))
 	}
+	if err := c.events.checkRooms(c, ev, name); err != nil {
+		return c.sendError(ev, err)
+	}
 	if err := c.runHandler(ctx, h, ev); err != nil {
 		// An outage's error carries a close (1013), which is for a hook's,
 		// not for one event's; a *ClientError is for the client.
@@ -236,6 +263,29 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 		return c.sendError(ev, err)
 	}
 	return nil
+}
+
+// checkRooms refuses, before any handler runs, an event aimed at a
+// reserved room, and a join or leave (built in or overridden) of one.
+func (e *Events) checkRooms(c *EventConn, ev *Event, name string) error {
+	if ev.Room != "" && e.reserved(ev.Room) {
+		return errReserved
+	}
+	if name == EventJoin || name == EventLeave {
+		if req, err := c.roomOf(ev); err == nil && e.reserved(req.Room) {
+			return errReserved
+		}
+	}
+	return nil
+}
+
+// reserved reports whether clients must keep out of room: a group the
+// library opens itself.
+func (e *Events) reserved(room string) bool {
+	if room == e.route || strings.HasPrefix(room, ReservedPrefix) {
+		return true
+	}
+	return e.opts.Box != nil && e.opts.Box.IsReserved(room)
 }
 
 // errTimeout reports a handler that outlived HandlerTimeout.
@@ -456,12 +506,16 @@ func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
 // position was recovered, followed by the messages it missed (with
 // "since") or the retained history (with "history": true), in order. A
 // join that fails (its error is the client's answer) leaves the
-// connection out of the room, unless it was in already. An application
-// that overrides "join" can call it to keep this behaviour.
+// connection out of the room, unless it was in already. A reserved room
+// is refused. An application that overrides "join" can call it to keep
+// this behaviour.
 func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	req, err := c.roomOf(ev)
 	if err != nil {
 		return err
+	}
+	if c.events.reserved(req.Room) {
+		return errReserved
 	}
 	ch, err := c.channel()
 	if err != nil {
@@ -513,11 +567,14 @@ func replayed(f Fields, e channels.Entry) any {
 }
 
 // Leave is the built-in "leave" handler: it takes the connection out of a
-// room and answers "left".
+// room and answers "left". A reserved room is refused.
 func Leave(ctx context.Context, c *EventConn, ev *Event) error {
 	req, err := c.roomOf(ev)
 	if err != nil {
 		return err
+	}
+	if c.events.reserved(req.Room) {
+		return errReserved
 	}
 	if _, err := c.LeaveGroup(ctx, req.Room); err != nil {
 		return err
