@@ -141,3 +141,13 @@ func errEnvelope(err error) error {
 	}
 	return &ClientError{Code: CodeBadRequest, Message: msg, Err: err}
 }
+
+// errRefused is the answer to a join that EventOptions.AuthorizeJoin
+// refused: the code its error chose, or forbidden. An outage stays one.
+func errRefused(err error) error {
+	var ee *ClientError
+	if errors.As(err, &ee) || errors.Is(err, channels.ErrBrokerUnavailable) {
+		return err
+	}
+	return &ClientError{Code: CodeForbidden, Message: "not allowed to join this room", Err: err}
+}

@@ -58,6 +58,13 @@ type EventOptions struct {
 	// runs once when an accepted connection ends.
 	OnConnect    func(ctx context.Context, c *EventConn) error
 	OnDisconnect func(c *EventConn, code websocket.StatusCode)
+	// AuthorizeJoin allows or refuses each join (the built-in "join", and
+	// Join called from an override): nil allows it; an error refuses it,
+	// and the client gets an error event with the code of a *ClientError
+	// (NewError) or CodeForbidden, and neither the room's history nor
+	// membership nor presence there. Defaults to allowing every join of a
+	// room that is not reserved (see ReservedPrefix).
+	AuthorizeJoin func(ctx context.Context, c *EventConn, j JoinRequest) error
 	// Logger receives handler failures and the full errors behind error
 	// events. Defaults to slog.Default().
 	Logger *slog.Logger
@@ -81,6 +88,18 @@ const DefaultAllGroup = ReservedPrefix + "all"
 // any group reserved in the box (channels.ChannelBox.ReserveGroup, as an
 // endpoint does with its AllGroup), is refused with CodeForbidden.
 const ReservedPrefix = "events:"
+
+// JoinRequest is a join that EventOptions.AuthorizeJoin decides on.
+type JoinRequest struct {
+	// Room is the room asked for.
+	Room string
+	// User is the connection's user id in the box (by default its
+	// authenticated user), or "".
+	User string
+	// Event is the join event: Event.Decode reads its payload (a token or
+	// an invitation the application defines, say).
+	Event *Event
+}
 
 // Events routes the events of a WebSocket endpoint to handlers, Phoenix or
 // Socket.IO style: {"event": "...", "payload": ..., "ref": "..."}. Built
@@ -507,8 +526,9 @@ func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
 // "since") or the retained history (with "history": true), in order. A
 // join that fails (its error is the client's answer) leaves the
 // connection out of the room, unless it was in already. A reserved room
-// is refused. An application that overrides "join" can call it to keep
-// this behaviour.
+// is refused, and EventOptions.AuthorizeJoin decides on every other one
+// before anything is sent or joined. An application that overrides
+// "join" can call it to keep this behaviour.
 func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	req, err := c.roomOf(ev)
 	if err != nil {
@@ -516,6 +536,15 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	}
 	if c.events.reserved(req.Room) {
 		return errReserved
+	}
+	if authorize := c.events.opts.AuthorizeJoin; authorize != nil {
+		user := c.WebSocket().User()
+		if ch := c.Channel(); ch != nil {
+			user = ch.User()
+		}
+		if err := authorize(ctx, c, JoinRequest{Room: req.Room, User: user, Event: ev}); err != nil {
+			return errRefused(err)
+		}
 	}
 	ch, err := c.channel()
 	if err != nil {

@@ -2,15 +2,18 @@ package consumers_test
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/router"
+	"github.com/switchboard-go/switchboard/websocket"
 )
 
 // until reads events up to the first one named name, which it returns,
@@ -145,5 +148,83 @@ func TestEndpointsOnOneBoxDoNotShareAllGroup(t *testing.T) {
 	b.until("ack")
 	if got := <-names; !slices.Equal(got, []string{consumers.DefaultAllGroup + ":2"}) {
 		t.Errorf("the second endpoint's groups: %q", got)
+	}
+}
+
+// AuthorizeJoin refuses a join: the client gets an error event with the
+// hook's code, and neither the room's history, nor membership, nor a
+// presence entry.
+func TestAuthorizeJoin(t *testing.T) {
+	t.Parallel()
+	box := channels.NewBox(nil)
+	var mu sync.Mutex
+	var asked []consumers.JoinRequest
+	ev := consumers.NewEvents(&consumers.EventOptions{
+		Box:    box,
+		Logger: slog.New(slog.DiscardHandler),
+		User:   func(ws *websocket.WebSocket) string { return ws.Query().Get("user") },
+		AuthorizeJoin: func(ctx context.Context, c *consumers.EventConn, j consumers.JoinRequest) error {
+			mu.Lock()
+			asked = append(asked, j)
+			mu.Unlock()
+			var p struct {
+				Token string `json:"token"`
+			}
+			j.Event.Decode(&p) //nolint:errcheck // a bare room name has no token
+			switch {
+			case j.Room == "vip" && p.Token != "gold":
+				return consumers.NewError(consumers.CodeUnauthorized, "show your ticket")
+			case strings.HasPrefix(j.Room, "dm:"):
+				if !slices.Contains(strings.Split(j.Room, ":")[1:], j.User) {
+					return errors.New("dm: " + j.User + " is not in " + j.Room)
+				}
+			}
+			return nil
+		},
+	})
+	ev.On("echo", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		return c.Reply(ctx, e, "echo", nil)
+	})
+	ev.On("message", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		_, err := c.EmitToRoom(ctx, e.Room, "message", "hi")
+		return err
+	})
+	url := serveEvents(t, box, ev)
+	const room = "dm:alice:bob"
+	alice := dialEvents(t, url+"?user=alice")
+	alice.send(`{"event":"join","payload":{"room":"` + room + `"},"ref":"1"}`)
+	alice.until("joined")
+	alice.send(`{"event":"message","room":"` + room + `","ref":"m"}`)
+	alice.until("ack")
+
+	mallory := dialEvents(t, url+"?user=mallory")
+	mallory.send(`{"event":"join","payload":{"room":"` + room + `","history":true},"ref":"j"}`)
+	if p := mallory.wantError("j", "forbidden"); p["error"] != "not allowed to join this room" {
+		t.Errorf("refusal message %q", p["error"])
+	}
+	mallory.quiet("after a refused join (the room's history?)")
+	if m := box.Members(room); len(m) != 1 || m[0].User() != "alice" {
+		t.Errorf("members after the refusal: %v", m)
+	}
+	pr, err := box.Presence(context.Background(), room)
+	if err != nil || len(pr) != 1 || pr[0].User != "alice" {
+		t.Errorf("presence after the refusal: %v %v", pr, err)
+	}
+	alice.send(`{"event":"message","room":"` + room + `","ref":"m2"}`)
+	alice.until("ack")
+	mallory.quiet("a message to the room it was refused")
+
+	// The hook's own code and message; an allowed join with a token.
+	mallory.send(`{"event":"join","payload":{"room":"vip"},"ref":"v"}`)
+	if p := mallory.wantError("v", "unauthorized"); p["error"] != "show your ticket" {
+		t.Errorf("coded refusal %v", p)
+	}
+	mallory.send(`{"event":"join","payload":{"room":"vip","token":"gold"},"ref":"v2"}`)
+	mallory.until("joined")
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(asked) != 4 || asked[1].Room != room || asked[1].User != "mallory" || asked[1].Event.Ref != "j" {
+		t.Errorf("the hook was asked %+v", asked)
 	}
 }
