@@ -39,9 +39,9 @@ func (c ErrorCode) String() string { return string(c) }
 // ClientError is an error a handler (or EventOptions.AuthorizeJoin) returns
 // to choose what the client is told: the error event carries Code and
 // Message, and Err goes only to the log. An empty Message is the code's
-// default (say "forbidden"). Any other error a handler returns reaches the
-// client as "internal" with the message "internal error" (see the package
-// doc for the whole mapping).
+// default (say "forbidden"). Any other error a handler returns, and a
+// ClientError without a Code, reaches the client as "internal" with the
+// message "internal error" (see the package doc for the whole mapping).
 type ClientError struct {
 	Code    ErrorCode
 	Message string
@@ -74,7 +74,7 @@ func (e *ClientError) Unwrap() error { return e.Err }
 func errorEvent(err error) (code ErrorCode, msg string, level slog.Level) {
 	var ee *ClientError
 	switch {
-	case errors.As(err, &ee):
+	case errors.As(err, &ee) && ee.Code != "":
 		code, msg = ee.Code, ee.Message
 	case errors.Is(err, channels.ErrBrokerUnavailable):
 		code, msg = CodeUnavailable, "unavailable, try again later"

@@ -36,6 +36,9 @@ func TestErrorEventsAreCodedAndDoNotLeak(t *testing.T) {
 	ev.On("wrapped", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
 		return fmt.Errorf("main.wrapped: %w", consumers.NewError(consumers.CodeForbidden, ""))
 	})
+	ev.On("nocode", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+		return &consumers.ClientError{Message: "main.x at 0xc000012345"}
+	})
 	ev.On("bug", func(context.Context, *consumers.EventConn, *consumers.Event) error {
 		return errors.New("main.handler: dial tcp 10.0.0.7:5432: refused")
 	})
@@ -51,6 +54,7 @@ func TestErrorEventsAreCodedAndDoNotLeak(t *testing.T) {
 		{`{"event":"coded","ref":"8"}`, "too_large", "keep it short"},
 		{`{"event":"wrapped","ref":"9"}`, "forbidden", "forbidden"},
 		{`{"event":"bug","ref":"10"}`, "internal", "internal error"},
+		{`{"event":"nocode","ref":"10b"}`, "internal", "internal error"},
 		{`{"event":"typed","ref":11`, "bad_request", "invalid envelope"},
 		{`{"event":{"x":1},"ref":"12"}`, "bad_request", "envelope without an event name"},
 		{`{"event":"typed","room":[1],"ref":"13"}`, "bad_request", "invalid envelope"},
