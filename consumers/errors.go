@@ -133,8 +133,13 @@ func errUnknownEvent(name string) error {
 	return &ClientError{Code: CodeNotFound, Message: "unknown event", Err: fmt.Errorf("consumers: no handler for event %q", name)}
 }
 
-// errEnvelope is the answer to an envelope that does not decode.
+// errEnvelope is the answer to an envelope that does not decode; a
+// decoder that knows better returns a *ClientError (too_large, say).
 func errEnvelope(err error) error {
+	var ce *ClientError
+	if errors.As(err, &ce) {
+		return err
+	}
 	msg := "invalid envelope"
 	if errors.Is(err, errNoEvent) {
 		msg = "envelope without an event name"
