@@ -32,6 +32,7 @@ type ChannelBox struct {
 	channels map[string]*Channel
 	groups   map[string]*memberSet
 	users    map[string]map[*Channel]struct{} // local channels by user
+	reserved sync.Map                         // group names reserved with ReserveGroup
 	closed   bool
 
 	userLocks [64]sync.Mutex // serialise each user's connects and disconnects

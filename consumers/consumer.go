@@ -132,7 +132,7 @@ func run(c Consumer, b *Base) {
 			b.cfg.Logger.Warn("consumers: OnConnect failed for now; refusing the handshake with 503", "id", b.ws.ID(), "err", err)
 			status = http.StatusServiceUnavailable
 		case err != nil:
-			b.cfg.Logger.Debug("consumers: handshake refused by OnConnect", "id", b.ws.ID(), "err", err)
+			b.cfg.Logger.Info("consumers: handshake refused by OnConnect", "id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
 		}
 		b.ws.Reject(status, http.StatusText(status)) //nolint:errcheck // the client may be gone
 		return

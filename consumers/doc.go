@@ -45,4 +45,47 @@
 //
 // The connection is registered in the box when it is accepted and leaves
 // every group when it ends, without user code.
+//
+// # Event errors
+//
+// The event router (NewEvents) answers an event that fails with an error
+// event, {"event": "error", "payload": {"code": "...", "error": "..."},
+// "ref": ...}, and the connection stays open. The code is stable and meant
+// for programs, the message is a few plain words a user may see; neither
+// ever carries the error's text (a Go type, a package name, an address),
+// which goes to EventOptions.Logger with the event and connection id. One
+// function decides it:
+//
+//	what failed                                      code          message
+//	an envelope that does not decode                 bad_request   invalid envelope
+//	an envelope without an event name                bad_request   envelope without an event name
+//	a payload that does not decode (Event.Decode)    bad_request   invalid payload
+//	a room name the box refuses                      bad_request   invalid room name
+//	a join or leave without a room                   bad_request   no room given
+//	an event without a handler                       not_found     unknown event
+//	EmitTo a connection that is gone                 not_found     no such connection
+//	an event over EventOptions.RateLimit             rate_limited  rate limited
+//	more rooms than the box allows a connection      too_large     too many rooms
+//	a join, leave or event aimed at a reserved room  forbidden     this room is reserved
+//	a join EventOptions.AuthorizeJoin refused        forbidden     not allowed to join this room
+//	the broker unreachable (ErrBrokerUnavailable)    unavailable   unavailable, try again later
+//	a handler past EventOptions.HandlerTimeout       internal      handler timed out
+//	any other handler error, or a panic              internal      internal error
+//
+// A handler (or AuthorizeJoin) chooses the code and message by returning a
+// *ClientError:
+//
+//	return consumers.NewError(consumers.CodeForbidden, "members only")
+//
+// Client mistakes are logged at Debug, outages and timeouts at Warn, other
+// failures at Error.
+//
+// # Rooms a client may enter
+//
+// The groups an endpoint opens itself (its EventOptions.AllGroup, which
+// EmitToAll reaches, and any name beginning with ReservedPrefix) are not
+// rooms: a client's join, leave or room event naming one is refused with
+// "forbidden". Each endpoint on a box gets its own all-connections group.
+// EventOptions.AuthorizeJoin decides on every other join; without it any
+// client may join any room and read its history.
 package consumers

@@ -66,7 +66,7 @@ func (e *Event) Decode(v any) error {
 		err = json.Unmarshal(e.Payload, v)
 	}
 	if err != nil {
-		return fmt.Errorf("consumers: payload of %q: %w", e.Name, err)
+		return &ClientError{Code: CodeBadRequest, Message: "invalid payload", Err: fmt.Errorf("consumers: payload of %q: %w", e.Name, err)}
 	}
 	return nil
 }

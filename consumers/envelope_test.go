@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -8,7 +9,9 @@ import (
 
 // FuzzEnvelope: any bytes, in either codec, decode to an event or an
 // error, never a panic; a decoded event has a name, and a JSON payload
-// decodes.
+// decodes. Every error event built from the input (a bad envelope, a
+// payload of the wrong type, a bad join, an unknown event) is a client
+// error whose text shows nothing of the error behind it.
 func FuzzEnvelope(f *testing.F) {
 	mp, _ := msgpack.Marshal(map[string]any{"event": "join", "payload": map[string]any{"room": "r"}, "ref": 3})
 	for _, s := range []string{
@@ -27,8 +30,20 @@ func FuzzEnvelope(f *testing.F) {
 		for _, fields := range []Fields{DefaultFields(), ChannelDataFields()} {
 			ev, err := decodeEnvelope(c, data, fields)
 			if err != nil {
+				checkErrorEvent(t, errEnvelope(err))
 				continue
 			}
+			var typed struct {
+				N    int               `json:"n" msgpack:"n"`
+				Tags map[string]string `json:"tags" msgpack:"tags"`
+			}
+			if err := ev.Decode(&typed); err != nil {
+				checkErrorEvent(t, err)
+			}
+			if _, err := (&EventConn{}).roomOf(ev); err != nil {
+				checkErrorEvent(t, err)
+			}
+			checkErrorEvent(t, errUnknownEvent(ev.Name))
 			if ev.Name == "" {
 				t.Fatal("decoded an event without a name")
 			}
@@ -41,4 +56,19 @@ func FuzzEnvelope(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkErrorEvent fails if the error event for err is not a client error
+// or its text shows the error behind it.
+func checkErrorEvent(t *testing.T, err error) {
+	t.Helper()
+	code, msg, _ := errorEvent(err)
+	if code == CodeInternal || msg == "" {
+		t.Fatalf("%v: code %s, message %q", err, code, msg)
+	}
+	for _, leak := range []string{"consumers:", "channels:", "json:", "msgpack:", "Go value", "Go struct", "main.", "invalid character", "%!", "\"", "0x"} {
+		if strings.Contains(msg, leak) {
+			t.Fatalf("the error event for %v says %q", err, msg)
+		}
+	}
 }

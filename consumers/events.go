@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,10 +18,12 @@ import (
 )
 
 // EventHandler handles one event. Its error is sent back to the client as
-// an error event; the connection stays open. An error that matches
-// channels.ErrBrokerUnavailable is sent as "unavailable, try again later"
-// instead of its text (which may name the broker's address) and logged
-// as a warning.
+// an error event with a code and a short message, and logged in full; the
+// connection stays open. Return a *ClientError (NewError) to choose the
+// code and message; any other error is "internal" ("internal error"), and
+// one that matches channels.ErrBrokerUnavailable is "unavailable"
+// ("unavailable, try again later"), so that no error's text (a Go type, a
+// broker's address) reaches the client. The package doc has the mapping.
 type EventHandler func(ctx context.Context, c *EventConn, ev *Event) error
 
 // EventOptions configure an Events router; nil means defaults.
@@ -54,18 +58,48 @@ type EventOptions struct {
 	// runs once when an accepted connection ends.
 	OnConnect    func(ctx context.Context, c *EventConn) error
 	OnDisconnect func(c *EventConn, code websocket.StatusCode)
-	// Logger receives handler failures. Defaults to slog.Default().
+	// AuthorizeJoin allows or refuses each join (the built-in "join", and
+	// Join called from an override): nil allows it; an error refuses it,
+	// and the client gets an error event with the code of a *ClientError
+	// (NewError) or CodeForbidden, and neither the room's history nor
+	// membership nor presence there. Defaults to allowing every join of a
+	// room that is not reserved (see ReservedPrefix).
+	AuthorizeJoin func(ctx context.Context, c *EventConn, j JoinRequest) error
+	// Logger receives handler failures and the full errors behind error
+	// events. Defaults to slog.Default().
 	Logger *slog.Logger
 	// AllGroup is the group every connection of the endpoint joins, which
-	// EmitToAll and EmitToOthers send to. It is the same in every process
-	// of a cluster, so that they reach the endpoint's connections on every
-	// node; endpoints that share a box need different ones. Defaults to
-	// DefaultAllGroup.
+	// EmitToAll and EmitToOthers send to. Clients can never join, leave or
+	// emit to it. Defaults to DefaultAllGroup for the first endpoint
+	// created on a box, DefaultAllGroup+":2" for the second, and so on:
+	// each endpoint has its own. The name must be the same in every
+	// process of a cluster, so that EmitToAll reaches the endpoint's
+	// connections on every node; name it here when the processes do not
+	// create their endpoints in the same order.
 	AllGroup string
 }
 
-// DefaultAllGroup is the default EventOptions.AllGroup.
-const DefaultAllGroup = "events:all"
+// DefaultAllGroup is the all-connections group of the first Events
+// endpoint created on a box (see EventOptions.AllGroup).
+const DefaultAllGroup = ReservedPrefix + "all"
+
+// ReservedPrefix begins the names of the groups an Events endpoint opens
+// itself. A client's join, leave or room event naming such a group, or
+// any group reserved in the box (channels.ChannelBox.ReserveGroup, as an
+// endpoint does with its AllGroup), is refused with CodeForbidden.
+const ReservedPrefix = "events:"
+
+// JoinRequest is a join that EventOptions.AuthorizeJoin decides on.
+type JoinRequest struct {
+	// Room is the room asked for.
+	Room string
+	// User is the connection's user id in the box (by default its
+	// authenticated user), or "".
+	User string
+	// Event is the join event: Event.Decode reads its payload (a token or
+	// an invitation the application defines, say).
+	Event *Event
+}
 
 // Events routes the events of a WebSocket endpoint to handlers, Phoenix or
 // Socket.IO style: {"event": "...", "payload": ..., "ref": "..."}. Built
@@ -94,7 +128,18 @@ func NewEvents(opts *EventOptions) *Events {
 	if opts != nil {
 		e.opts = *opts
 	}
-	if e.route = e.opts.AllGroup; e.route == "" {
+	e.route = e.opts.AllGroup
+	if box := e.opts.Box; box != nil {
+		if e.route != "" {
+			box.ReserveGroup(e.route)
+		} else {
+			e.route = DefaultAllGroup
+			for n := 2; !box.ReserveGroup(e.route); n++ {
+				e.route = DefaultAllGroup + ":" + strconv.Itoa(n)
+			}
+		}
+	}
+	if e.route == "" {
 		e.route = DefaultAllGroup
 	}
 	if e.opts.Fields == (Fields{}) {
@@ -208,10 +253,10 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 	}
 	ev, err := decodeEnvelope(c.codec, data, c.events.opts.Fields)
 	if err != nil {
-		return c.sendError(&Event{}, err.Error())
+		return c.sendError(&Event{}, errEnvelope(err))
 	}
 	if limited {
-		return c.sendError(ev, "rate limited")
+		return c.sendError(ev, errRateLimited)
 	}
 	name := ev.Name
 	if canonical, ok := aliases[name]; ok {
@@ -221,26 +266,46 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 	h := c.events.handlers[name]
 	c.events.mu.RUnlock()
 	if h == nil {
-		return c.sendError(ev, fmt.Sprintf("unknown event %q", ev.Name))
+		return c.sendError(ev, errUnknownEvent(ev.Name))
+	}
+	if err := c.events.checkRooms(c, ev, name); err != nil {
+		return c.sendError(ev, err)
 	}
 	if err := c.runHandler(ctx, h, ev); err != nil {
-		// An outage is checked first: its error carries a close (1013),
-		// which is for a hook's, not for one event's.
-		if errors.Is(err, channels.ErrBrokerUnavailable) {
-			c.events.opts.Logger.Warn("consumers: event failed: broker unavailable", "event", ev.Name, "id", c.WebSocket().ID(), "err", err)
-			return c.sendError(ev, errUnavailable)
-		}
+		// An outage's error carries a close (1013), which is for a hook's,
+		// not for one event's; a *ClientError is for the client.
 		var ce *websocket.CloseError
-		if errors.As(err, &ce) {
+		var ee *ClientError
+		if errors.As(err, &ce) && !errors.As(err, &ee) && !errors.Is(err, channels.ErrBrokerUnavailable) {
 			return err // the handler asked for a close
 		}
-		return c.sendError(ev, err.Error())
+		return c.sendError(ev, err)
 	}
 	return nil
 }
 
-// errUnavailable is the error event's text for a broker outage.
-const errUnavailable = "unavailable, try again later"
+// checkRooms refuses, before any handler runs, an event aimed at a
+// reserved room, and a join or leave (built in or overridden) of one.
+func (e *Events) checkRooms(c *EventConn, ev *Event, name string) error {
+	if ev.Room != "" && e.reserved(ev.Room) {
+		return errReserved
+	}
+	if name == EventJoin || name == EventLeave {
+		if req, err := c.roomOf(ev); err == nil && e.reserved(req.Room) {
+			return errReserved
+		}
+	}
+	return nil
+}
+
+// reserved reports whether clients must keep out of room: a group the
+// library opens itself.
+func (e *Events) reserved(room string) bool {
+	if room == e.route || strings.HasPrefix(room, ReservedPrefix) {
+		return true
+	}
+	return e.opts.Box != nil && e.opts.Box.IsReserved(room)
+}
 
 // errTimeout reports a handler that outlived HandlerTimeout.
 var errTimeout = errors.New("handler timed out")
@@ -338,8 +403,11 @@ func (r *replyState) answered() bool {
 
 type replyKey struct{}
 
-func (c *EventConn) sendError(ev *Event, msg string) error {
-	return c.send(envelope{f: c.events.opts.Fields, event: EventError, payload: map[string]string{"error": msg}, ref: ev.Ref})
+// sendError answers ev with an error event (see errorEvent) and logs err.
+func (c *EventConn) sendError(ev *Event, err error) error {
+	code, msg, level := errorEvent(err)
+	c.events.opts.Logger.Log(context.Background(), level, "consumers: event failed", "event", ev.Name, "id", c.WebSocket().ID(), "code", string(code), "err", err)
+	return c.send(envelope{f: c.events.opts.Fields, event: EventError, payload: map[string]string{"code": string(code), "error": msg}, ref: ev.Ref})
 }
 
 func (c *EventConn) send(e any) error {
@@ -447,7 +515,7 @@ func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
 		req.Room = ev.Room
 	}
 	if req.Room == "" {
-		return req, errors.New("no room given")
+		return req, errNoRoom
 	}
 	return req, nil
 }
@@ -457,12 +525,26 @@ func (c *EventConn) roomOf(ev *Event) (roomRequest, error) {
 // position was recovered, followed by the messages it missed (with
 // "since") or the retained history (with "history": true), in order. A
 // join that fails (its error is the client's answer) leaves the
-// connection out of the room, unless it was in already. An application
-// that overrides "join" can call it to keep this behaviour.
+// connection out of the room, unless it was in already. A reserved room
+// is refused, and EventOptions.AuthorizeJoin decides on every other one
+// before anything is sent or joined. An application that overrides
+// "join" can call it to keep this behaviour.
 func Join(ctx context.Context, c *EventConn, ev *Event) error {
 	req, err := c.roomOf(ev)
 	if err != nil {
 		return err
+	}
+	if c.events.reserved(req.Room) {
+		return errReserved
+	}
+	if authorize := c.events.opts.AuthorizeJoin; authorize != nil {
+		user := c.WebSocket().User()
+		if ch := c.Channel(); ch != nil {
+			user = ch.User()
+		}
+		if err := authorize(ctx, c, JoinRequest{Room: req.Room, User: user, Event: ev}); err != nil {
+			return errRefused(err)
+		}
 	}
 	ch, err := c.channel()
 	if err != nil {
@@ -514,11 +596,14 @@ func replayed(f Fields, e channels.Entry) any {
 }
 
 // Leave is the built-in "leave" handler: it takes the connection out of a
-// room and answers "left".
+// room and answers "left". A reserved room is refused.
 func Leave(ctx context.Context, c *EventConn, ev *Event) error {
 	req, err := c.roomOf(ev)
 	if err != nil {
 		return err
+	}
+	if c.events.reserved(req.Room) {
+		return errReserved
 	}
 	if _, err := c.LeaveGroup(ctx, req.Room); err != nil {
 		return err

@@ -120,11 +120,11 @@ func TestEventRoutingRepliesAndErrors(t *testing.T) {
 		{`{"event":"echo","payload":{"a":1},"ref":"1"}`, `{"event":"echo","payload":{"a":1},"ref":"1"}`},
 		{`{"event":"echo","payload":[1,2],"ref":7}`, `{"event":"echo","payload":[1,2],"ref":"7"}`},
 		{`{"event":"fire","payload":null,"ref":"2"}`, `{"event":"ack","payload":null,"ref":"2"}`},
-		{`{"event":"nope","ref":"3"}`, `{"event":"error","payload":{"error":"unknown event \"nope\""},"ref":"3"}`},
-		{`{"event":"fail","ref":"4"}`, `{"event":"error","payload":{"error":"nope"},"ref":"4"}`},
-		{`{"event":"boom","ref":"5"}`, `{"event":"error","payload":{"error":"internal error"},"ref":"5"}`},
-		{`{"event":"slow","ref":"6"}`, `{"event":"error","payload":{"error":"handler timed out"},"ref":"6"}`},
-		{`{"payload":1}`, `{"event":"error","payload":{"error":"consumers: envelope without an event name"}}`},
+		{`{"event":"nope","ref":"3"}`, `{"event":"error","payload":{"code":"not_found","error":"unknown event"},"ref":"3"}`},
+		{`{"event":"fail","ref":"4"}`, `{"event":"error","payload":{"code":"internal","error":"internal error"},"ref":"4"}`},
+		{`{"event":"boom","ref":"5"}`, `{"event":"error","payload":{"code":"internal","error":"internal error"},"ref":"5"}`},
+		{`{"event":"slow","ref":"6"}`, `{"event":"error","payload":{"code":"internal","error":"handler timed out"},"ref":"6"}`},
+		{`{"payload":1}`, `{"event":"error","payload":{"code":"bad_request","error":"envelope without an event name"}}`},
 		{`not json`, ``},
 		{`{"event":"echo","payload":"still open"}`, `{"event":"echo","payload":"still open"}`},
 	}
@@ -282,7 +282,7 @@ func TestRateLimit(t *testing.T) {
 	}
 	for i := 0; i < 2; i++ {
 		c.send(`{"event":"echo","payload":1}`)
-		if got := c.recv(); jsonOf(got["payload"]) != `{"error":"rate limited"}` {
+		if got := c.recv(); jsonOf(got["payload"]) != `{"code":"rate_limited","error":"rate limited"}` {
 			t.Fatalf("over the limit: %v", got)
 		}
 	}

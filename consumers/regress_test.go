@@ -116,11 +116,11 @@ func TestJoinOverrideCoversAlias(t *testing.T) {
 	box := channels.NewBox(nil)
 	ev := consumers.NewEvents(&consumers.EventOptions{Box: box, Logger: slog.New(slog.DiscardHandler)})
 	ev.On("join", func(context.Context, *consumers.EventConn, *consumers.Event) error {
-		return errors.New("forbidden")
+		return consumers.NewError(consumers.CodeForbidden, "members only")
 	})
 	c := dialEvents(t, serveEvents(t, box, ev))
 	c.send(`{"event":"joinRoom","payload":"secret","ref":"1"}`)
-	if got := c.recv(); got["event"] != "error" || jsonOf(got["payload"]) != `{"error":"forbidden"}` {
+	if got := c.recv(); got["event"] != "error" || jsonOf(got["payload"]) != `{"code":"forbidden","error":"members only"}` {
 		t.Fatalf("joinRoom went around the join override: %v", got)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -111,6 +112,10 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 	chat := consumers.NewEvents(&consumers.EventOptions{
 		Box:       box,
 		RateLimit: 20, // messages a second, per connection
+		// A room "dm:alice:bob" is open only to alice and bob.
+		AuthorizeJoin: func(_ context.Context, _ *consumers.EventConn, j consumers.JoinRequest) error {
+			return mayJoin(j.User, j.Room)
+		},
 		OnConnect: func(ctx context.Context, c *consumers.EventConn) error {
 			c.WebSocket().Set("rooms", &roomSet{})
 			return nil
@@ -148,10 +153,10 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 			Text string `json:"text"`
 		}
 		if err := ev.Decode(&p); err != nil || p.Text == "" || len(p.Text) > 2000 {
-			return errors.New(`send {"text": "..."} of 1 to 2000 bytes`)
+			return consumers.NewError(consumers.CodeBadRequest, `send {"text": "..."} of 1 to 2000 bytes`)
 		}
 		if !slices.Contains(rooms(c).list(), ev.Room) {
-			return errors.New("join the room first")
+			return consumers.NewError(consumers.CodeForbidden, "join the room first")
 		}
 		_, err := c.EmitToRoom(ctx, ev.Room, "message", map[string]any{
 			"user": c.WebSocket().User(), "text": p.Text, "time": time.Now().UnixMilli(),
@@ -173,6 +178,19 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 	mux.Handle("/", http.FileServerFS(files))
 	mux.Handle("/ws", ws)
 	return mux
+}
+
+// mayJoin is the chat's join rule: a direct-message room "dm:alice:bob"
+// is open only to the two users it names; every other room to everyone.
+func mayJoin(user, room string) error {
+	pair, ok := strings.CutPrefix(room, "dm:")
+	if !ok {
+		return nil
+	}
+	if a, b, ok := strings.Cut(pair, ":"); ok && (user == a || user == b) {
+		return nil
+	}
+	return consumers.NewError(consumers.CodeForbidden, "a dm:alice:bob room is only for alice and bob")
 }
 
 // roomSet is the rooms a connection joined, kept in its store.

@@ -122,6 +122,67 @@ func TestChatProtocol(t *testing.T) {
 	ada.c.Close()
 }
 
+// A room "dm:alice:bob" is only for alice and bob: anyone else's join is
+// refused with "forbidden", and gets neither its history nor its
+// messages, nor shows in its presence.
+func TestDirectRoomsAreForTheirTwoUsers(t *testing.T) {
+	box := channels.NewBox(nil)
+	srv := httptest.NewServer(newServer(box, nil, nil))
+	defer func() {
+		box.Close(context.Background())
+		srv.Close()
+	}()
+	dial := func(name string) *peer {
+		c, _, err := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?name="+name, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return &peer{t, c}
+	}
+	// strictly reads the very next event.
+	strictly := func(p *peer) map[string]any {
+		p.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		var m map[string]any
+		if err := p.c.ReadJSON(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	alice := dial("alice")
+	alice.send(`{"event":"join","payload":{"room":"dm:alice:bob"},"ref":"1"}`)
+	alice.next("joined")
+	alice.next("presence")
+	alice.send(`{"event":"message","room":"dm:alice:bob","payload":{"text":"for bob only"},"ref":"2"}`)
+	alice.next("message")
+
+	eve := dial("eve")
+	eve.send(`{"event":"join","payload":{"room":"dm:alice:bob","history":true},"ref":"1"}`)
+	if e := strictly(eve); e["event"] != "error" || e["ref"] != "1" || e["payload"].(map[string]any)["code"] != "forbidden" {
+		t.Fatalf("eve's join: %v", e)
+	}
+	eve.send(`{"event":"message","room":"dm:alice:bob","payload":{"text":"hi"},"ref":"2"}`)
+	if e := strictly(eve); e["event"] != "error" || e["ref"] != "2" {
+		t.Fatalf("eve's message: %v", e)
+	}
+	// What eve gets next is her lobby join: no history, no presence of
+	// the refused room.
+	eve.send(`{"event":"join","payload":{"room":"lobby"},"ref":"3"}`)
+	if j := strictly(eve); j["event"] != "joined" || j["ref"] != "3" {
+		t.Fatalf("after the refusal eve got %v", j)
+	}
+
+	bob := dial("bob")
+	bob.send(`{"event":"join","payload":{"room":"dm:alice:bob","history":true},"ref":"1"}`)
+	bob.next("joined")
+	if m := bob.next("message"); m["payload"].(map[string]any)["text"] != "for bob only" {
+		t.Errorf("bob's history: %v", m)
+	}
+	if p := alice.next("presence"); jsonOf(p["payload"]) != `{"users":["alice","bob"]}` {
+		t.Errorf("presence: %v", p)
+	}
+}
+
 // Two processes of the chat against one Redis: users on either are in
 // the same rooms, with the same presence and history.
 func TestTwoProcessesShareRooms(t *testing.T) {

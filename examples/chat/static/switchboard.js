@@ -78,7 +78,7 @@ export class Switchboard {
       const p = this.pending.get(msg.ref);
       this.pending.delete(msg.ref);
       clearTimeout(p.timer);
-      if (msg.event === "error") p.reject(new Error(msg.payload && msg.payload.error));
+      if (msg.event === "error") p.reject(Object.assign(new Error(msg.payload && msg.payload.error), { code: msg.payload && msg.payload.code }));
       else p.resolve(msg);
     }
     for (const fn of this.handlers.get(msg.event) || []) fn(msg.payload, msg);
@@ -90,7 +90,8 @@ export class Switchboard {
     return this;
   }
 
-  // send an event; the promise settles with the reply (or ack) or an error.
+  // send an event; the promise settles with the reply (or ack) or an error
+  // (for an error event, err.code is its code: "forbidden", say).
   send(event, payload = null, { room } = {}) {
     const ref = String(this.nextRef++);
     const msg = { event, payload, ref };

@@ -1,0 +1,91 @@
+package consumers_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/consumers"
+)
+
+// leaks are what an error event's text must never show: package names,
+// Go types, decoder errors.
+var leaks = []string{"consumers:", "channels:", "json:", "msgpack:", "Go value", "main.", "redis", "127.0.0.1", "%!"}
+
+// Error events carry a code and a short message, never the error's text;
+// the log has the whole error.
+func TestErrorEventsAreCodedAndDoNotLeak(t *testing.T) {
+	t.Parallel()
+	box := channels.NewBox(nil)
+	logs := &logRecords{}
+	ev := consumers.NewEvents(&consumers.EventOptions{Box: box, Logger: slog.New(logs)})
+	ev.On("typed", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		var p struct{ N int }
+		return e.Decode(&p)
+	})
+	ev.On("outage", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+		return fmt.Errorf("redis 127.0.0.1:6379: %w", channels.ErrBrokerUnavailable)
+	})
+	ev.On("coded", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+		return &consumers.ClientError{Code: consumers.CodeTooLarge, Message: "keep it short", Err: errors.New("main.post: 9000 bytes")}
+	})
+	ev.On("wrapped", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		return fmt.Errorf("main.wrapped: %w", consumers.NewError(consumers.CodeForbidden, ""))
+	})
+	ev.On("nocode", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+		return &consumers.ClientError{Message: "main.x at 0xc000012345"}
+	})
+	ev.On("bug", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+		return errors.New("main.handler: dial tcp 10.0.0.7:5432: refused")
+	})
+	c := dialEvents(t, serveEvents(t, box, ev))
+	for _, tt := range []struct{ send, code, msg string }{
+		{`{"event":"typed","payload":{"N":"x"},"ref":"1"}`, "bad_request", "invalid payload"},
+		{`{"event":"join","payload":{"room":7},"ref":"2"}`, "bad_request", "invalid payload"},
+		{`{"event":"join","payload":{"room":"` + strings.Repeat("r", 300) + `"},"ref":"3"}`, "bad_request", "invalid room name"},
+		{`{"event":"join","payload":{},"ref":"4"}`, "bad_request", "no room given"},
+		{`{"event":"nope","ref":"5"}`, "not_found", "unknown event"},
+		{`{"event":"main.nope","ref":"6"}`, "not_found", "unknown event"},
+		{`{"event":"outage","ref":"7"}`, "unavailable", "unavailable, try again later"},
+		{`{"event":"coded","ref":"8"}`, "too_large", "keep it short"},
+		{`{"event":"wrapped","ref":"9"}`, "forbidden", "forbidden"},
+		{`{"event":"bug","ref":"10"}`, "internal", "internal error"},
+		{`{"event":"nocode","ref":"10b"}`, "internal", "internal error"},
+		{`{"event":"typed","ref":11`, "bad_request", "invalid envelope"},
+		{`{"event":{"x":1},"ref":"12"}`, "bad_request", "envelope without an event name"},
+		{`{"event":"typed","room":[1],"ref":"13"}`, "bad_request", "invalid envelope"},
+	} {
+		c.send(tt.send)
+		got := c.recv()
+		p, _ := got["payload"].(map[string]any)
+		if got["event"] != "error" || p["code"] != tt.code || p["error"] != tt.msg || len(p) != 2 {
+			t.Errorf("%.60s: got %v, want code %s, message %q", tt.send, got, tt.code, tt.msg)
+		}
+		for _, leak := range leaks {
+			if strings.Contains(jsonOf(got), leak) {
+				t.Errorf("%.60s: the error event shows %q: %v", tt.send, leak, got)
+			}
+		}
+	}
+	// The log has the whole error, the client's event and connection.
+	r, attrs, ok := logs.find("consumers: event failed")
+	if !ok || r.Level != slog.LevelDebug || !strings.Contains(attrs["err"], "json:") || attrs["code"] != "bad_request" || attrs["id"] == "" || attrs["event"] != "typed" {
+		t.Errorf("first failure logged as %v %v", r, attrs)
+	}
+	logs.mu.Lock()
+	var bug bool
+	for _, r := range logs.records {
+		r.Attrs(func(a slog.Attr) bool {
+			bug = bug || (r.Level == slog.LevelError && a.Key == "err" && strings.Contains(a.Value.String(), "10.0.0.7"))
+			return true
+		})
+	}
+	logs.mu.Unlock()
+	if !bug {
+		t.Error("a handler's unknown error is not logged at Error with its text")
+	}
+}
