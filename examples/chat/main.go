@@ -119,7 +119,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			for _, room := range rooms(c).list() {
-				sendPresence(ctx, box, room)
+				presenceLeft(ctx, box, c.WebSocket().User(), room)
 			}
 		},
 	})
@@ -131,7 +131,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		}
 		room, _ := c.RoomOf(ev)
 		rooms(c).add(room)
-		sendPresence(ctx, box, room)
+		presenceJoined(ctx, box, c, room)
 		return nil
 	})
 	chat.On("leave", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
@@ -140,7 +140,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		}
 		room, _ := c.RoomOf(ev)
 		rooms(c).remove(room)
-		sendPresence(ctx, box, room)
+		presenceLeft(ctx, box, c.WebSocket().User(), room)
 		return nil
 	})
 	chat.On("message", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
@@ -206,17 +206,46 @@ func (s *roomSet) list() []string {
 	return slices.Clone(s.rooms)
 }
 
-// sendPresence tells a room who is in it.
-func sendPresence(ctx context.Context, box *channels.ChannelBox, room string) {
-	members, err := box.Presence(ctx, room)
+// Presence in a room: who joins gets the room's users, {"users": [...]},
+// and the others only the change, {"joined": "bob"} or {"left": "bob"},
+// so that N joins cost each member N small events, not N lists of up to
+// N names.
+
+// presenceJoined tells the joiner who is in the room, and the others
+// that its user joined.
+func presenceJoined(ctx context.Context, box *channels.ChannelBox, c *consumers.EventConn, room string) {
+	users, err := roomUsers(ctx, box, room)
 	if err != nil {
 		return
 	}
-	var users []string
-	for _, m := range members {
-		if !slices.Contains(users, m.User) {
-			users = append(users, m.User)
-		}
+	c.Send(presence(room, map[string]any{"users": users}))                                                                      //nolint:errcheck // best effort
+	box.GroupSend(ctx, room, presence(room, map[string]any{"joined": c.WebSocket().User()}), channels.Except(c.Channel().ID())) //nolint:errcheck // best effort
+}
+
+// presenceLeft tells a room that user left, once the user has no
+// connection left in it.
+func presenceLeft(ctx context.Context, box *channels.ChannelBox, user, room string) {
+	users, err := roomUsers(ctx, box, room)
+	if err != nil || slices.Contains(users, user) {
+		return
 	}
-	box.GroupSend(ctx, room, map[string]any{"event": "presence", "payload": map[string]any{"users": users}, "room": room}) //nolint:errcheck // best effort
+	box.GroupSend(ctx, room, presence(room, map[string]any{"left": user})) //nolint:errcheck // best effort
+}
+
+// roomUsers returns the users in a room, each once.
+func roomUsers(ctx context.Context, box *channels.ChannelBox, room string) ([]string, error) {
+	members, err := box.Presence(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]string, 0, len(members))
+	for _, m := range members {
+		users = append(users, m.User)
+	}
+	slices.Sort(users)
+	return slices.Compact(users), nil
+}
+
+func presence(room string, payload map[string]any) map[string]any {
+	return map[string]any{"event": "presence", "payload": payload, "room": room}
 }
