@@ -119,7 +119,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			for _, room := range rooms(c).list() {
-				presenceLeft(ctx, box, c.WebSocket().User(), room)
+				presenceLeft(ctx, box, c, room)
 			}
 		},
 	})
@@ -140,7 +140,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		}
 		room, _ := c.RoomOf(ev)
 		rooms(c).remove(room)
-		presenceLeft(ctx, box, c.WebSocket().User(), room)
+		presenceLeft(ctx, box, c, room)
 		return nil
 	})
 	chat.On("message", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
@@ -214,7 +214,7 @@ func (s *roomSet) list() []string {
 // presenceJoined tells the joiner who is in the room, and the others
 // that its user joined.
 func presenceJoined(ctx context.Context, box *channels.ChannelBox, c *consumers.EventConn, room string) {
-	users, err := roomUsers(ctx, box, room)
+	users, err := roomUsers(ctx, box, room, "")
 	if err != nil {
 		return
 	}
@@ -222,25 +222,31 @@ func presenceJoined(ctx context.Context, box *channels.ChannelBox, c *consumers.
 	box.GroupSend(ctx, room, presence(room, map[string]any{"joined": c.WebSocket().User()}), channels.Except(c.Channel().ID())) //nolint:errcheck // best effort
 }
 
-// presenceLeft tells a room that user left, once the user has no
-// connection left in it.
-func presenceLeft(ctx context.Context, box *channels.ChannelBox, user, room string) {
-	users, err := roomUsers(ctx, box, room)
+// presenceLeft tells a room that c's user left, once the user has no
+// other connection in it. (On a disconnect, c may still be in the
+// room's presence: the box removes it when the connection has closed,
+// which may come after OnDisconnect.)
+func presenceLeft(ctx context.Context, box *channels.ChannelBox, c *consumers.EventConn, room string) {
+	user := c.WebSocket().User()
+	users, err := roomUsers(ctx, box, room, c.Channel().ID())
 	if err != nil || slices.Contains(users, user) {
 		return
 	}
 	box.GroupSend(ctx, room, presence(room, map[string]any{"left": user})) //nolint:errcheck // best effort
 }
 
-// roomUsers returns the users in a room, each once.
-func roomUsers(ctx context.Context, box *channels.ChannelBox, room string) ([]string, error) {
+// roomUsers returns the users in a room, each once, leaving out the
+// connection except.
+func roomUsers(ctx context.Context, box *channels.ChannelBox, room, except string) ([]string, error) {
 	members, err := box.Presence(ctx, room)
 	if err != nil {
 		return nil, err
 	}
 	users := make([]string, 0, len(members))
 	for _, m := range members {
-		users = append(users, m.User)
+		if m.ChannelID != except {
+			users = append(users, m.User)
+		}
 	}
 	slices.Sort(users)
 	return slices.Compact(users), nil
