@@ -27,9 +27,11 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
@@ -95,13 +97,34 @@ func brokerOrNil(b *redisbroker.Broker) channels.Broker {
 	return b
 }
 
-// user is the name the page gives in ?name=.
-func user(r *http.Request) (string, error) {
-	name := r.URL.Query().Get("name")
-	if name == "" || len(name) > 40 {
-		return "", errors.New("pick a name of 1 to 40 characters")
+// user is the name the page gives in ?name=, trimmed. The middleware
+// that sets it never refuses: checkName does, after the handshake.
+func user(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimSpace(r.URL.Query().Get("name"))
+		next.ServeHTTP(w, r.WithContext(websocket.WithUser(r.Context(), name)))
+	})
+}
+
+// checkName is the chat's rule for names, and the page's: 1 to 40
+// characters once trimmed.
+func checkName(name string) error {
+	if n := utf8.RuneCountInString(name); n < 1 || n > 40 || !utf8.ValidString(name) {
+		return errors.New("pick a name of 1 to 40 characters")
 	}
-	return name, nil
+	return nil
+}
+
+// refuse completes the handshake, then closes with 1008 and the reason: a
+// browser cannot read the status of a refused handshake, so a 401 reaches
+// the page as a bare drop, which a client retries forever, while a close
+// code and reason reach it (switchboard.js reports them as "refused").
+func refuse(ws *websocket.WebSocket, reason string) error {
+	opts := &websocket.AcceptOptions{Subprotocols: []string{consumers.SubprotocolJSON, consumers.SubprotocolMsgpack}}
+	if err := ws.Accept(ws.Context(), opts); err != nil {
+		return err
+	}
+	return ws.Close(websocket.StatusPolicyViolation, reason)
 }
 
 // newServer returns the chat's handler; tracker (which may be nil) keeps
@@ -166,8 +189,14 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		mux.Handle("GET /metrics", metrics.Handler())
 	}
 	ws := router.NewWithOptions(&router.Options{WebSocket: wsOpts})
-	ws.Use(router.Authenticate(user))
-	ws.HandleFunc("/ws", chat.Handler())
+	ws.Use(user)
+	handle := chat.Handler()
+	ws.HandleFunc("/ws", func(ws *websocket.WebSocket) error {
+		if err := checkName(ws.User()); err != nil {
+			return refuse(ws, err.Error())
+		}
+		return handle(ws)
+	})
 
 	files, _ := fs.Sub(static, "static")
 	mux.Handle("/", http.FileServerFS(files))
