@@ -61,7 +61,7 @@ func main() {
 	}
 	tracker := websocket.NewTracker(nil)
 	metrics := prom.New(&prom.Options{Tracker: tracker})
-	box := channels.NewBox(&channels.Options{Broker: brokerOrNil(broker), Metrics: metrics})
+	box := newBox(brokerOrNil(broker), metrics)
 	metrics.Watch(box)
 	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
 	srv := &http.Server{Handler: newServer(box, tracker, metrics), ReadHeaderTimeout: 10 * time.Second}
@@ -95,6 +95,17 @@ func brokerOrNil(b *redisbroker.Broker) channels.Broker {
 		return nil
 	}
 	return b
+}
+
+// newBox returns the chat's box over broker (nil for the default one):
+// it tells a room when a dead node's users leave it.
+func newBox(broker channels.Broker, metrics channels.Metrics) *channels.ChannelBox {
+	var box *channels.ChannelBox
+	made := make(chan struct{}) // box is set
+	box = channels.NewBox(&channels.Options{Broker: broker, Metrics: metrics,
+		OnPresenceGone: func(room string, gone []channels.PresenceInfo) { <-made; presenceGone(box, room, gone) }})
+	close(made)
+	return box
 }
 
 // user is the name the page gives in ?name=, trimmed. The middleware
@@ -262,6 +273,28 @@ func presenceLeft(ctx context.Context, box *channels.ChannelBox, c *consumers.Ev
 		return
 	}
 	box.GroupSend(ctx, room, presence(room, map[string]any{"left": user})) //nolint:errcheck // best effort
+}
+
+// presenceGone tells a room that the users of a dead node's connections
+// left it (with -redis: their presence expired), each once it has no
+// connection left in the room.
+func presenceGone(box *channels.ChannelBox, room string, gone []channels.PresenceInfo) {
+	if room == consumers.DefaultAllGroup {
+		return // every connection's group, not a room
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	users, err := roomUsers(ctx, box, room, "")
+	if err != nil {
+		return
+	}
+	told := map[string]bool{}
+	for _, m := range gone {
+		if !told[m.User] && !slices.Contains(users, m.User) {
+			told[m.User] = true
+			box.GroupSend(ctx, room, presence(room, map[string]any{"left": m.User})) //nolint:errcheck // best effort
+		}
+	}
 }
 
 // roomUsers returns the users in a room, each once, leaving out the

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/internal/redistest"
 	"github.com/switchboard-go/switchboard/internal/wstest"
 )
@@ -274,6 +275,49 @@ func TestTwoProcessesShareRooms(t *testing.T) {
 		if m["payload"].(map[string]any)["text"] != "from b" || m["offset"] != float64(2) || m["payload"].(map[string]any)["user"] != "bob" {
 			t.Errorf("message across processes: %v", m)
 		}
+	}
+}
+
+// With -redis, the users of a node that died without cleaning up leave
+// its rooms when their presence expires, and the others are told.
+func TestDeadNodesUsersLeave(t *testing.T) {
+	rs := redistest.Start(t)
+	node := func() (*redisbroker.Broker, string) {
+		b, err := redisbroker.New(&redisbroker.Options{Addr: rs.URL(), PresenceTTL: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		box := newBox(b, nil)
+		srv := httptest.NewServer(newServer(box, nil, nil))
+		t.Cleanup(func() {
+			box.Close(context.Background())
+			srv.Close()
+			b.Close(context.Background())
+		})
+		return b, "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws?name="
+	}
+	dead, deadURL := node()
+	_, liveURL := node()
+	dial := func(url string) *peer {
+		c, _, err := gws.DefaultDialer.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		p := &peer{t, c}
+		p.send(`{"event":"join","payload":{"room":"lobby"},"ref":"1"}`)
+		p.next("joined")
+		return p
+	}
+	ada := dial(liveURL + "ada")
+	ada.next("presence")
+	dial(deadURL + "bob")
+	if p := ada.next("presence"); jsonOf(p["payload"]) != `{"joined":"bob"}` {
+		t.Fatalf("presence: %v", p)
+	}
+	dead.Close(context.Background()) // bob's node stops: no heartbeat, no cleanup
+	if p := ada.next("presence"); jsonOf(p["payload"]) != `{"left":"bob"}` {
+		t.Errorf("after bob's node died: %v", p)
 	}
 }
 
