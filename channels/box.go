@@ -406,6 +406,12 @@ func (h *boxHandler) DeliverOffline(user string) {
 	mu.Unlock()
 }
 
+func (h *boxHandler) DeliverPresenceGone(group string, gone []PresenceInfo) {
+	if fn := h.b.opts.OnPresenceGone; fn != nil && len(gone) > 0 {
+		h.b.spawn(func() { fn(group, gone) })
+	}
+}
+
 func (h *boxHandler) ResyncGroup(group string) {
 	b := h.b
 	chs := b.Members(group)
@@ -413,6 +419,16 @@ func (h *boxHandler) ResyncGroup(group string) {
 		return
 	}
 	b.opts.Logger.Warn("channels: saved messages lost; closing the group's members so that they rejoin", "group", group, "members", len(chs))
+	b.spawn(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
+		defer cancel()
+		b.closeChannels(ctx, chs, websocket.StatusServiceRestart, "messages lost, rejoin", 0, 0) //nolint:errcheck // aborted on timeout
+	})
+}
+
+// spawn runs fn on a goroutine that Close waits for, unless the box is
+// closed.
+func (b *ChannelBox) spawn(fn func()) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -422,9 +438,7 @@ func (h *boxHandler) ResyncGroup(group string) {
 	b.mu.Unlock()
 	go func() {
 		defer b.wg.Done()
-		ctx, cancel := context.WithTimeout(context.Background(), brokerTimeout)
-		defer cancel()
-		b.closeChannels(ctx, chs, websocket.StatusServiceRestart, "messages lost, rejoin", 0, 0) //nolint:errcheck // aborted on timeout
+		fn()
 	}()
 }
 

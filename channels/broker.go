@@ -96,6 +96,10 @@ type Handler interface {
 	// Disconnected call: its last channel was on a node that died. The
 	// broker calls it on one node of the cluster.
 	DeliverOffline(user string)
+	// DeliverPresenceGone reports members of group that left its presence
+	// without a RemovePresence: their node died and their entries
+	// expired. The broker calls it on one node that has members of group.
+	DeliverPresenceGone(group string, gone []PresenceInfo)
 	// ResyncGroup reports that the node missed saved messages of group
 	// that the history cannot give back (the broker's data was lost): the
 	// box closes the group's local members with

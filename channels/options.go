@@ -64,6 +64,12 @@ type Options struct {
 	// the broker tells), OnOffline when its last one goes. They run on one
 	// goroutine of the box, outside any lock, in order for each user.
 	OnOnline, OnOffline func(user string)
+	// OnPresenceGone runs when members of a group left its presence
+	// without leaving the group: their node died (or lost the broker for
+	// longer than its presence lasts) and the broker let their entries
+	// expire. It runs on one node that has members of the group, on a
+	// goroutine of its own, so that the application can tell the group.
+	OnPresenceGone func(group string, gone []PresenceInfo)
 	// DrainBatch is how many connections Close closes at a time.
 	// Defaults to 100.
 	DrainBatch int

@@ -30,10 +30,11 @@ func (p *probe) DeliverGroup(string, *channels.Message) int {
 	}
 	return 1
 }
-func (p *probe) DeliverChannel(string, *channels.Message) bool { return false }
-func (p *probe) DeliverUser(string, *channels.Message) int     { return 0 }
-func (p *probe) DeliverOffline(string)                         {}
-func (p *probe) ResyncGroup(string)                            {}
+func (p *probe) DeliverChannel(string, *channels.Message) bool       { return false }
+func (p *probe) DeliverUser(string, *channels.Message) int           { return 0 }
+func (p *probe) DeliverOffline(string)                               {}
+func (p *probe) DeliverPresenceGone(string, []channels.PresenceInfo) {}
+func (p *probe) ResyncGroup(string)                                  {}
 
 // pair is two nodes, a publisher and a subscriber to group "g", over
 // either broker.

@@ -788,7 +788,11 @@ func (b *Broker) heartbeat(full bool) error {
 		cmds = append(cmds, c.B().Pexpire().Key(uk).Milliseconds(ttlMS).Build())
 	}
 	score := strconv.FormatFloat(exp, 'f', 0, 64)
+	groups := make([]string, 0, len(b.presence))
+	sweeps := make([]rueidis.LuaExec, 0, len(b.presence))
 	for g, m := range b.presence {
+		groups = append(groups, g)
+		sweeps = append(sweeps, rueidis.LuaExec{Keys: []string{b.keys.presence(g)}})
 		args := make([]string, 0, 1+2*len(m))
 		if !full {
 			args = append(args, "XX")
@@ -821,6 +825,23 @@ func (b *Broker) heartbeat(full bool) error {
 	}
 	for _, u := range gone {
 		hs[0].DeliverOffline(u)
+	}
+	// The groups with members here are swept of the entries of dead
+	// nodes, which are reported to this node's box.
+	for i, r := range sweepPresence.ExecMulti(ctx, c, sweeps...) {
+		members, err := r.AsStrSlice()
+		if err != nil {
+			return err
+		}
+		if len(members) == 0 {
+			continue
+		}
+		infos := make([]channels.PresenceInfo, 0, len(members))
+		for _, m := range members {
+			id, user, _ := strings.Cut(m, "\x00")
+			infos = append(infos, channels.PresenceInfo{ChannelID: id, User: user})
+		}
+		hs[0].DeliverPresenceGone(groups[i], infos)
 	}
 	return nil
 }

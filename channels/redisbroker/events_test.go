@@ -383,7 +383,9 @@ func TestNodeProcess(t *testing.T) {
 }
 
 // A node killed with SIGKILL drops out within the presence TTL: its users
-// go offline for the others (OnOffline runs once) and leave presence.
+// go offline for the others (OnOffline runs once) and leave presence,
+// which a node with members of the group is told (OnPresenceGone runs
+// once).
 func TestNodeKilled(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
@@ -409,6 +411,7 @@ func TestNodeKilled(t *testing.T) {
 	killed := time.Now()
 	eventually(t, "ada offline", func() bool { on, _ := n1.box.IsOnline(ctx, "ada"); return !on })
 	eventually(t, "OnOffline", func() bool { return rec.count("off:ada") == 1 })
+	eventually(t, "OnPresenceGone", func() bool { return rec.count("gone:room:ada") == 1 })
 	t.Logf("ada offline %v after her node was killed (TTL %v)", time.Since(killed).Round(time.Millisecond), ttl)
 	if p, _ := n1.box.Presence(ctx, "room"); len(p) != 1 || p[0].User != "bo" {
 		t.Errorf("presence after the kill: %v", p)
@@ -419,5 +422,8 @@ func TestNodeKilled(t *testing.T) {
 	time.Sleep(ttl)
 	if n := rec.count("off:ada"); n != 1 {
 		t.Errorf("OnOffline for ada ran %d times", n)
+	}
+	if n := rec.count("gone:room:ada"); n != 1 {
+		t.Errorf("OnPresenceGone for ada ran %d times", n)
 	}
 }

@@ -25,9 +25,10 @@ func (r *recorder) DeliverGroup(group string, msg *channels.Message) int {
 	r.delivered = append(r.delivered, msg.Position.Offset)
 	return 1
 }
-func (r *recorder) DeliverChannel(string, *channels.Message) bool { return false }
-func (r *recorder) DeliverUser(string, *channels.Message) int     { return 0 }
-func (r *recorder) DeliverOffline(string)                         {}
+func (r *recorder) DeliverChannel(string, *channels.Message) bool       { return false }
+func (r *recorder) DeliverUser(string, *channels.Message) int           { return 0 }
+func (r *recorder) DeliverOffline(string)                               {}
+func (r *recorder) DeliverPresenceGone(string, []channels.PresenceInfo) {}
 func (r *recorder) ResyncGroup(group string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -149,6 +149,11 @@ func (r *recorder) options() *channels.Options {
 	return &channels.Options{
 		OnOnline:  func(u string) { r.add("on:" + u) },
 		OnOffline: func(u string) { r.add("off:" + u) },
+		OnPresenceGone: func(g string, gone []channels.PresenceInfo) {
+			for _, p := range gone {
+				r.add("gone:" + g + ":" + p.User)
+			}
+		},
 	}
 }
 

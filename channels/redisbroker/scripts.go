@@ -97,11 +97,20 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
-// readPresence drops a group's expired entries and returns the others.
+// readPresence returns a group's live entries. It leaves the expired
+// ones to sweepPresence, which reports them.
 // KEYS: presence set.
 var readPresence = rueidis.NewLuaScript(nowMS + `
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-return redis.call('ZRANGE', KEYS[1], 0, -1)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+`)
+
+// sweepPresence drops a group's expired entries (their nodes died) and
+// returns them; each is returned to one node only.
+// KEYS: presence set.
+var sweepPresence = rueidis.NewLuaScript(nowMS + `
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #gone > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now) end
+return gone
 `)
 
 // connected records a channel's node and, for a user's channel, the

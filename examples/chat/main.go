@@ -31,6 +31,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
@@ -60,7 +61,7 @@ func main() {
 	}
 	tracker := websocket.NewTracker(nil)
 	metrics := prom.New(&prom.Options{Tracker: tracker})
-	box := channels.NewBox(&channels.Options{Broker: brokerOrNil(broker), Metrics: metrics})
+	box := newBox(brokerOrNil(broker), metrics)
 	metrics.Watch(box)
 	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
 	srv := &http.Server{Handler: newServer(box, tracker, metrics), ReadHeaderTimeout: 10 * time.Second}
@@ -96,13 +97,45 @@ func brokerOrNil(b *redisbroker.Broker) channels.Broker {
 	return b
 }
 
-// user is the name the page gives in ?name=.
-func user(r *http.Request) (string, error) {
-	name := r.URL.Query().Get("name")
-	if name == "" || len(name) > 40 {
-		return "", errors.New("pick a name of 1 to 40 characters")
+// newBox returns the chat's box over broker (nil for the default one):
+// it tells a room when a dead node's users leave it.
+func newBox(broker channels.Broker, metrics channels.Metrics) *channels.ChannelBox {
+	var box *channels.ChannelBox
+	made := make(chan struct{}) // box is set
+	box = channels.NewBox(&channels.Options{Broker: broker, Metrics: metrics,
+		OnPresenceGone: func(room string, gone []channels.PresenceInfo) { <-made; presenceGone(box, room, gone) }})
+	close(made)
+	return box
+}
+
+// user is the name the page gives in ?name=, trimmed. The middleware
+// that sets it never refuses: checkName does, after the handshake.
+func user(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimSpace(r.URL.Query().Get("name"))
+		next.ServeHTTP(w, r.WithContext(websocket.WithUser(r.Context(), name)))
+	})
+}
+
+// checkName is the chat's rule for names, and the page's: 1 to 40
+// characters once trimmed.
+func checkName(name string) error {
+	if n := utf8.RuneCountInString(name); n < 1 || n > 40 || !utf8.ValidString(name) {
+		return errors.New("pick a name of 1 to 40 characters")
 	}
-	return name, nil
+	return nil
+}
+
+// refuse completes the handshake, then closes with 1008 and the reason: a
+// browser cannot read the status of a refused handshake, so a 401 reaches
+// the page as a bare drop, which a client retries forever, while a close
+// code and reason reach it (switchboard.js reports them as "refused").
+func refuse(ws *websocket.WebSocket, reason string) error {
+	opts := &websocket.AcceptOptions{Subprotocols: []string{consumers.SubprotocolJSON, consumers.SubprotocolMsgpack}}
+	if err := ws.Accept(ws.Context(), opts); err != nil {
+		return err
+	}
+	return ws.Close(websocket.StatusPolicyViolation, reason)
 }
 
 // newServer returns the chat's handler; tracker (which may be nil) keeps
@@ -124,7 +157,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			for _, room := range rooms(c).list() {
-				sendPresence(ctx, box, room)
+				presenceLeft(ctx, box, c, room)
 			}
 		},
 	})
@@ -136,7 +169,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		}
 		room, _ := c.RoomOf(ev)
 		rooms(c).add(room)
-		sendPresence(ctx, box, room)
+		presenceJoined(ctx, box, c, room)
 		return nil
 	})
 	chat.On("leave", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
@@ -145,7 +178,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		}
 		room, _ := c.RoomOf(ev)
 		rooms(c).remove(room)
-		sendPresence(ctx, box, room)
+		presenceLeft(ctx, box, c, room)
 		return nil
 	})
 	chat.On("message", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
@@ -171,8 +204,14 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		mux.Handle("GET /metrics", metrics.Handler())
 	}
 	ws := router.NewWithOptions(&router.Options{WebSocket: wsOpts})
-	ws.Use(router.Authenticate(user))
-	ws.HandleFunc("/ws", chat.Handler())
+	ws.Use(user)
+	handle := chat.Handler()
+	ws.HandleFunc("/ws", func(ws *websocket.WebSocket) error {
+		if err := checkName(ws.User()); err != nil {
+			return refuse(ws, err.Error())
+		}
+		return handle(ws)
+	})
 
 	files, _ := fs.Sub(static, "static")
 	mux.Handle("/", http.FileServerFS(files))
@@ -224,17 +263,74 @@ func (s *roomSet) list() []string {
 	return slices.Clone(s.rooms)
 }
 
-// sendPresence tells a room who is in it.
-func sendPresence(ctx context.Context, box *channels.ChannelBox, room string) {
-	members, err := box.Presence(ctx, room)
+// Presence in a room: who joins gets the room's users, {"users": [...]},
+// and the others only the change, {"joined": "bob"} or {"left": "bob"},
+// so that N joins cost each member N small events, not N lists of up to
+// N names.
+
+// presenceJoined tells the joiner who is in the room, and the others
+// that its user joined.
+func presenceJoined(ctx context.Context, box *channels.ChannelBox, c *consumers.EventConn, room string) {
+	users, err := roomUsers(ctx, box, room, "")
 	if err != nil {
 		return
 	}
-	var users []string
+	c.Send(presence(room, map[string]any{"users": users}))                                                                      //nolint:errcheck // best effort
+	box.GroupSend(ctx, room, presence(room, map[string]any{"joined": c.WebSocket().User()}), channels.Except(c.Channel().ID())) //nolint:errcheck // best effort
+}
+
+// presenceLeft tells a room that c's user left, once the user has no
+// other connection in it. (On a disconnect, c may still be in the
+// room's presence: the box removes it when the connection has closed,
+// which may come after OnDisconnect.)
+func presenceLeft(ctx context.Context, box *channels.ChannelBox, c *consumers.EventConn, room string) {
+	user := c.WebSocket().User()
+	users, err := roomUsers(ctx, box, room, c.Channel().ID())
+	if err != nil || slices.Contains(users, user) {
+		return
+	}
+	box.GroupSend(ctx, room, presence(room, map[string]any{"left": user})) //nolint:errcheck // best effort
+}
+
+// presenceGone tells a room that the users of a dead node's connections
+// left it (with -redis: their presence expired), each once it has no
+// connection left in the room.
+func presenceGone(box *channels.ChannelBox, room string, gone []channels.PresenceInfo) {
+	if box.IsReserved(room) {
+		return // the endpoint's group of every connection, not a room
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	users, err := roomUsers(ctx, box, room, "")
+	if err != nil {
+		return
+	}
+	told := map[string]bool{}
+	for _, m := range gone {
+		if !told[m.User] && !slices.Contains(users, m.User) {
+			told[m.User] = true
+			box.GroupSend(ctx, room, presence(room, map[string]any{"left": m.User})) //nolint:errcheck // best effort
+		}
+	}
+}
+
+// roomUsers returns the users in a room, each once, leaving out the
+// connection except.
+func roomUsers(ctx context.Context, box *channels.ChannelBox, room, except string) ([]string, error) {
+	members, err := box.Presence(ctx, room)
+	if err != nil {
+		return nil, err
+	}
+	users := make([]string, 0, len(members))
 	for _, m := range members {
-		if !slices.Contains(users, m.User) {
+		if m.ChannelID != except {
 			users = append(users, m.User)
 		}
 	}
-	box.GroupSend(ctx, room, map[string]any{"event": "presence", "payload": map[string]any{"users": users}, "room": room}) //nolint:errcheck // best effort
+	slices.Sort(users)
+	return slices.Compact(users), nil
+}
+
+func presence(room string, payload map[string]any) map[string]any {
+	return map[string]any{"event": "presence", "payload": payload, "room": room}
 }

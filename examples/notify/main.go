@@ -7,12 +7,20 @@
 //	POST /publish/{connection}   sends the body to one connection
 //	GET  /online/{user}          answers {"user":...,"online":true|false}
 //
-//	go run ./examples/notify             # listens on 127.0.0.1:8080
-//	curl -d 'build passed' 127.0.0.1:8080/notify/ada
+// These HTTP endpoints are for the services that notify, not for
+// browsers: each call carries the server's shared secret as
+// "Authorization: Bearer SECRET" (flag -secret or $NOTIFY_SECRET; a
+// random one, printed at start, when neither is set), so that a form on
+// another site cannot post notifications (401 without it).
+//
+//	go run ./examples/notify -secret s3cret      # listens on 127.0.0.1:8080
+//	curl -H 'Authorization: Bearer s3cret' -d 'build passed' 127.0.0.1:8080/notify/ada
 package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -35,7 +43,12 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
+	secret := flag.String("secret", os.Getenv("NOTIFY_SECRET"), "shared secret of the HTTP endpoints (Authorization: Bearer SECRET); random when empty")
 	flag.Parse()
+	if *secret == "" {
+		*secret = rand.Text()
+		slog.Info("no -secret given; the HTTP endpoints take this one", "secret", *secret)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
@@ -45,7 +58,7 @@ func main() {
 		OnOffline: func(u string) { slog.Info("user offline", "user", u) },
 	})
 	slog.Info("notify server listening", "addr", ln.Addr().String())
-	srv := &http.Server{Handler: newMux(box), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: newMux(box, *secret), ReadHeaderTimeout: 10 * time.Second}
 	// Every connection is in the box: closing it closes them all.
 	stopper := graceful.Attach(srv, &graceful.Options{Boxes: []*channels.ChannelBox{box}})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -77,7 +90,24 @@ func token(r *http.Request) (string, error) {
 	return t, nil
 }
 
-func newMux(box *channels.ChannelBox) http.Handler {
+// withSecret serves only the calls that carry the secret as a bearer
+// token. A browser adds no such header to a cross-site form post, so a
+// page on another site cannot call the endpoints.
+func withSecret(secret string, next http.HandlerFunc) http.HandlerFunc {
+	want := []byte("Bearer " + secret)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			w.Header().Set("WWW-Authenticate", "Bearer")
+			http.Error(w, "send the server's secret: Authorization: Bearer SECRET", http.StatusUnauthorized)
+			return
+		}
+		next(w, r)
+	}
+}
+
+// newMux serves the WebSockets at /ws and the HTTP endpoints, which take
+// the shared secret.
+func newMux(box *channels.ChannelBox, secret string) http.Handler {
 	ws := router.New()
 	ws.Use(router.Authenticate(token))
 	ws.HandleFunc("/ws", func(ws *websocket.WebSocket) error {
@@ -102,7 +132,7 @@ func newMux(box *channels.ChannelBox) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("/ws", ws)
-	mux.HandleFunc("POST /notify/{user}", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("POST /notify/{user}", withSecret(secret, func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -114,8 +144,8 @@ func newMux(box *channels.ChannelBox) http.Handler {
 			return
 		}
 		writeJSON(w, map[string]any{"user": r.PathValue("user"), "devices": n})
-	})
-	mux.HandleFunc("POST /publish/{connection}", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("POST /publish/{connection}", withSecret(secret, func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -130,15 +160,15 @@ func newMux(box *channels.ChannelBox) http.Handler {
 		default:
 			writeJSON(w, map[string]any{"connection": r.PathValue("connection"), "sent": true})
 		}
-	})
-	mux.HandleFunc("GET /online/{user}", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	mux.HandleFunc("GET /online/{user}", withSecret(secret, func(w http.ResponseWriter, r *http.Request) {
 		on, err := box.IsOnline(r.Context(), r.PathValue("user"))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
 		writeJSON(w, map[string]any{"user": r.PathValue("user"), "online": on})
-	})
+	}))
 	return mux
 }
 

@@ -21,7 +21,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func TestNotify(t *testing.T) {
 	box := channels.NewBox(nil)
-	srv := httptest.NewServer(newMux(box))
+	srv := httptest.NewServer(newMux(box, "s3cret"))
 	defer func() {
 		box.Close(context.Background())
 		srv.Close()
@@ -29,6 +29,7 @@ func TestNotify(t *testing.T) {
 	wsURL := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
 	call := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -106,7 +107,8 @@ async def main(host):
     async with websockets.connect("ws://" + host + "/ws?token=py") as ws:
         hello = json.loads(await ws.recv())
         assert hello["user"] == "py", hello
-        req = urllib.request.Request("http://" + host + "/notify/py", data=b"ping", method="POST")
+        req = urllib.request.Request("http://" + host + "/notify/py", data=b"ping", method="POST",
+                                     headers={"Authorization": "Bearer s3cret"})
         urllib.request.urlopen(req).read()
         assert await ws.recv() == "ping"
     print("python client: all good")
@@ -116,6 +118,66 @@ asyncio.run(main(sys.argv[1]))
 
 func TestNotifyWithPythonClient(t *testing.T) {
 	wstest.Python(t) // skip before building when python3-websockets is missing
-	addr := wstest.StartExample(t)
+	addr := wstest.StartExample(t, "-secret", "s3cret")
 	wstest.RunPython(t, pythonClient, addr)
+}
+
+// The HTTP endpoints take the shared secret: a cross-site form post (a
+// text/plain body from another origin, which no browser gives an
+// Authorization header) and a wrong secret get 401 and deliver nothing.
+func TestNotifyNeedsTheSecret(t *testing.T) {
+	box := channels.NewBox(nil)
+	srv := httptest.NewServer(newMux(box, "s3cret"))
+	defer func() {
+		box.Close(context.Background())
+		srv.Close()
+	}()
+	c, _, err := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?token=ada", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hello map[string]string
+	if err := c.ReadJSON(&hello); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, method, path, auth string
+	}{
+		{"cross-site form", "POST", "/notify/ada", ""},
+		{"wrong secret", "POST", "/notify/ada", "Bearer guess"},
+		{"the token of a user", "POST", "/notify/ada", "Bearer ada"},
+		{"publish without it", "POST", "/publish/" + hello["connection_id"], ""},
+		{"online without it", "GET", "/online/ada", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader("evil=1"))
+			req.Header.Set("Content-Type", "text/plain")
+			req.Header.Set("Origin", "http://evil.example")
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusUnauthorized {
+				t.Errorf("status %d, want 401", resp.StatusCode)
+			}
+		})
+	}
+	// Nothing reached ada: the next message she gets is the one sent
+	// with the secret.
+	req, _ := http.NewRequest("POST", srv.URL+"/notify/ada", strings.NewReader("with the secret"))
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("with the secret: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if _, d, err := c.ReadMessage(); err != nil || string(d) != "with the secret" {
+		t.Errorf("ada got %q %v", d, err)
+	}
 }

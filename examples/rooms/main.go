@@ -5,6 +5,14 @@
 // leaves are announced as {"type":"system",...,"users":N}. Everything is
 // kept in the room's history.
 //
+// The name (1 to 40 characters, trimmed; "anonymous" when empty) and each
+// message (1 to 2000 bytes) are bounded, because they are copied into
+// what every member receives, and a connection may send at most
+// maxRate messages a second: past that it gets an error, and past three
+// times that it is closed with 4003. A name the room refuses is accepted
+// and then closed with 1008 and the reason, so that a browser, which
+// cannot read the status of a refused handshake, can show it.
+//
 //	go run ./examples/rooms              # listens on 127.0.0.1:8080
 package main
 
@@ -18,8 +26,10 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/consumers"
@@ -67,19 +77,45 @@ func newRouter(box *channels.ChannelBox) *router.WSRouter {
 type Room struct {
 	consumers.Base
 	room, user string
+	rate       window
+}
+
+// Bounds on what a member sends; see the package doc.
+const (
+	maxName    = 40   // characters
+	maxContent = 2000 // bytes
+	maxRate    = 10   // messages a second
+)
+
+// window counts the messages of the current second.
+type window struct {
+	start time.Time
+	n     int
+}
+
+// count adds a message at t and returns how many the window holds.
+func (w *window) count(t time.Time) int {
+	if t.Sub(w.start) >= time.Second {
+		w.start, w.n = t, 0
+	}
+	w.n++
+	return w.n
 }
 
 func now() float64 { return float64(time.Now().UnixNano()) / 1e9 }
 
 func (r *Room) OnConnect(ctx context.Context) error {
-	r.room = "room:" + r.WebSocket().PathParam("room_id")
-	r.user = r.WebSocket().Query().Get("username")
-	if r.user == "" {
-		r.user = "anonymous"
+	user := strings.TrimSpace(r.WebSocket().Query().Get("username"))
+	if user == "" {
+		user = "anonymous"
 	}
 	if err := r.Accept(ctx); err != nil {
 		return err
 	}
+	if n := utf8.RuneCountInString(user); n > maxName || !utf8.ValidString(user) {
+		return websocket.NewCloseError(websocket.StatusPolicyViolation, "username: 1 to 40 characters")
+	}
+	r.room, r.user = "room:"+r.WebSocket().PathParam("room_id"), user
 	if _, err := r.JoinGroup(ctx, r.room); err != nil {
 		return err
 	}
@@ -90,10 +126,16 @@ func (r *Room) OnConnect(ctx context.Context) error {
 }
 
 func (r *Room) OnReceive(ctx context.Context, msg any) error {
+	switch n := r.rate.count(time.Now()); {
+	case n > 3*maxRate:
+		return websocket.NewCloseError(websocket.StatusRateLimited, "rate limited")
+	case n > maxRate:
+		return r.Send(map[string]any{"type": "error", "message": "slow down: at most 10 messages a second"})
+	}
 	m, _ := msg.(map[string]any)
 	content, _ := m["content"].(string)
-	if m["type"] != "message" || content == "" {
-		return r.Send(map[string]any{"type": "error", "message": `send {"type":"message","content":"..."}`})
+	if m["type"] != "message" || content == "" || len(content) > maxContent {
+		return r.Send(map[string]any{"type": "error", "message": `send {"type":"message","content":"..."} of 1 to 2000 bytes`})
 	}
 	_, err := r.Broadcast(ctx, r.room, map[string]any{
 		"type": "chat", "user": r.user, "message": content, "timestamp": now(),
@@ -104,6 +146,9 @@ func (r *Room) OnReceive(ctx context.Context, msg any) error {
 // OnDisconnect announces the leave; the connection has already left the
 // room, so the count is of those who stay.
 func (r *Room) OnDisconnect(websocket.StatusCode) {
+	if r.room == "" {
+		return // refused: never joined
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	r.Broadcast(ctx, r.room, map[string]any{ //nolint:errcheck // nobody to report to

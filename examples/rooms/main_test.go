@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -16,22 +17,29 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func TestRoomConversation(t *testing.T) {
+// startRooms serves the rooms on a box of their own and returns the box,
+// a dial function for the room "general" and its URL, less the name.
+func startRooms(t *testing.T) (*channels.ChannelBox, func(name string) *gws.Conn, string) {
 	box := channels.NewBox(nil)
 	srv := httptest.NewServer(newRouter(box))
-	defer func() {
+	t.Cleanup(func() {
 		box.Close(context.Background())
 		srv.Close()
-	}()
+	})
 	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws/room/general?username="
-	dial := func(name string) *gws.Conn {
+	return box, func(name string) *gws.Conn {
 		c, _, err := gws.DefaultDialer.Dial(url+name, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { c.Close() })
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		return c
-	}
+	}, url
+}
+
+func TestRoomConversation(t *testing.T) {
+	box, dial, _ := startRooms(t)
 	next := func(c *gws.Conn) map[string]any {
 		t.Helper()
 		var m map[string]any
@@ -95,4 +103,63 @@ func TestRoomsWithPythonClient(t *testing.T) {
 	wstest.Python(t) // skip before building when python3-websockets is missing
 	addr := wstest.StartExample(t)
 	wstest.RunPython(t, pythonClient, "ws://"+addr)
+}
+
+// The name and the messages are copied into what every member gets, so
+// they are bounded: a 900 KiB name is refused with its reason, and a
+// member that floods the room with big messages is told, then closed
+// with 4003, while the others are not closed as slow consumers.
+func TestRoomsBoundWhatTheyCopy(t *testing.T) {
+	box, dial, url := startRooms(t)
+	closeCode := func(c *gws.Conn) int {
+		for range 1000 {
+			if _, _, err := c.ReadMessage(); err != nil {
+				var ce *gws.CloseError
+				if errors.As(err, &ce) {
+					return ce.Code
+				}
+				t.Fatalf("read: %v", err)
+			}
+		}
+		t.Fatal("no close after 1000 messages")
+		return 0
+	}
+
+	// A 900 KiB name never gets past the handshake: the library caps its
+	// headers (431). Below that cap, the room's own rule refuses it.
+	_, resp, err := gws.DefaultDialer.Dial(url+strings.Repeat("x", 900<<10), nil)
+	if err == nil || resp == nil || resp.StatusCode != 431 {
+		t.Errorf("a 900 KiB name: %v, want 431", err)
+	}
+	long := dial(strings.Repeat("x", 10<<10))
+	if code := closeCode(long); code != 1008 {
+		t.Errorf("a 10 KiB name: closed with %d, want 1008", code)
+	}
+	if n := len(box.Members("room:general")); n != 0 {
+		t.Errorf("the refused name is in the room: %d members", n)
+	}
+
+	bob := dial("bob")
+	var m map[string]any
+	bob.ReadJSON(&m) // bob joined
+	mallory := dial(strings.Repeat("m", 40))
+	bob.ReadJSON(&m) // mallory joined
+	// bob reads nothing while mallory sends 18 MiB.
+	content := strings.Repeat("a", 60<<10)
+	for range 300 {
+		if mallory.WriteJSON(map[string]string{"type": "message", "content": content}) != nil {
+			break
+		}
+	}
+	if code := closeCode(mallory); code != 4003 {
+		t.Errorf("the flood was closed with %d, want 4003", code)
+	}
+	for range 1000 {
+		if err := bob.ReadJSON(&m); err != nil {
+			t.Fatalf("bob, during the flood: %v", err)
+		}
+		if msg, _ := m["message"].(string); strings.HasSuffix(msg, "left the chat") {
+			break
+		}
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/switchboard-go/switchboard/internal/wstest"
@@ -105,5 +106,35 @@ func TestChatPageInChromium(t *testing.T) {
 	// A reloaded page shows what was said before.
 	if err := chromedp.Run(bob, chromedp.Reload(), waitText("#log", "hello from ada", "hi ada")); err != nil {
 		t.Fatalf("after reload: %v", err)
+	}
+
+	// The page and the server agree on names: 1 to 40 characters once
+	// trimmed. Forty characters of two bytes each are a name for both.
+	carol, cancelCarol := chromedp.NewContext(ada)
+	defer cancelCarol()
+	long := strings.Repeat("é", 40)
+	if err := chromedp.Run(carol, chromedp.Navigate(base+long), waitText("#online", long)); err != nil {
+		t.Fatalf("a name of 40 characters (80 bytes): %v", err)
+	}
+	// A name of spaces is refused, and the page says why.
+	dan, cancelDan := chromedp.NewContext(ada)
+	defer cancelDan()
+	if err := chromedp.Run(dan, chromedp.Navigate("http://"+addr+"/"),
+		chromedp.SetValue("#name", "   ", chromedp.ByQuery),
+		chromedp.Click("#login button", chromedp.ByQuery),
+		waitText("#log", "refused: pick a name of 1 to 40 characters")); err != nil {
+		t.Fatalf("a name of spaces: %v", err)
+	}
+	// A connection the server refuses reaches switchboard.js as a
+	// refusal with the server's reason, not as a drop to retry.
+	var reason string
+	refused := `import("/switchboard.js").then(({ Switchboard }) => new Promise((resolve) => {
+		const sb = new Switchboard("ws://" + location.host + "/ws?name=%20");
+		sb.on("refused", (p) => resolve(p.code + " " + p.reason));
+	}))`
+	if err := chromedp.Run(dan, chromedp.Evaluate(refused, &reason, func(p *runtime.EvaluateParams) *runtime.EvaluateParams {
+		return p.WithAwaitPromise(true)
+	})); err != nil || reason != "1008 pick a name of 1 to 40 characters" {
+		t.Fatalf("a refused connection: %q %v", reason, err)
 	}
 }

@@ -8,8 +8,16 @@
 //   import { Switchboard } from "/switchboard.js";
 //   const sb = new Switchboard("ws://" + location.host + "/ws?name=ada");
 //   sb.on("message", (payload, msg) => show(msg.room, payload));
+//   sb.on("refused", ({ reason }) => alert(reason)); // no reconnect after it
 //   await sb.join("lobby");
 //   await sb.send("message", { text: "hi" }, { room: "lobby" });
+
+// REFUSED are the close codes that refuse the connection for good (1008
+// policy violation, 4004 unauthorized): no reconnect, and a "refused"
+// event with {code, reason} instead. A browser cannot read the HTTP
+// status of a refused handshake, so a server that refuses a connection
+// accepts it and closes it with one of these and a reason.
+const REFUSED = [1008, 4004];
 
 export class Switchboard {
   constructor(url, { onStatus = () => {}, backoff = 500, maxBackoff = 10000, ackTimeout = 10000 } = {}) {
@@ -44,8 +52,15 @@ export class Switchboard {
         p.reject(new Error("disconnected"));
       }
       this.pending.clear();
+      if (REFUSED.includes(e.code)) {
+        // Final: trying again cannot help. The server said why.
+        this.closed = true;
+        this.onStatus("refused", e.reason);
+        for (const fn of this.handlers.get("refused") || []) fn({ code: e.code, reason: e.reason });
+        return;
+      }
       this.onStatus("closed", e.code);
-      if (!this.closed && e.code !== 4004) this.reconnect();
+      if (!this.closed) this.reconnect();
     };
   }
 

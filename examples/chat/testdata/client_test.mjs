@@ -1,13 +1,14 @@
 // Checks switchboard.js with a mock WebSocket: offsets only move forward,
-// duplicates are dropped, a reconnect rejoins from the last offset, and
-// close() during the reconnect delay stops reconnecting. Run by
+// duplicates are dropped, a reconnect rejoins from the last offset,
+// close() during the reconnect delay stops reconnecting, and a refusal
+// is reported and not retried. Run by
 // TestJavaScriptClient: node client_test.mjs path/to/switchboard.js
 let sockets = [];
 globalThis.WebSocket = class {
   static OPEN = 1;
   constructor(url) { this.url = url; this.readyState = 0; this.sent = []; sockets.push(this); setTimeout(() => { this.readyState = 1; this.onopen && this.onopen(); }, 0); }
   send(m) { this.sent.push(JSON.parse(m)); }
-  close(code) { this.readyState = 3; this.onclose && this.onclose({ code: code ?? 1006 }); }
+  close(code, reason) { this.readyState = 3; this.onclose && this.onclose({ code: code ?? 1006, reason: reason ?? "" }); }
   deliver(m) { this.onmessage({ data: JSON.stringify(m) }); }
 };
 const { Switchboard } = await import(process.argv[2]);
@@ -31,4 +32,14 @@ sockets[1].close(1006);
 sb.close(); // during the reconnect delay
 await new Promise((r) => setTimeout(r, 100));
 if (sockets.length !== 2) throw new Error("reconnected after close(): " + sockets.length + " sockets");
+// A refusal (1008 with a reason) is final: a "refused" event with the
+// reason, and no reconnect.
+const refusals = [];
+const sb2 = new Switchboard("ws://x/ws?name=%20", { backoff: 5 });
+sb2.on("refused", (p) => refusals.push(p));
+await new Promise((r) => setTimeout(r, 10));
+sockets[2].close(1008, "pick a name of 1 to 40 characters");
+await new Promise((r) => setTimeout(r, 100));
+if (sockets.length !== 3) throw new Error("reconnected after a refusal: " + sockets.length + " sockets");
+if (JSON.stringify(refusals) !== '[{"code":1008,"reason":"pick a name of 1 to 40 characters"}]') throw new Error("refused events " + JSON.stringify(refusals));
 console.log("switchboard.js: all good");
