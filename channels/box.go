@@ -69,7 +69,7 @@ func NewBox(opts *Options) *ChannelBox {
 		closeDone: make(chan struct{}),
 	}
 	if b.broker == nil {
-		b.broker = NewMemoryBroker(&MemoryBrokerOptions{Now: o.Now})
+		b.broker = NewMemoryBroker(&MemoryBrokerOptions{Now: o.Now, MaxTotalBytes: o.HistoryMaxBytesTotal})
 		b.ownBroker = true
 	}
 	b.handler = &boxHandler{b: b, id: rand.Text()}

@@ -28,7 +28,12 @@
 // # History and recovery
 //
 // A group's history is a ring capped by count (Options.HistorySize,
-// default 100) and age (Options.HistoryTTL, default 10 minutes). Each
+// default 100), age (Options.HistoryTTL, default 10 minutes) and bytes
+// (Options.HistoryMaxBytes, default 1 MiB); the default broker also caps
+// all groups' histories together (Options.HistoryMaxBytesTotal, default
+// 64 MiB, the oldest entries of any group dropped first), drops expired
+// entries in the background, and forgets a group left with neither
+// members nor history (its next use starts a new epoch). Each
 // entry has an offset that grows by one and is never reused, and the
 // history has an epoch that changes when it is flushed or lost. A client
 // that keeps the Position of the last message it saw asks History for what

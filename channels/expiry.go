@@ -6,20 +6,35 @@ import (
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
-// janitor closes channels idle for longer than their expiry. Idleness is
+// janitor closes channels idle for longer than their expiry, and has a
+// broker that can expire history in the background do it. Idleness is
 // read from the connection's activity counter, so that the box's clock
 // (Options.Now) alone decides, fake or real.
 func (b *ChannelBox) janitor() {
 	t := time.NewTicker(b.opts.JanitorInterval)
 	defer t.Stop()
+	hx, _ := b.broker.(historyExpirer)
+	idle := b.opts.HistoryTTL
+	if idle <= 0 {
+		idle = DefaultHistoryTTL
+	}
 	for {
 		select {
 		case <-b.stop:
 			return
 		case <-t.C:
 			b.expire()
+			if hx != nil {
+				hx.ExpireHistory(idle)
+			}
 		}
 	}
+}
+
+// historyExpirer is a broker that keeps history in this process and so
+// must be told to age it (MemoryBroker).
+type historyExpirer interface {
+	ExpireHistory(idle time.Duration)
 }
 
 // expire runs one janitor pass.

@@ -24,6 +24,17 @@ type MemoryBroker struct {
 	users    map[string]map[string]struct{}     // user -> channel ids
 	closed   bool
 
+	// The histories' totals, and every saved entry in the order it was
+	// added, so that the total byte cap drops the oldest entries of all
+	// groups first. A reference whose entry already went (trimmed by its
+	// group's caps, flushed, its ring forgotten) is skipped, and the
+	// queue is compacted when such references outnumber the live ones.
+	maxTotal     int
+	totalBytes   int
+	totalEntries int
+	order        []entryRef
+	orderHead    int
+
 	// saveLocks serialise each group's saved publishes from the append to
 	// the last node's delivery, so that every node sees offset order.
 	saveLocks [64]sync.Mutex
@@ -37,6 +48,12 @@ type MemoryBrokerOptions struct {
 	// Now is the clock that stamps and ages history entries. Defaults to
 	// time.Now.
 	Now func() time.Time
+	// MaxTotalBytes caps the bytes (of the entries' encodings) of all the
+	// groups' histories together: past it the oldest entries of any
+	// group go first, and a client that asks to recover from before them
+	// is told it did not. Defaults to DefaultHistoryMaxBytesTotal (64
+	// MiB); negative means no cap.
+	MaxTotalBytes int
 }
 
 // NewMemoryBroker returns an empty MemoryBroker.
@@ -47,9 +64,13 @@ func NewMemoryBroker(opts *MemoryBrokerOptions) *MemoryBroker {
 		presence: make(map[string]map[string]PresenceInfo),
 		users:    make(map[string]map[string]struct{}),
 		seed:     maphash.MakeSeed(),
+		maxTotal: DefaultHistoryMaxBytesTotal,
 	}
 	if opts != nil && opts.Now != nil {
 		b.now = opts.Now
+	}
+	if opts != nil && opts.MaxTotalBytes != 0 {
+		b.maxTotal = max(opts.MaxTotalBytes, 0)
 	}
 	return b
 }
@@ -97,12 +118,11 @@ func (b *MemoryBroker) Publish(ctx context.Context, group string, msg *Message, 
 	mu.Lock()
 	defer mu.Unlock()
 	b.mu.Lock()
-	r := b.history[group]
-	if r == nil {
-		r = newRing()
-		b.history[group] = r
-	}
-	pos := r.add(msg, b.now(), opts)
+	r := b.ring(group)
+	var pos Position
+	b.track(r, func() { pos = r.add(msg, b.now(), opts) })
+	b.order = append(b.order, entryRef{r: r, off: pos.Offset})
+	b.capTotal()
 	hs := slices.Clone(b.handlers)
 	b.mu.Unlock()
 	for _, h := range hs {
@@ -143,15 +163,109 @@ func (b *MemoryBroker) History(ctx context.Context, group string, since *Positio
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	// The epoch handed out now must be the one the first message gets,
+	// so that a client that saw an empty history recovers from it.
+	r := b.ring(group)
+	var entries []Entry
+	var pos Position
+	var ok bool
+	b.track(r, func() { entries, pos, ok = r.since(since, b.now()) })
+	return entries, pos, ok, nil
+}
+
+// ring returns the group's ring, made on first use with a new epoch: a
+// group whose ring was forgotten starts again in another epoch, so that
+// a position from before is never taken for one of the new ring.
+// b.mu must be held.
+func (b *MemoryBroker) ring(group string) *ring {
 	r := b.history[group]
 	if r == nil {
-		// The epoch handed out now must be the one the first message gets,
-		// so that a client that saw an empty history recovers from it.
 		r = newRing()
 		b.history[group] = r
 	}
-	entries, pos, ok := r.since(since, b.now())
-	return entries, pos, ok, nil
+	return r
+}
+
+// track runs fn, which changes r, and keeps the totals in step. b.mu must
+// be held.
+func (b *MemoryBroker) track(r *ring, fn func()) {
+	n, bytes := len(r.entries), r.bytes
+	fn()
+	b.totalEntries += len(r.entries) - n
+	b.totalBytes += r.bytes - bytes
+}
+
+// entryRef names a saved entry: its ring and offset.
+type entryRef struct {
+	r   *ring
+	off uint64
+}
+
+// live reports whether the entry is still kept. A ring drops its entries
+// from the oldest, so the kept ones are those from its first on.
+func (e entryRef) live() bool {
+	r := e.r
+	return !r.forgotten && len(r.entries) > 0 && e.off >= r.entries[0].Position.Offset
+}
+
+// capTotal drops the oldest entries of all groups until the histories
+// fit MaxTotalBytes. The first live reference in order is always its
+// ring's oldest entry, since every entry was queued when it was added.
+// b.mu must be held.
+func (b *MemoryBroker) capTotal() {
+	for b.maxTotal > 0 && b.totalBytes > b.maxTotal && b.orderHead < len(b.order) {
+		e := b.order[b.orderHead]
+		b.order[b.orderHead] = entryRef{}
+		b.orderHead++
+		if e.live() && e.r.entries[0].Position.Offset == e.off {
+			b.track(e.r, e.r.dropOldest)
+		}
+	}
+	b.compactOrder()
+}
+
+// compactOrder drops the references to entries that went, once they
+// outnumber the live ones, so that the queue stays within a small
+// multiple of the entries kept. b.mu must be held.
+func (b *MemoryBroker) compactOrder() {
+	if b.totalEntries == 0 {
+		b.order, b.orderHead = nil, 0
+		return
+	}
+	queued := len(b.order) - b.orderHead
+	if queued <= 2*b.totalEntries+64 && b.orderHead <= len(b.order)/2 {
+		return
+	}
+	kept := make([]entryRef, 0, b.totalEntries+16)
+	for _, e := range b.order[b.orderHead:] {
+		if e.live() {
+			kept = append(kept, e)
+		}
+	}
+	b.order, b.orderHead = kept, 0
+}
+
+// ExpireHistory drops the entries older than their group's age cap and
+// forgets the groups that have no members (no presence), no entries and
+// no use (a save or a read) for idle or longer: a forgotten group that is
+// used again starts a new epoch, so that a client holding a position from
+// before is told it did not recover. A ChannelBox over the broker calls
+// it every Options.JanitorInterval with its HistoryTTL as idle (the
+// default TTL when it has no age cap).
+func (b *MemoryBroker) ExpireHistory(idle time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	for g, r := range b.history {
+		if r.ttl > 0 && len(r.entries) > 0 {
+			b.track(r, func() { r.trim(now, 0, r.ttl) })
+		}
+		if len(r.entries) == 0 && len(b.presence[g]) == 0 && now.Sub(r.touched) >= idle {
+			r.forgotten = true
+			delete(b.history, g)
+		}
+	}
+	b.compactOrder()
 }
 
 func (b *MemoryBroker) FlushHistory(ctx context.Context, groups ...string) error {
@@ -162,15 +276,15 @@ func (b *MemoryBroker) FlushHistory(ctx context.Context, groups ...string) error
 	defer b.mu.Unlock()
 	if len(groups) == 0 {
 		for _, r := range b.history {
-			r.flush()
+			b.track(r, r.flush)
 		}
-		return nil
 	}
 	for _, g := range groups {
 		if r := b.history[g]; r != nil {
-			r.flush()
+			b.track(r, r.flush)
 		}
 	}
+	b.compactOrder()
 	return nil
 }
 
@@ -269,11 +383,7 @@ func (b *MemoryBroker) OnlineUsers(context.Context) ([]string, error) {
 func (b *MemoryBroker) HistorySize() (entries, bytes int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for _, r := range b.history {
-		entries += len(r.entries)
-		bytes += r.bytes
-	}
-	return entries, bytes
+	return b.totalEntries, b.totalBytes
 }
 
 // Close makes Start fail; the broker's data stays readable.
@@ -295,6 +405,10 @@ type ring struct {
 	ttl      time.Duration // the age cap of the last add, applied on reads too
 	bytes    int           // of the entries' encodings
 	maxBytes int           // the byte cap of the last add
+	// touched is the time of the last add or read; forgotten is set when
+	// the broker drops the ring.
+	touched   time.Time
+	forgotten bool
 }
 
 func newRing() *ring { return &ring{epoch: newEpoch(), next: 1} }
@@ -313,6 +427,7 @@ func (r *ring) add(msg *Message, now time.Time, opts PublishOptions) Position {
 	})
 	r.bytes += entrySize(msg)
 	r.maxBytes = opts.MaxBytes
+	r.touched = now
 	r.trim(now, opts.Size, opts.TTL)
 	return pos
 }
@@ -350,6 +465,16 @@ func (r *ring) trim(now time.Time, size int, ttl time.Duration) {
 	r.ttl = ttl
 }
 
+// dropOldest drops the oldest entry, for the broker's total cap.
+func (r *ring) dropOldest() {
+	r.bytes -= entrySize(r.entries[0].Message)
+	r.entries[0] = Entry{}
+	r.entries = r.entries[1:]
+	if cap(r.entries) > 2*len(r.entries)+16 {
+		r.entries = slices.Clone(r.entries)
+	}
+}
+
 func (r *ring) flush() {
 	clear(r.entries)
 	r.entries = nil
@@ -361,6 +486,7 @@ func (r *ring) flush() {
 // nothing after pos was lost.
 func (r *ring) since(pos *Position, now time.Time) ([]Entry, Position, bool) {
 	r.trim(now, 0, r.ttl)
+	r.touched = now
 	top := Position{Offset: r.next - 1, Epoch: r.epoch}
 	if pos == nil {
 		return slices.Clone(r.entries), top, false

@@ -50,12 +50,25 @@ type Options struct {
 	// encodings (JSON plus msgpack for values); the oldest go first, the
 	// newest is always kept. Defaults to 1 MiB; negative means no cap.
 	HistoryMaxBytes int
+	// HistoryMaxBytesTotal caps the bytes of all the groups' histories
+	// together in the default broker (a broker given in Broker has its
+	// own cap: MemoryBrokerOptions.MaxTotalBytes): past it the oldest
+	// entries of any group go first, and clients that would have needed
+	// them are told they did not recover. Defaults to 64 MiB, room for a
+	// full default history (100 entries of 200 bytes, about 20 KiB) in
+	// some 3,000 groups, small next to what a server that keeps that many
+	// rooms has; negative means no cap.
+	HistoryMaxBytesTotal int
 	// MaxGroupName bounds group names, in bytes. Defaults to 256.
 	MaxGroupName int
 	// MaxGroupsPerChannel bounds the groups one channel may be in:
 	// AddToGroup past it fails with ErrTooManyGroups. Defaults to 128.
 	MaxGroupsPerChannel int
-	// JanitorInterval is how often expiry is checked. Defaults to 1s.
+	// JanitorInterval is how often expiry is checked: idle channels, and
+	// with the default broker (or any that has an ExpireHistory method,
+	// as MemoryBroker does) history past its age cap and the state of
+	// groups left with neither members nor history for HistoryTTL.
+	// Defaults to 1s.
 	JanitorInterval time.Duration
 	// Now is the box's clock, for expiry (and history, with the default
 	// broker). Defaults to time.Now.
@@ -94,6 +107,10 @@ const (
 	DefaultDrainBatch          = 100
 	DefaultDrainJitter         = 100 * time.Millisecond
 )
+
+// DefaultHistoryMaxBytesTotal is the default of
+// Options.HistoryMaxBytesTotal and MemoryBrokerOptions.MaxTotalBytes.
+const DefaultHistoryMaxBytesTotal = 64 << 20
 
 func (o *Options) resolve() Options {
 	var c Options

@@ -25,6 +25,36 @@
 // members (if its very first saved messages were published while this
 // node was cut off and then lost with Redis's data, nobody learns of
 // them). Unsaved messages sent during an outage are lost.
+//
+// # Keys
+//
+// Every key starts with Options.Prefix, and each has a TTL or an owner
+// that deletes it, so that nothing outlives its use:
+//
+//	key              holds                          written by                      TTL or owner
+//	m:<group>        epoch, offset counter, age     Publish (saved), History,       max(HistoryMetaTTL, HistoryTTL),
+//	                 cap, history bytes (hash)      FlushHistory                    set on every write and read
+//	h:<group>        saved messages (stream)        Publish (saved)                 HistoryTTL from the last save
+//	                                                                                (HistoryMetaTTL with no age cap);
+//	                                                                                deleted by FlushHistory and when
+//	                                                                                a group starts a new epoch
+//	p:<group>        members, by expiry (zset)      AddPresence, heartbeat          PresenceTTL from the last write;
+//	                                                                                RemovePresence and the heartbeat
+//	                                                                                sweep remove members
+//	c:<channel id>   the channel's node (string)    Connected, heartbeat            PresenceTTL; deleted by
+//	                                                                                Disconnected
+//	u:<user>         the user's channels (zset)     Connected, heartbeat            PresenceTTL; Disconnected removes
+//	                                                                                its channel
+//	online           online users, by expiry        Connected, heartbeat            none: one key for the cluster,
+//	                 (zset)                                                         whose users Disconnected and
+//	                                                                                every node's heartbeat sweep
+//	                                                                                remove (while a node runs, it
+//	                                                                                holds the users online within
+//	                                                                                the last PresenceTTL)
+//
+// A sorted set left empty is deleted by Redis. Group and node
+// messages travel on the pub/sub channels g:<group> and n:<node>, which
+// are not keys.
 package redisbroker
 
 import (

@@ -25,7 +25,9 @@ end
 
 // publishSaved appends a message to a group's history, trims it by
 // count and bytes (keeping the newest), and publishes it with its
-// position.
+// position. The stream expires with its newest entry's age cap, or
+// without one with the meta, so that no history outlives its epoch and
+// counter (a stream found without them is deleted by ensureEpoch).
 // KEYS: meta, stream, group channel.
 // ARGV: new epoch, body, size, ttl ms (0: none), meta ttl ms, max bytes
 // (0: none).
@@ -50,7 +52,7 @@ end
 if tonumber(ARGV[4]) > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 else
-  redis.call('PERSIST', KEYS[2])
+  redis.call('PEXPIRE', KEYS[2], ARGV[5])
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', KEYS[3], 's' .. off .. ' ' .. e .. '\n' .. ARGV[2])
