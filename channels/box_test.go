@@ -423,10 +423,16 @@ func TestExpiryWithFakeClock(t *testing.T) {
 	c, ch := e.connect(query("expires", "1m"))
 	_, keep := e.connect(nil) // no expiry
 
-	settle := func() { time.Sleep(30 * time.Millisecond) } // a few janitor passes
+	// settle lets the janitor (every 5ms) make a few passes at the
+	// present time of the fake clock.
+	settle := func() { time.Sleep(100 * time.Millisecond) }
 	clock.Advance(50 * time.Second)
 	settle()
+	before := ch.WebSocket().Activity()
 	c.WriteMessage(gws.TextMessage, []byte("client speaks")) // activity in
+	// The server must have read it before the clock moves on (under load
+	// it may take longer than a settle).
+	eventually(t, "the message read", func() bool { return ch.WebSocket().Activity() != before })
 	settle()
 	clock.Advance(50 * time.Second) // 100s since registering, 50s since the message
 	settle()
