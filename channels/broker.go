@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/switchboard-go/switchboard/internal/safemsgpack"
 )
 
 // Broker carries what must cross nodes: group fan-out, sends to a channel
@@ -208,7 +208,7 @@ func (m *Message) msgpack() ([]byte, error) {
 				return nil, err
 			}
 		}
-		b, err := msgpack.Marshal(v)
+		b, err := safemsgpack.Marshal(v)
 		if err != nil {
 			return nil, err
 		}

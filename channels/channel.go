@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/switchboard-go/switchboard/internal/safemsgpack"
 	"github.com/switchboard-go/switchboard/websocket"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -107,11 +108,11 @@ func shown(msg *Message) *Message {
 	}
 	if msg.Msgpack != nil {
 		var m map[string]msgpack.RawMessage
-		if msgpack.Unmarshal(msg.Msgpack, &m) != nil || m == nil {
+		if safemsgpack.Unmarshal(msg.Msgpack, &m) != nil || m == nil {
 			return msg
 		}
-		m[msg.OffsetField], _ = msgpack.Marshal(msg.Position.Offset)
-		out.Msgpack, _ = msgpack.Marshal(m)
+		m[msg.OffsetField], _ = safemsgpack.Marshal(msg.Position.Offset)
+		out.Msgpack, _ = safemsgpack.Marshal(m)
 	}
 	return out
 }

@@ -10,9 +10,8 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/internal/safemsgpack"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -243,7 +242,7 @@ func (b *Base) decode(typ websocket.MessageType, data []byte) (any, websocket.St
 		return data, 0, ""
 	case Msgpack:
 		var v any
-		if err := msgpack.Unmarshal(data, &v); err != nil {
+		if err := safemsgpack.Unmarshal(data, &v); err != nil {
 			return nil, websocket.StatusInvalidPayload, "invalid msgpack"
 		}
 		return v, 0, ""

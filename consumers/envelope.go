@@ -10,6 +10,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/internal/safemsgpack"
 )
 
 // Fields names the fields of the event envelope.
@@ -61,7 +62,7 @@ type Event struct {
 func (e *Event) Decode(v any) error {
 	var err error
 	if e.codec == codecMsgpack {
-		err = msgpack.Unmarshal(e.Payload, v)
+		err = safemsgpack.Unmarshal(e.Payload, v)
 	} else {
 		err = json.Unmarshal(e.Payload, v)
 	}
@@ -83,7 +84,7 @@ func decodeEnvelope(c codec, data []byte, f Fields) (*Event, error) {
 	ev := &Event{codec: c}
 	if c == codecMsgpack {
 		var m map[string]msgpack.RawMessage
-		if err := msgpack.Unmarshal(data, &m); err != nil {
+		if err := safemsgpack.Unmarshal(data, &m); err != nil {
 			return nil, fmt.Errorf("consumers: envelope: %w", err)
 		}
 		if len(m) > maxEnvelopeFields {
@@ -94,7 +95,7 @@ func decodeEnvelope(c codec, data []byte, f Fields) (*Event, error) {
 		}
 		if raw, ok := m[f.Ref]; ok {
 			var v any
-			if err := msgpack.Unmarshal(raw, &v); err != nil {
+			if err := safemsgpack.Unmarshal(raw, &v); err != nil {
 				return nil, fmt.Errorf("consumers: envelope ref: %w", err)
 			}
 			ev.Ref = refString(v)
@@ -144,7 +145,7 @@ func msgpackString(raw msgpack.RawMessage, dst *string) error {
 		return nil
 	}
 	var v any
-	if err := msgpack.Unmarshal(raw, &v); err != nil {
+	if err := safemsgpack.Unmarshal(raw, &v); err != nil {
 		return err
 	}
 	switch s := v.(type) {

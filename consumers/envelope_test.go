@@ -1,6 +1,7 @@
 package consumers
 
 import (
+	"runtime"
 	"strings"
 	"testing"
 
@@ -14,6 +15,7 @@ import (
 // error whose text shows nothing of the error behind it.
 func FuzzEnvelope(f *testing.F) {
 	mp, _ := msgpack.Marshal(map[string]any{"event": "join", "payload": map[string]any{"room": "r"}, "ref": 3})
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xa5, 'e', 'v', 'e', 'n', 't', 0xa1, 'x'}, true)
 	for _, s := range []string{
 		`{"event":"join","payload":{"room":"r1","since":{"epoch":"e","offset":41}},"ref":"1"}`,
 		`{"event":"message","room":"r1","payload":{"text":"hi"},"ref":2}`,
@@ -26,6 +28,18 @@ func FuzzEnvelope(f *testing.F) {
 		c := codecJSON
 		if useMsgpack {
 			c = codecMsgpack
+		}
+		// Decoding the envelope and its payload allocates a small multiple
+		// of the input's size, whatever lengths the input declares.
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		if ev, err := decodeEnvelope(c, data, DefaultFields()); err == nil {
+			var v any
+			ev.Decode(&v) //nolint:errcheck // only its cost is looked at
+		}
+		runtime.ReadMemStats(&after)
+		if got := after.TotalAlloc - before.TotalAlloc; got > 128*uint64(len(data))+64<<10 {
+			t.Fatalf("decoding %d bytes allocated %d", len(data), got)
 		}
 		for _, fields := range []Fields{DefaultFields(), ChannelDataFields()} {
 			ev, err := decodeEnvelope(c, data, fields)

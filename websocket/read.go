@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 
 	gws "github.com/gorilla/websocket"
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/switchboard-go/switchboard/internal/safemsgpack"
 )
 
 // Receive blocks until a message arrives and returns its type and data.
@@ -261,13 +261,16 @@ func (ws *WebSocket) ReceiveJSON(ctx context.Context, v any) error {
 }
 
 // ReceiveMsgpack receives a binary message and decodes it as msgpack into
-// v. See ReceiveJSON.
+// v. See ReceiveJSON. A message whose declared lengths claim more than its
+// bytes, or that nests deeper than 32 levels, is a *DecodeError before
+// anything is allocated for it. A struct field without a msgpack tag is
+// matched by its json tag (SendMsgpack encodes it so too).
 func (ws *WebSocket) ReceiveMsgpack(ctx context.Context, v any) error {
 	data, err := ws.receiveType(ctx, BinaryMessage)
 	if err != nil {
 		return err
 	}
-	if err := msgpack.Unmarshal(data, v); err != nil {
+	if err := safemsgpack.Unmarshal(data, v); err != nil {
 		return &DecodeError{Codec: "msgpack", Err: err}
 	}
 	return nil

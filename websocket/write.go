@@ -7,7 +7,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/switchboard-go/switchboard/internal/safemsgpack"
 )
 
 // outFrame is one entry of the outbound queue: a whole frame ready for the
@@ -72,7 +72,7 @@ func (ws *WebSocket) SendJSON(v any) error {
 // SendMsgpack queues v encoded as msgpack in a binary message. See
 // SendJSON.
 func (ws *WebSocket) SendMsgpack(v any) error {
-	b, err := msgpack.Marshal(v)
+	b, err := safemsgpack.Marshal(v)
 	if err != nil {
 		return err
 	}
