@@ -40,7 +40,8 @@ type EventOptions struct {
 	HandlerTimeout time.Duration
 	// RateLimit is the events a second a connection may send, with bursts
 	// of RateBurst (default: RateLimit, at least 1). An event over the
-	// limit gets an error event. Each refused event scores one violation
+	// limit is not decoded: it gets an error event with code rate_limited
+	// and no ref. Each refused event scores one violation
 	// and each allowed one takes half a point back; at MaxViolations the
 	// connection is closed with websocket.StatusRateLimited, so sustained
 	// flooding (twice the limit or more) is closed and a passing burst is
@@ -246,17 +247,18 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 	if typ != want {
 		return websocket.NewCloseError(websocket.StatusUnsupportedData, fmt.Sprintf("expected %s frames", want))
 	}
-	// Every frame takes a token, well-formed or not.
-	limited := c.limit != nil && !c.limit.allow(time.Now())
-	if limited && c.limit.violations >= float64(c.events.opts.MaxViolations) {
-		return websocket.NewCloseError(websocket.StatusRateLimited, "rate limited")
+	// Every frame takes a token, well-formed or not, and one over the
+	// limit is refused before it is decoded: its error event carries no
+	// ref, for reading the ref would be decoding it.
+	if c.limit != nil && !c.limit.allow(time.Now()) {
+		if c.limit.violations >= float64(c.events.opts.MaxViolations) {
+			return websocket.NewCloseError(websocket.StatusRateLimited, "rate limited")
+		}
+		return c.sendError(&Event{}, errRateLimited)
 	}
 	ev, err := decodeEnvelope(c.codec, data, c.events.opts.Fields)
 	if err != nil {
 		return c.sendError(&Event{}, errEnvelope(err))
-	}
-	if limited {
-		return c.sendError(ev, errRateLimited)
 	}
 	name := ev.Name
 	if canonical, ok := aliases[name]; ok {
