@@ -98,7 +98,9 @@ func TestNoSilentLossWhenRedisLosesData(t *testing.T) {
 	}{
 		{name: "flushall", lose: func(rs *redistest.Server) error { return cmd(rs, "FLUSHALL") }},
 		{name: "group keys deleted", lose: func(rs *redistest.Server) error { return cmd(rs, "DEL", prefix+"m:"+room, prefix+"h:"+room) }},
-		{name: "offset counter lost", lose: func(rs *redistest.Server) error { return cmd(rs, "DEL", prefix+"m:"+room) }},
+		{name: "counter and epoch lost", lose: func(rs *redistest.Server) error { return cmd(rs, "DEL", prefix+"m:"+room) }},
+		{name: "offset counter lost", lose: func(rs *redistest.Server) error { return cmd(rs, "HDEL", prefix+"m:"+room, "o") }},
+		{name: "epoch lost", lose: func(rs *redistest.Server) error { return cmd(rs, "HDEL", prefix+"m:"+room, "e") }},
 		{name: "history lost", lose: func(rs *redistest.Server) error { return cmd(rs, "DEL", prefix+"h:"+room) }},
 		{name: "eviction", prep: func(t *testing.T, rs *redistest.Server) {
 			// Little room above what the server holds once the node is
@@ -154,10 +156,15 @@ func TestNoSilentLossWhenRedisLosesData(t *testing.T) {
 				var pos channels.Position
 				_, err := consumers.EmitToRoom(ctx, nd.box, consumers.DefaultFields(), room, "message",
 					map[string]any{"i": i, "pad": pad}, channels.ReportPosition(&pos))
-				if err == nil && pos.Offset != 0 {
+				switch {
+				case err == nil && pos.Offset != 0:
 					acked[i], last = pos, i
-				} else if firstErr == nil {
-					firstErr = err
+				case tc.prep == nil:
+					// Redis is up and has room: a publish that fails
+					// leaves the room unusable.
+					t.Fatalf("publish %d: %v", i, err)
+				case firstErr == nil:
+					firstErr = err // out of memory, not acknowledged
 				}
 			}
 			if len(acked) < n/2 {
