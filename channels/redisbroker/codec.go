@@ -13,10 +13,9 @@ import (
 //
 //	version (1) | kind (1) | origin | except | offset field | data | msgpack | epoch field
 //
-// (version 1, still read from histories written before, has no epoch
-// field)
-// each string a uvarint length and its bytes. On a group's pub/sub channel
-// the body follows a header line: "u\n" for an unsaved message, or
+// each string a uvarint length and its bytes (version 1, still read from
+// histories written before it, has no epoch field). On a group's pub/sub
+// channel the body follows a header line: "u\n" for an unsaved message, or
 // "s<offset> <epoch>\n" for a saved one (the publishing script writes it,
 // since only Redis knows the offset). On a node's channel it follows a kind
 // byte ('c' for a channel, 'u' for a user) and the target, length-prefixed.

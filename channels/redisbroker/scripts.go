@@ -16,7 +16,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 // ensureEpoch gives a group without one a new epoch and an empty history
 // (a stream left from a lost epoch cannot take the new offsets). A group
 // whose offset counter is behind its history (the counter alone was lost)
-// gets one too: its offsets would otherwise be handed out again.
+// gets one too: its saved publishes would otherwise fail until the counter
+// caught up.
 const ensureEpoch = `local m = redis.call('HMGET', KEYS[1], 'e', 'o')
 local e = m[1]
 if e then
