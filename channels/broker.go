@@ -149,6 +149,8 @@ type Message struct {
 	// field of its encoded map that shows the offset: nodes that only have
 	// the encoding show the position by setting it.
 	OffsetField string
+	// EpochField is, likewise, the top-level field that shows the epoch.
+	EpochField string
 	// Origin is the NodeID of the box that published it.
 	Origin string
 	// Position is set when the message was saved in the group's history.

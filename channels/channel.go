@@ -74,15 +74,18 @@ type frameCache struct {
 
 // Positioned is a payload that shows its place in the group's history: a
 // message sent with SaveHistory whose value implements Positioned is
-// delivered as At(position). (The event consumer puts the offset into its
-// envelope this way.) The history keeps the value itself.
+// delivered as At(position). (The event consumer puts the offset and the
+// epoch into its envelope this way, so that a client tells the offsets of
+// a new epoch from those it saw.) The history keeps the value itself.
 //
 // On other nodes only the value's encoding exists; there the value must be
-// a map (in JSON and msgpack) and OffsetField names the top-level field
-// that At sets to the offset, so that the node can do the same.
+// a map (in JSON and msgpack) and OffsetField and EpochField name the
+// top-level fields that At sets to the offset and the epoch, so that the
+// node can do the same. An empty EpochField leaves the epoch out.
 type Positioned interface {
 	At(Position) any
 	OffsetField() string
+	EpochField() string
 }
 
 // shown returns the message as delivered: msg, or its positioned form.
@@ -104,6 +107,9 @@ func shown(msg *Message) *Message {
 			return msg
 		}
 		m[msg.OffsetField] = strconv.AppendUint(nil, msg.Position.Offset, 10)
+		if msg.EpochField != "" {
+			m[msg.EpochField], _ = json.Marshal(msg.Position.Epoch)
+		}
 		out.Data, _ = json.Marshal(m)
 	}
 	if msg.Msgpack != nil {
@@ -112,6 +118,9 @@ func shown(msg *Message) *Message {
 			return msg
 		}
 		m[msg.OffsetField], _ = safemsgpack.Marshal(msg.Position.Offset)
+		if msg.EpochField != "" {
+			m[msg.EpochField], _ = safemsgpack.Marshal(msg.Position.Epoch)
+		}
 		out.Msgpack, _ = safemsgpack.Marshal(m)
 	}
 	return out

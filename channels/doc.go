@@ -34,8 +34,13 @@
 // 64 MiB, the oldest entries of any group dropped first), drops expired
 // entries in the background, and forgets a group left with neither
 // members nor history (its next use starts a new epoch). Each
-// entry has an offset that grows by one and is never reused, and the
-// history has an epoch that changes when it is flushed or lost. A client
+// entry has an offset that grows by one and is never reused within an
+// epoch, and the history has an epoch that changes when it is flushed or
+// lost. A new epoch may start the offsets again at 1 (the Redis broker's
+// does after a FLUSHALL, or keys deleted or evicted, without any
+// disconnect), so a saved Positioned value shows the epoch next to the
+// offset (the event consumer's envelope does), and a member tells the new
+// epoch's messages from those it saw. A client
 // that keeps the Position of the last message it saw asks History for what
 // came after it; recovered is false when the epoch changed or entries were
 // already dropped, and the client must then resynchronise some other way.

@@ -126,6 +126,7 @@ func TestHistoryServesEveryPayloadType(t *testing.T) {
 type stamped struct{ Text string }
 
 func (s stamped) OffsetField() string { return "offset" }
+func (s stamped) EpochField() string  { return "" }
 
 func (s stamped) At(p channels.Position) any {
 	return map[string]any{"text": s.Text, "offset": p.Offset}

@@ -80,7 +80,7 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 	// payload types and other nodes), and the broker delivers the message
 	// to every node, this one included, in offset order.
 	if p, ok := msg.Value.(Positioned); ok {
-		msg.OffsetField = p.OffsetField()
+		msg.OffsetField, msg.EpochField = p.OffsetField(), p.EpochField()
 	}
 	if err := msg.Encode(); err != nil {
 		return 0, err

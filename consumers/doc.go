@@ -80,6 +80,26 @@
 // Client mistakes are logged at Debug, outages and timeouts at Warn, other
 // failures at Error.
 //
+// # Room messages and epochs
+//
+// A join answers {"event": "joined", "payload": {"room": "r1", "recovered":
+// true, "epoch": "e", "offset": 44}, "ref": ...}, and every message saved
+// in a room's history reaches its members, live and replayed, with its
+// position at the top level:
+//
+//	{"event": "message", "payload": {...}, "room": "r1", "offset": 45, "epoch": "e"}
+//
+// Offsets compare only within one epoch. A room gets a new epoch when its
+// history is flushed or its broker lost it (Redis restarted empty, a
+// FLUSHALL, its keys deleted or evicted), and its offsets may start again
+// at 1. A client keeps the last (epoch, offset) of each room, drops a
+// message as one it has seen only when it has the same epoch and an
+// offset at or below the last, takes a message of another epoch as the
+// room's new position and tells its user that messages may be missing,
+// and rejoins with {"since": {"epoch": ..., "offset": ...}} to recover.
+// Fields.Epoch names the field ("epoch" by default; empty leaves it out,
+// and clients can then not tell two epochs apart).
+//
 // # Rooms a client may enter
 //
 // The groups an endpoint opens itself (its EventOptions.AllGroup, which

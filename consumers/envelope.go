@@ -16,18 +16,21 @@ import (
 // Fields names the fields of the event envelope.
 type Fields struct {
 	Event, Payload, Ref, Room, Offset string
+	// Epoch shows a room message's epoch next to its offset: offsets
+	// compare only within one epoch. Empty leaves it out.
+	Epoch string
 }
 
 // DefaultFields is the envelope {"event", "payload", "ref", "room",
-// "offset"}.
+// "offset", "epoch"}.
 func DefaultFields() Fields {
-	return Fields{Event: "event", Payload: "payload", Ref: "ref", Room: "room", Offset: "offset"}
+	return Fields{Event: "event", Payload: "payload", Ref: "ref", Room: "room", Offset: "offset", Epoch: "epoch"}
 }
 
 // ChannelDataFields is the envelope {"channel": ..., "data": ...} that some
 // clients speak.
 func ChannelDataFields() Fields {
-	return Fields{Event: "channel", Payload: "data", Ref: "ref", Room: "room", Offset: "offset"}
+	return Fields{Event: "channel", Payload: "data", Ref: "ref", Room: "room", Offset: "offset", Epoch: "epoch"}
 }
 
 // Subprotocols of the event consumer: msgpack envelopes in binary frames,
@@ -177,7 +180,7 @@ func refString(v any) string {
 
 // envelope is an outgoing event. It encodes as a map with the configured
 // field names, in JSON and msgpack alike; as a channels.Positioned value it
-// shows its offset when it was saved in a room's history.
+// shows its offset and epoch when it was saved in a room's history.
 type envelope struct {
 	f       Fields
 	event   string
@@ -185,6 +188,7 @@ type envelope struct {
 	ref     string
 	room    string
 	offset  uint64
+	epoch   string
 }
 
 func (e envelope) fields() map[string]any {
@@ -197,6 +201,9 @@ func (e envelope) fields() map[string]any {
 	}
 	if e.offset != 0 {
 		m[e.f.Offset] = e.offset
+		if e.f.Epoch != "" {
+			m[e.f.Epoch] = e.epoch
+		}
 	}
 	return m
 }
@@ -208,8 +215,11 @@ func (e envelope) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.Encode(
 // OffsetField names the envelope field that At sets.
 func (e envelope) OffsetField() string { return e.f.Offset }
 
-// At shows the envelope with the offset it got in the room's history.
+// EpochField names the envelope field that At sets to the epoch.
+func (e envelope) EpochField() string { return e.f.Epoch }
+
+// At shows the envelope with the position it got in the room's history.
 func (e envelope) At(p channels.Position) any {
-	e.offset = p.Offset
+	e.offset, e.epoch = p.Offset, p.Epoch
 	return e
 }

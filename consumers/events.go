@@ -594,6 +594,9 @@ func replayed(f Fields, e channels.Entry) any {
 		return json.RawMessage(e.Message.Data)
 	}
 	m[f.Offset] = e.Position.Offset
+	if f.Epoch != "" {
+		m[f.Epoch] = e.Position.Epoch
+	}
 	return m
 }
 

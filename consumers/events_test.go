@@ -202,13 +202,14 @@ func TestRoomsJoinRecoveryAndEmit(t *testing.T) {
 	b.send(`{"event":"joinRoom","payload":"r1"}`) // Vania-style alias, bare room name
 	b.recv()
 	a.send(`{"event":"message","room":"r1","payload":{"text":"one"},"ref":"m1"}`)
+	epoch := joined["payload"].(map[string]any)["epoch"]
 	var last map[string]any
 	for _, cl := range []*client{a, b} {
 		got := cl.recv()
 		if got["event"] == "ack" {
 			got = cl.recv()
 		}
-		if got["room"] != "r1" || got["offset"] != float64(1) || jsonOf(got["payload"]) != `{"text":"one"}` {
+		if got["room"] != "r1" || got["offset"] != float64(1) || got["epoch"] != epoch || jsonOf(got["payload"]) != `{"text":"one"}` {
 			t.Fatalf("room message: %v", got)
 		}
 		last = got
@@ -216,7 +217,6 @@ func TestRoomsJoinRecoveryAndEmit(t *testing.T) {
 	if ack := a.recv(); ack["event"] != "ack" && ack["event"] != "message" {
 		t.Fatalf("expected the ack, got %v", ack)
 	}
-	epoch := joined["payload"].(map[string]any)["epoch"]
 	_ = last
 	// b leaves; two more messages; b comes back with its position and gets
 	// exactly what it missed, in order.
@@ -236,7 +236,7 @@ func TestRoomsJoinRecoveryAndEmit(t *testing.T) {
 	}
 	for _, want := range []string{"two", "three"} {
 		got := b.recv()
-		if jsonOf(got["payload"]) != `{"text":"`+want+`"}` || got["room"] != "r1" {
+		if jsonOf(got["payload"]) != `{"text":"`+want+`"}` || got["room"] != "r1" || got["epoch"] != epoch {
 			t.Fatalf("missed message: %v, want %s", got, want)
 		}
 	}

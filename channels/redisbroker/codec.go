@@ -11,15 +11,16 @@ import (
 
 // A message crosses Redis as a body:
 //
-//	version (1) | kind (1) | origin | except | offset field | data | msgpack
+//	version (1) | kind (1) | origin | except | offset field | data | msgpack | epoch field
 //
-// each string a uvarint length and its bytes. On a group's pub/sub channel
-// the body follows a header line: "u\n" for an unsaved message, or
+// each string a uvarint length and its bytes (version 1, still read from
+// histories written before it, has no epoch field). On a group's pub/sub
+// channel the body follows a header line: "u\n" for an unsaved message, or
 // "s<offset> <epoch>\n" for a saved one (the publishing script writes it,
 // since only Redis knows the offset). On a node's channel it follows a kind
 // byte ('c' for a channel, 'u' for a user) and the target, length-prefixed.
 
-const codecVersion = 1
+const codecVersion = 2
 
 var errBadMessage = errors.New("redisbroker: malformed message")
 
@@ -34,7 +35,7 @@ func appendString(b []byte, s []byte) []byte {
 // encodeBody encodes msg, which must be encoded already (see
 // channels.Message.Encode).
 func encodeBody(msg *channels.Message) []byte {
-	n := 2 + 5*binary.MaxVarintLen32 + len(msg.Origin) + len(msg.Except) + len(msg.OffsetField) + len(msg.Data) + len(msg.Msgpack)
+	n := 2 + 6*binary.MaxVarintLen32 + len(msg.Origin) + len(msg.Except) + len(msg.OffsetField) + len(msg.Data) + len(msg.Msgpack) + len(msg.EpochField)
 	b := make([]byte, 0, n)
 	b = append(b, codecVersion, byte(msg.Kind))
 	b = appendString(b, []byte(msg.Origin))
@@ -42,6 +43,7 @@ func encodeBody(msg *channels.Message) []byte {
 	b = appendString(b, []byte(msg.OffsetField))
 	b = appendString(b, msg.Data)
 	b = appendString(b, msg.Msgpack)
+	b = appendString(b, []byte(msg.EpochField))
 	return b
 }
 
@@ -74,7 +76,7 @@ func uvarintLen(n uint64) int {
 }
 
 func decodeBody(b []byte) (*channels.Message, error) {
-	if len(b) < 2 || b[0] != codecVersion || channels.Kind(b[1]) > channels.KindValue {
+	if len(b) < 2 || (b[0] != 1 && b[0] != codecVersion) || channels.Kind(b[1]) > channels.KindValue {
 		return nil, errBadMessage
 	}
 	r := reader{b: b[2:]}
@@ -84,6 +86,9 @@ func decodeBody(b []byte) (*channels.Message, error) {
 	msg.OffsetField = string(r.bytes())
 	data := r.bytes()
 	mp := r.bytes()
+	if b[0] == codecVersion {
+		msg.EpochField = string(r.bytes())
+	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, errBadMessage
 	}

@@ -9,7 +9,7 @@ import (
 
 func sample() *channels.Message {
 	m := channels.NewMessage(map[string]any{"event": "message", "payload": 1})
-	m.Origin, m.Except, m.OffsetField = "node", "ch", "offset"
+	m.Origin, m.Except, m.OffsetField, m.EpochField = "node", "ch", "offset", "epoch"
 	if err := m.Encode(); err != nil {
 		panic(err)
 	}
@@ -24,9 +24,15 @@ func TestCodecRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Kind != m.Kind || got.Origin != "node" || got.Except != "ch" || got.OffsetField != "offset" ||
-		!bytes.Equal(got.Data, m.Data) || !bytes.Equal(got.Msgpack, m.Msgpack) ||
+		got.EpochField != "epoch" || !bytes.Equal(got.Data, m.Data) || !bytes.Equal(got.Msgpack, m.Msgpack) ||
 		got.Position != (channels.Position{Offset: 42, Epoch: "EPOCH"}) {
 		t.Errorf("round trip: %+v", got)
+	}
+	// A body of version 1 (in a history written before) has no epoch field.
+	v1 := bytes.Clone(body[:len(body)-len("epoch")-1])
+	v1[0] = 1
+	if got, err := decodeBody(v1); err != nil || got.OffsetField != "offset" || got.EpochField != "" || !bytes.Equal(got.Data, m.Data) {
+		t.Errorf("version 1 body: %+v, %v", got, err)
 	}
 	kind, target, nm, err := decodeNode(encodeNode(toUser, "ada", encodeBody(channels.NewMessage("hi"))))
 	if err != nil || kind != toUser || target != "ada" || string(nm.Data) != "hi" || nm.Kind != channels.KindText {

@@ -40,6 +40,7 @@ type envelope struct {
 	Payload map[string]any `json:"payload"`
 	Room    string         `json:"room"`
 	Offset  uint64         `json:"offset"`
+	Epoch   string         `json:"epoch"`
 	Ref     string         `json:"ref"`
 }
 
@@ -108,7 +109,7 @@ func TestRecoveryOnAnotherNode(t *testing.T) {
 	x := n1.events("x")
 	pos := joinedPos(x.join("r", nil))
 	emit(t, n2, "r", 1) // from the other node
-	if e := x.next(); e.Event != "message" || e.Room != "r" || e.Offset != pos.Offset+1 || e.Payload["i"] != 1.0 {
+	if e := x.next(); e.Event != "message" || e.Room != "r" || e.Offset != pos.Offset+1 || e.Epoch != pos.Epoch || e.Payload["i"] != 1.0 {
 		t.Fatalf("live message from node 2: %+v", e)
 	}
 	pos.Offset++
@@ -122,12 +123,12 @@ func TestRecoveryOnAnotherNode(t *testing.T) {
 		t.Fatalf("rejoin on node 2: %+v", j)
 	}
 	for i := 2; i <= 3; i++ {
-		if e := y.next(); e.Payload["i"] != float64(i) || e.Offset != pos.Offset+uint64(i-1) {
+		if e := y.next(); e.Payload["i"] != float64(i) || e.Offset != pos.Offset+uint64(i-1) || e.Epoch != pos.Epoch {
 			t.Errorf("recovered message %d: %+v", i, e)
 		}
 	}
 	emit(t, n1, "r", 4)
-	if e := y.next(); e.Payload["i"] != 4.0 || e.Offset != pos.Offset+3 {
+	if e := y.next(); e.Payload["i"] != 4.0 || e.Offset != pos.Offset+3 || e.Epoch != pos.Epoch {
 		t.Errorf("live after recovery: %+v", e)
 	}
 }

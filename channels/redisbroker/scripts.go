@@ -14,8 +14,16 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 `
 
 // ensureEpoch gives a group without one a new epoch and an empty history
-// (a stream left from a lost epoch cannot take the new offsets).
-const ensureEpoch = `local e = redis.call('HGET', KEYS[1], 'e')
+// (a stream left from a lost epoch cannot take the new offsets). A group
+// whose offset counter is behind its history (the counter alone was lost)
+// gets one too: its saved publishes would otherwise fail until the counter
+// caught up.
+const ensureEpoch = `local m = redis.call('HMGET', KEYS[1], 'e', 'o')
+local e = m[1]
+if e then
+  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  if last and tonumber(string.match(last[1], '^%d+')) > tonumber(m[2] or '0') then e = false end
+end
 if not e then
   e = ARGV[1]
   redis.call('HSET', KEYS[1], 'e', e)

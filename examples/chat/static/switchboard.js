@@ -1,13 +1,21 @@
 // switchboard.js: a small dependency-free client for Switchboard's event
-// protocol ({"event", "payload", "ref", "room", "offset"} in JSON). Copy it
-// freely. It connects, routes events to handlers, turns acks into promises,
-// joins rooms, reconnects with exponential backoff and jitter, and on
-// reconnecting rejoins each room from the last offset it saw, so that the
-// server sends what was missed.
+// protocol ({"event", "payload", "ref", "room", "offset", "epoch"} in
+// JSON). Copy it freely. It connects, routes events to handlers, turns
+// acks into promises, joins rooms, reconnects with exponential backoff and
+// jitter, and on reconnecting rejoins each room from the last (epoch,
+// offset) it saw, so that the server sends what was missed.
+//
+// Offsets compare only within an epoch. When a room's history was lost
+// or flushed on the server, its offsets start again in a new epoch: the
+// first message of the new epoch is delivered (not dropped as an old
+// offset), becomes the room's position, and a "reset" event with
+// {room, epoch} tells the page that some messages may be missing; so does
+// a rejoin the server could not recover.
 //
 //   import { Switchboard } from "/switchboard.js";
 //   const sb = new Switchboard("ws://" + location.host + "/ws?name=ada");
 //   sb.on("message", (payload, msg) => show(msg.room, payload));
+//   sb.on("reset", ({ room }) => notice(room, "some messages may be missing"));
 //   sb.on("refused", ({ reason }) => alert(reason)); // no reconnect after it
 //   await sb.join("lobby");
 //   await sb.send("message", { text: "hi" }, { room: "lobby" });
@@ -72,9 +80,12 @@ export class Switchboard {
   }
 
   dispatch(msg) {
+    let reset = null;
     if (msg.event === "joined") {
       const st = this.rooms.get(msg.payload.room);
       if (st) {
+        // A rejoin that could not recover may have missed messages.
+        if (st.epoch && !msg.payload.recovered) reset = { room: msg.payload.room, epoch: msg.payload.epoch };
         // Missed (or retained) messages follow and move the offset on;
         // with nothing to follow, the room's top is where we are.
         const follows = msg.payload.recovered || st.history;
@@ -82,13 +93,19 @@ export class Switchboard {
         st.epoch = msg.payload.epoch;
       }
     } else if (msg.room && msg.offset && this.rooms.has(msg.room)) {
-      // Offsets only move forward: a message at or below the last one seen
-      // in this epoch is a duplicate (a replay that overlaps what arrived
-      // live) and is dropped.
+      // Offsets only move forward within an epoch: a message at or below
+      // the last one seen in the same epoch is a duplicate (a replay that
+      // overlaps what arrived live) and is dropped. A message of another
+      // epoch starts the room's new position (a server that sends no
+      // epoch keeps the one we have).
       const st = this.rooms.get(msg.room);
-      if (st.epoch && msg.offset <= st.offset) return;
+      const epoch = msg.epoch || st.epoch;
+      if (st.epoch && epoch === st.epoch && msg.offset <= st.offset) return;
+      if (st.epoch && epoch !== st.epoch) reset = { room: msg.room, epoch };
+      st.epoch = epoch;
       st.offset = msg.offset;
     }
+    if (reset) for (const fn of this.handlers.get("reset") || []) fn(reset);
     if (msg.ref && this.pending.has(msg.ref)) {
       const p = this.pending.get(msg.ref);
       this.pending.delete(msg.ref);
