@@ -441,10 +441,18 @@ func (c *EventConn) Reply(ctx context.Context, ev *Event, event string, payload 
 // EmitToRoom sends an event to every member of room, saved in the room's
 // history: members get it with "room" and "offset" at the top level, and a
 // client that rejoins with its last offset recovers it. Options are
-// channels' (channels.Except, say).
+// channels' (channels.Except, say). A reserved room (the endpoint's own
+// groups, see ReservedPrefix) is refused with a forbidden *ClientError,
+// for the room often comes from the client.
 func (c *EventConn) EmitToRoom(ctx context.Context, room, event string, payload any, opts ...channels.SendOption) (int, error) {
 	if c.Box() == nil {
 		return 0, ErrNoBox
+	}
+	if c.events.reserved(room) {
+		// A handler may take the room from the client's payload: the
+		// endpoint's own groups stay closed to it (EmitToAll and
+		// EmitToOthers reach them).
+		return 0, errReserved
 	}
 	return EmitToRoom(ctx, c.Box(), c.events.opts.Fields, room, event, payload, opts...)
 }

@@ -50,6 +50,14 @@ func startEvents(t *testing.T, opts *consumers.EventOptions) (*consumers.Events,
 		_, err := c.EmitToRoom(ctx, e.Room, "message", p)
 		return err
 	})
+	ev.On("relay", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		var p struct{ Room string }
+		if err := e.Decode(&p); err != nil {
+			return err
+		}
+		_, err := c.EmitToRoom(ctx, p.Room, "relayed", nil)
+		return err
+	})
 	ev.On("shout", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
 		_, err := c.EmitToAll(ctx, "shout", "hey")
 		return err

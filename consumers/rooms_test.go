@@ -74,6 +74,10 @@ func TestReservedGroupsAreRefused(t *testing.T) {
 		a.send(send)
 		a.wantError(string(rune('0'+i)), "forbidden")
 	}
+	// A handler that takes its room from the payload cannot reach the
+	// endpoint's group either.
+	a.send(`{"event":"relay","payload":{"room":"events:all"},"ref":"6"}`)
+	a.wantError("6", "forbidden")
 	a.quiet("after the refusals")
 	b.quiet("a's message to the reserved group")
 	// a is still in the endpoint's group: EmitToAll reaches it.
