@@ -98,6 +98,7 @@ func main() {
 	step := flag.Duration("step", 3*time.Second, "length of each fan-out step")
 	slowStep := flag.Duration("slow-step", 3*time.Second, "length of each scenario 6 step")
 	withRedis := flag.Bool("redis", true, "scenario 7: also run Switchboard over the Redis broker, against a redis-server of the tool's own (needs redis-server)")
+	only := flag.String("only", "", "run only these servers, comma-separated (switchboard, melody, gorillahub, switchboard-redis); ratios between servers need both in the run")
 	quick := flag.Bool("quick", false, "one tiny round (a few hundred connections, a few seconds), as CI runs it")
 	jsonOut := flag.String("json", "", "write the raw results here")
 	mdOut := flag.String("md", "", "write the markdown report here (else stdout)")
@@ -141,6 +142,17 @@ func main() {
 	withBroker := slices.Clone(servers)
 	if cfg.redis {
 		withBroker = append(withBroker, redisServer)
+	}
+	if *only != "" {
+		keep := splitList(*only)
+		for _, name := range keep {
+			if !slices.Contains(withBroker, name) {
+				log.Fatalf("loadtest: -only %q: no such server", name)
+			}
+		}
+		in := func(name string) bool { return !slices.Contains(keep, name) }
+		withBroker = slices.DeleteFunc(withBroker, in)
+		servers = slices.DeleteFunc(slices.Clone(servers), in)
 	}
 	_, err := exec.LookPath("taskset")
 	cfg.pin = err == nil && runtime.NumCPU() >= 2
