@@ -36,7 +36,9 @@ type Broker interface {
 	// to the group's history, sets msg.Position and returns it, and delivers
 	// msg to the group's members on every node, the publishing one
 	// included, so that every node sees a group's saved messages in offset
-	// order; the delivery may come after Publish returns.
+	// order; the delivery may come after Publish returns. With
+	// opts.NoWait a network broker may return once it has accepted msg,
+	// before its server has it (see PublishOptions.NoWait).
 	Publish(ctx context.Context, group string, msg *Message, opts PublishOptions) (Position, error)
 	// PublishToChannel delivers msg to the channel on whichever other node
 	// holds it: ErrNoSuchChannel when none does (as far as the broker can
@@ -108,8 +110,20 @@ type Handler interface {
 	ResyncGroup(group string)
 }
 
-// PublishOptions are a publish's history settings.
+// PublishOptions are a publish's history settings, and whether the caller
+// waits for the outcome.
 type PublishOptions struct {
+	// NoWait lets a broker return as soon as it has taken msg in (a
+	// network broker queues it for a pipeline that writes many messages
+	// in one round trip), before its server has it: Publish then returns
+	// the zero Position and leaves msg.Position unset, and its error says
+	// only whether msg was taken in (ErrBrokerBusy, ErrBrokerUnavailable).
+	// Messages taken in are still written in the order they were, so a
+	// group's messages from one node keep their order. One that fails
+	// later is reported to the broker's log and metrics, not to the
+	// caller. A broker that has no such queue (the MemoryBroker) ignores
+	// NoWait.
+	NoWait  bool
 	History bool
 	// Size, TTL and MaxBytes cap the group's history by count, age and
 	// bytes (of the entries' encodings; the newest entry is always kept).

@@ -37,7 +37,22 @@ var (
 	// handshake with 503). A broker wraps it (fmt.Errorf with %w, or an
 	// Unwrap method) for both to hold.
 	ErrBrokerUnavailable error = brokerUnavailable{}
+	// ErrBrokerBusy is what a broker's error matches when it refused a
+	// message because the messages it has accepted and not yet written
+	// to its server already fill its bound (the server is slower than
+	// the senders, or down). It matches ErrBrokerUnavailable too, and
+	// closes a handler that returns it with 1013 likewise.
+	ErrBrokerBusy error = brokerBusy{}
 )
+
+type brokerBusy struct{ brokerUnavailable }
+
+func (brokerBusy) Error() string {
+	return "channels: broker busy: too many messages waiting for its server"
+}
+
+// Is makes a busy error match ErrBrokerUnavailable as well.
+func (brokerBusy) Is(target error) bool { return target == ErrBrokerUnavailable }
 
 type brokerUnavailable struct{}
 

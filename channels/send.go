@@ -14,6 +14,7 @@ type SendOption func(*sendOptions)
 
 type sendOptions struct {
 	history bool
+	confirm bool
 	except  string
 	pos     *Position
 }
@@ -24,8 +25,19 @@ func SaveHistory() SendOption { return func(o *sendOptions) { o.history = true }
 
 // ReportPosition stores in p where the message was saved in the group's
 // history (with SaveHistory; the zero Position otherwise), so that the
-// sender can tell clients the position to recover from.
-func ReportPosition(p *Position) SendOption { return func(o *sendOptions) { o.pos = p } }
+// sender can tell clients the position to recover from. It implies
+// Confirm.
+func ReportPosition(p *Position) SendOption {
+	return func(o *sendOptions) { o.pos, o.confirm = p, true }
+}
+
+// Confirm makes GroupSend wait until the broker's server has the message
+// (for a saved one: until it is in the history) and return the server's
+// error, rather than return once the broker has taken the message in.
+// Send with it what the sender must know was sent: an acknowledgement to
+// a client that promises a saved message, say. With the default
+// MemoryBroker every send is confirmed anyway.
+func Confirm() SendOption { return func(o *sendOptions) { o.confirm = true } }
 
 // Except leaves one channel out (typically the sender).
 func Except(channelID string) SendOption { return func(o *sendOptions) { o.except = channelID } }
@@ -40,6 +52,16 @@ func Except(channelID string) SendOption { return func(o *sendOptions) { o.excep
 // Saved messages reach every member in offset order, but with a network
 // broker they come back to this node's members a round trip later, so an
 // unsaved message sent after a saved one may reach them first.
+//
+// With a network broker (channels/redisbroker), GroupSend returns once the
+// broker has taken the message into its publish pipeline, not after a
+// round trip to its server: a loop of sends runs at the pipeline's pace,
+// and the local members still get unsaved messages at once. Its error
+// then says only whether the message was taken in: ErrBrokerBusy when the
+// broker's bound on messages in flight is full, ErrBrokerUnavailable while
+// its server is known to be down. A message taken in that the server then
+// fails to get is reported to the broker's log and metrics; pass Confirm
+// (or ReportPosition) to wait for the server's answer instead.
 //
 // It only enqueues: it never waits for a member. A member whose queue is
 // full is closed with StatusSlowConsumer and leaves the group; the others
@@ -71,7 +93,7 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 			return n, err
 		}
 		err = b.timed("publish", func() error {
-			_, err := b.broker.Publish(ctx, group, msg, PublishOptions{})
+			_, err := b.broker.Publish(ctx, group, msg, PublishOptions{NoWait: !o.confirm})
 			return err
 		})
 		return n, err
@@ -91,7 +113,7 @@ func (b *ChannelBox) GroupSend(ctx context.Context, group string, payload any, o
 	n := b.localCount(group, o.except)
 	var pos Position
 	err := b.timed("publish_saved", func() (err error) {
-		pos, err = b.broker.Publish(ctx, group, msg, PublishOptions{History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0), MaxBytes: b.opts.HistoryMaxBytes})
+		pos, err = b.broker.Publish(ctx, group, msg, PublishOptions{NoWait: !o.confirm, History: true, Size: b.opts.HistorySize, TTL: max(b.opts.HistoryTTL, 0), MaxBytes: b.opts.HistoryMaxBytes})
 		return err
 	})
 	if err != nil {

@@ -441,9 +441,11 @@ func (c *EventConn) Reply(ctx context.Context, ev *Event, event string, payload 
 // EmitToRoom sends an event to every member of room, saved in the room's
 // history: members get it with "room" and "offset" at the top level, and a
 // client that rejoins with its last offset recovers it. Options are
-// channels' (channels.Except, say). A reserved room (the endpoint's own
-// groups, see ReservedPrefix) is refused with a forbidden *ClientError,
-// for the room often comes from the client.
+// channels' (channels.Except, say). It returns once the message is in the
+// history (channels.Confirm), so that the ack of the event being handled,
+// sent after the handler returns, promises a saved message. A reserved
+// room (the endpoint's own groups, see ReservedPrefix) is refused with a
+// forbidden *ClientError, for the room often comes from the client.
 func (c *EventConn) EmitToRoom(ctx context.Context, room, event string, payload any, opts ...channels.SendOption) (int, error) {
 	if c.Box() == nil {
 		return 0, ErrNoBox
@@ -454,6 +456,7 @@ func (c *EventConn) EmitToRoom(ctx context.Context, room, event string, payload 
 		// EmitToOthers reach them).
 		return 0, errReserved
 	}
+	opts = append([]channels.SendOption{channels.Confirm()}, opts...)
 	return EmitToRoom(ctx, c.Box(), c.events.opts.Fields, room, event, payload, opts...)
 }
 
@@ -489,7 +492,9 @@ func (c *EventConn) EmitToAll(ctx context.Context, event string, payload any) (i
 }
 
 // EmitToRoom sends an event to a room from anywhere (an HTTP handler, a
-// job), as EventConn.EmitToRoom does.
+// job), as EventConn.EmitToRoom does, except that with a network broker it
+// returns once the broker has taken the message in, not once it is saved
+// (see channels.ChannelBox.GroupSend): pass channels.Confirm to wait.
 func EmitToRoom(ctx context.Context, box *channels.ChannelBox, f Fields, room, event string, payload any, opts ...channels.SendOption) (int, error) {
 	if f == (Fields{}) {
 		f = DefaultFields()

@@ -26,6 +26,37 @@
 // node was cut off and then lost with Redis's data, nobody learns of
 // them). Unsaved messages sent during an outage are lost.
 //
+// # Publishing
+//
+// Group messages go to Redis through a pipeline, one per Broker: Publish
+// puts the message in its queue, and one goroutine writes everything
+// queued in one round trip (a DoMulti of PUBLISH and, for saved messages,
+// EVALSHA of the publishing script), waits for the answers, then writes
+// what queued meanwhile. A loop of sends therefore runs at the speed of
+// the pipeline, not of a round trip per message, and the batches grow
+// with the load. A group's messages from one node reach Redis, and so
+// every node, in the order Publish took them in; saved ones get their
+// offsets in that order.
+//
+// With channels.PublishOptions.NoWait (what ChannelBox.GroupSend passes
+// unless it is given channels.Confirm or channels.ReportPosition),
+// Publish returns once the message is queued:
+//
+//   - past Options.MaxPendingBytes of messages queued or in flight it
+//     refuses with channels.ErrBrokerBusy, so a slow or stalled Redis
+//     costs at most that much memory;
+//   - once a write found Redis unreachable it refuses with an error
+//     matching channels.ErrBrokerUnavailable until Redis answers a PING
+//     again; what was queued before is written then;
+//   - a message queued and then refused by Redis, or lost with the
+//     connection, is counted in PipelineStats (Dropped) and logged; its
+//     sender has returned already. Send with channels.Confirm what the
+//     sender must know was delivered to Redis.
+//
+// Without NoWait, Publish waits for Redis's answer (within
+// Options.Timeout or ctx) and returns it, with the position of a saved
+// message. Close writes what is queued before it lets go of Redis.
+//
 // # Keys
 //
 // Every key starts with Options.Prefix, and each has a TTL or an owner
@@ -69,6 +100,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -97,6 +129,17 @@ type Options struct {
 	// kept after its last use (at least as long as its history). Defaults
 	// to 24h.
 	HistoryMetaTTL time.Duration
+	// MaxPendingBytes bounds the bytes of group messages that the publish
+	// pipeline has taken in and Redis has not yet answered; past it,
+	// Publish refuses with channels.ErrBrokerBusy. A message is taken in
+	// whatever its size while nothing else waits. Defaults to 16 MiB.
+	MaxPendingBytes int
+	// MaxBatch is how many commands the pipeline writes to Redis in one
+	// round trip at most. Defaults to 1024.
+	MaxBatch int
+	// Metrics receives what the publish pipeline does; nil means none
+	// (metrics/prom implements it).
+	Metrics Metrics
 	// QueueSize is how many messages from Redis may wait for delivery on
 	// this node; beyond it they are dropped (and saved ones refilled from
 	// the history). Defaults to 65536.
@@ -111,12 +154,14 @@ type Options struct {
 
 // Defaults, as documented on Options.
 const (
-	DefaultAddr           = "127.0.0.1:6379"
-	DefaultPrefix         = "switchboard:"
-	DefaultTimeout        = 2 * time.Second
-	DefaultPresenceTTL    = 30 * time.Second
-	DefaultHistoryMetaTTL = 24 * time.Hour
-	DefaultQueueSize      = 65536
+	DefaultAddr            = "127.0.0.1:6379"
+	DefaultPrefix          = "switchboard:"
+	DefaultTimeout         = 2 * time.Second
+	DefaultPresenceTTL     = 30 * time.Second
+	DefaultHistoryMetaTTL  = 24 * time.Hour
+	DefaultQueueSize       = 65536
+	DefaultMaxPendingBytes = 16 << 20
+	DefaultMaxBatch        = 1024
 )
 
 // ErrNotSubscribed is returned by Subscribe and Start while the broker's
@@ -177,7 +222,9 @@ type Broker struct {
 	hbMu sync.RWMutex
 
 	sub  *subscriber
-	kick chan struct{} // asks for a heartbeat now (after a reconnection)
+	pipe *pipeline
+	sole atomic.Pointer[string] // see setSoleLocked
+	kick chan struct{}          // asks for a heartbeat now (after a reconnection)
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -214,6 +261,15 @@ func New(opts *Options) (*Broker, error) {
 	if o.QueueSize <= 0 {
 		o.QueueSize = DefaultQueueSize
 	}
+	if o.MaxPendingBytes <= 0 {
+		o.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -246,6 +302,8 @@ func New(opts *Options) (*Broker, error) {
 		kick:     make(chan struct{}, 1),
 	}
 	b.sub = newSubscriber(b)
+	b.pipe = newPipeline(b)
+	go b.pipe.run()
 	b.wg.Add(3)
 	go func() { defer b.wg.Done(); b.sub.run(b.stop) }()
 	go func() { defer b.wg.Done(); b.sub.deliverLoop(b.stop) }()
@@ -304,6 +362,7 @@ func (b *Broker) Start(h channels.Handler) error {
 		return channels.ErrBrokerClosed
 	}
 	b.handlers = append(b.handlers, h)
+	b.setSoleLocked()
 	b.mu.Unlock()
 	return b.sub.add(b.keys.nodeChan(h.NodeID()))
 }
@@ -312,10 +371,23 @@ func (b *Broker) Start(h channels.Handler) error {
 func (b *Broker) Stop(h channels.Handler) {
 	b.mu.Lock()
 	b.handlers = slices.DeleteFunc(b.handlers, func(x channels.Handler) bool { return x == h })
+	b.setSoleLocked()
 	b.mu.Unlock()
 	ctx, cancel := b.ctx(context.Background())
 	defer cancel()
 	b.sub.remove(ctx, b.keys.nodeChan(h.NodeID())) //nolint:errcheck // gone with the connection anyway
+}
+
+// setSoleLocked records the node of the only box the broker serves, if
+// it serves one (b.mu held): its own unsaved group messages, which Redis
+// sends back to it, are then dropped as they arrive, undecoded.
+func (b *Broker) setSoleLocked() {
+	if len(b.handlers) == 1 {
+		id := b.handlers[0].NodeID()
+		b.sole.Store(&id)
+	} else {
+		b.sole.Store(nil)
+	}
 }
 
 func (b *Broker) handlerList() []channels.Handler {
@@ -343,39 +415,7 @@ func (b *Broker) Publish(ctx context.Context, group string, msg *channels.Messag
 	if err := msg.Encode(); err != nil {
 		return channels.Position{}, err
 	}
-	body := encodeBody(msg)
-	ctx, cancel := b.ctx(ctx)
-	defer cancel()
-	if !opts.History {
-		payload := make([]byte, 0, 2+len(body))
-		payload = append(append(payload, 'u', '\n'), body...)
-		err := b.client.Do(ctx, b.client.B().Publish().Channel(b.keys.groupChan(group)).Message(rueidis.BinaryString(payload)).Build()).Error()
-		if err != nil {
-			return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, reach(err))
-		}
-		return channels.Position{}, nil
-	}
-	size := opts.Size
-	if size <= 0 {
-		size = channels.DefaultHistorySize
-	}
-	res, err := publishSaved.Exec(ctx, b.client,
-		[]string{b.keys.meta(group), b.keys.stream(group), b.keys.groupChan(group)},
-		[]string{newEpoch(), rueidis.BinaryString(body), strconv.Itoa(size), ms(opts.TTL), ms(b.metaTTL(opts.TTL)), strconv.Itoa(max(opts.MaxBytes, 0))}).ToArray()
-	if err != nil {
-		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, reach(err))
-	}
-	if len(res) != 2 {
-		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: unexpected reply", group)
-	}
-	off, err1 := res[0].AsInt64()
-	epoch, err2 := res[1].ToString()
-	if err := errors.Join(err1, err2); err != nil {
-		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, err)
-	}
-	pos := channels.Position{Offset: uint64(off), Epoch: epoch}
-	msg.Position = pos
-	return pos, nil
+	return b.pipe.publish(ctx, group, msg, opts)
 }
 
 func (b *Broker) metaTTL(historyTTL time.Duration) time.Duration {
@@ -876,7 +916,9 @@ func (b *Broker) heartbeat(full bool) error {
 	return nil
 }
 
-// Close stops the broker: its subscriptions, heartbeat and connections.
+// Close stops the broker: it writes what its publish pipeline has taken
+// in (while ctx allows), then stops its subscriptions, heartbeat and
+// connections.
 // The entries of channels still recorded expire within PresenceTTL.
 func (b *Broker) Close(ctx context.Context) error {
 	b.mu.Lock()
@@ -887,10 +929,17 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.closed = true
 	b.handlers = nil
 	b.mu.Unlock()
+	// What the pipeline took in is written first (within ctx).
+	b.pipe.close()
+	var err error
+	select {
+	case <-b.pipe.done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
 	close(b.stop)
 	done := make(chan struct{})
 	go func() { b.wg.Wait(); close(done) }()
-	var err error
 	select {
 	case <-done:
 	case <-ctx.Done():

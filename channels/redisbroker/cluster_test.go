@@ -130,7 +130,7 @@ func TestSavedMessagesInOffsetOrderOnEveryNode(t *testing.T) {
 	for _, n := range []*node{n1, n2} {
 		wg.Go(func() {
 			for i := range per {
-				if _, err := n.box.GroupSend(ctx, "g", strconv.Itoa(i), channels.SaveHistory()); err != nil {
+				if _, err := n.box.GroupSend(ctx, "g", strconv.Itoa(i), channels.SaveHistory(), channels.Confirm()); err != nil {
 					t.Error(err)
 					return
 				}

@@ -47,6 +47,19 @@ func encodeBody(msg *channels.Message) []byte {
 	return b
 }
 
+// unsavedOrigin returns the origin of an unsaved group message as it comes
+// from pub/sub ("u\n" and a body), without decoding the rest.
+func unsavedOrigin(payload string) (string, bool) {
+	if len(payload) < 5 || payload[0] != 'u' || payload[1] != '\n' || payload[2] != codecVersion {
+		return "", false
+	}
+	n, k := binary.Uvarint([]byte(payload[4:min(len(payload), 4+binary.MaxVarintLen64)]))
+	if k <= 0 || n > uint64(len(payload)-4-k) {
+		return "", false
+	}
+	return payload[4+k : 4+k+int(n)], true
+}
+
 type reader struct {
 	b   []byte
 	err error

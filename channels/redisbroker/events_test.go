@@ -90,9 +90,12 @@ func joinedPos(e envelope) channels.Position {
 	return channels.Position{Offset: uint64(e.Payload["offset"].(float64)), Epoch: e.Payload["epoch"].(string)}
 }
 
+// emit saves a room message and waits until it is saved (as an event's
+// ack would), so that emits from different nodes keep the order of the
+// calls.
 func emit(t testing.TB, n *node, room string, i int) {
 	t.Helper()
-	if _, err := consumers.EmitToRoom(ctx, n.box, consumers.DefaultFields(), room, "message", map[string]int{"i": i}); err != nil {
+	if _, err := consumers.EmitToRoom(ctx, n.box, consumers.DefaultFields(), room, "message", map[string]int{"i": i}, channels.Confirm()); err != nil {
 		t.Fatalf("emit %d: %v", i, err)
 	}
 }
@@ -208,9 +211,16 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	}
 	rs.Kill()
 	start := time.Now()
-	_, err := n2.box.GroupSend(ctx, "r", "lost", channels.SaveHistory())
+	_, err := n2.box.GroupSend(ctx, "r", "lost", channels.SaveHistory(), channels.Confirm())
 	if err == nil {
-		t.Fatal("a saved send with Redis down succeeded")
+		t.Fatal("a confirmed saved send with Redis down succeeded")
+	}
+	// The pipeline knows now: sends that do not wait are refused at once.
+	if _, err := n2.box.GroupSend(ctx, "r", "lost too", channels.SaveHistory()); !errors.Is(err, channels.ErrBrokerUnavailable) {
+		t.Errorf("a send after a failed one: %v, want one matching channels.ErrBrokerUnavailable", err)
+	}
+	if _, err := n2.box.GroupSend(ctx, "r", "lost too"); !errors.Is(err, channels.ErrBrokerUnavailable) {
+		t.Errorf("an unsaved send after a failed one: %v, want one matching channels.ErrBrokerUnavailable", err)
 	}
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("a send with Redis down took %v; the timeout is 500ms", d)

@@ -39,7 +39,9 @@ end
 // KEYS: meta, stream, group channel.
 // ARGV: new epoch, body, size, ttl ms (0: none), meta ttl ms, max bytes
 // (0: none).
-var publishSaved = rueidis.NewLuaScript(nowMS + ensureEpoch + `
+var publishSaved = rueidis.NewLuaScript(publishSavedSrc)
+
+const publishSavedSrc = nowMS + ensureEpoch + `
 local off = string.format('%d', redis.call('HINCRBY', KEYS[1], 'o', 1))
 redis.call('HSET', KEYS[1], 't', ARGV[4])
 if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('HSET', KEYS[1], 'sz', 0) end
@@ -65,7 +67,7 @@ end
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PUBLISH', KEYS[3], 's' .. off .. ' ' .. e .. '\n' .. ARGV[2])
 return {off, e}
-`)
+`
 
 // history reads a group's position and the entries after since.
 // KEYS: meta, stream.

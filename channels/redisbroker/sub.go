@@ -90,6 +90,11 @@ func (s *subscriber) enqueue(j job) {
 }
 
 func (s *subscriber) onMessage(m rueidis.PubSubMessage) {
+	if sole := s.b.sole.Load(); sole != nil {
+		if origin, ok := unsavedOrigin(m.Message); ok && origin == *sole && strings.HasPrefix(m.Channel, s.b.keys.groupChan("")) {
+			return // this node's own, delivered already
+		}
+	}
 	s.enqueue(job{channel: m.Channel, payload: m.Message})
 }
 

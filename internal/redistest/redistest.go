@@ -148,3 +148,10 @@ func (s *Server) Command(args ...string) (string, error) {
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimRight(line, "\r\n"), err
 }
+
+// Pause stops the server's process (SIGSTOP): connections stay open and
+// nothing is answered until Resume.
+func (s *Server) Pause() { s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (s *Server) Resume() { s.cmd.Process.Signal(syscall.SIGCONT) }

@@ -1,0 +1,416 @@
+package redisbroker
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/switchboard-go/switchboard/channels"
+)
+
+// The publish pipeline: every group publish, saved or not, waited for or
+// not, goes through one queue per broker, in the order Publish took it
+// in. One goroutine writes the queue to Redis in batches (one DoMulti,
+// so one round trip, for everything queued while the previous batch was
+// out) and waits for the answers before it writes the next batch. Redis
+// runs a connection's commands in the order they came, so a group's
+// messages from this node keep their order, and the saved ones get
+// their offsets in that order.
+//
+// Invariants:
+//   - bytes counts the encoded bodies of the requests in the queue and in
+//     the batch being written; Publish refuses a request that would take
+//     it past Options.MaxPendingBytes (ErrBrokerBusy), so a slow or dead
+//     Redis costs at most that much memory.
+//   - down is set when a batch failed for want of Redis; while it is,
+//     Publish refuses new requests (ErrBrokerUnavailable) and the writer
+//     pings Redis until it answers. What was queued before stays queued
+//     and is written once Redis answers.
+//   - A request is finished exactly once: answered to its waiter, or for
+//     one nobody waits for, counted and logged when it failed.
+
+// pubReq is one group publish in the pipeline.
+type pubReq struct {
+	group string
+	body  []byte // the encoded message
+	saved bool
+	opts  channels.PublishOptions
+	msg   *channels.Message
+	at    time.Time
+	// reply gets the outcome when someone waits for it (nil otherwise);
+	// abandoned is set by a waiter that gave up, so that a request not
+	// yet written is dropped.
+	reply     chan pubResult
+	abandoned atomic.Bool
+	retried   bool // resent once after NOSCRIPT
+}
+
+type pubResult struct {
+	pos channels.Position
+	err error
+}
+
+type pipeline struct {
+	b   *Broker
+	sha string // of the publishSaved script
+
+	mu      sync.Mutex
+	queue   []*pubReq
+	bytes   int
+	down    error // set while Redis is known to be unreachable
+	closing bool
+	loaded  bool // the script is known to be loaded (writer only)
+
+	wake chan struct{} // cap 1: the queue has something, or closing
+	done chan struct{} // closed when the writer has finished
+
+	stats pipelineStats
+}
+
+// pipelineStats are the pipeline's counters, read by Broker.PipelineStats.
+type pipelineStats struct {
+	batches, commands, dropped, failed atomic.Uint64
+}
+
+func newPipeline(b *Broker) *pipeline {
+	sum := sha1.Sum([]byte(publishSavedSrc))
+	return &pipeline{
+		b:    b,
+		sha:  hex.EncodeToString(sum[:]),
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+}
+
+// publish queues a group publish and, unless opts.NoWait, waits for its
+// outcome.
+func (p *pipeline) publish(ctx context.Context, group string, msg *channels.Message, opts channels.PublishOptions) (channels.Position, error) {
+	r := &pubReq{group: group, body: encodeBody(msg), saved: opts.History, opts: opts, msg: msg, at: time.Now()}
+	if !opts.NoWait {
+		r.reply = make(chan pubResult, 1)
+	}
+	if err := p.add(r); err != nil {
+		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, err)
+	}
+	if r.reply == nil {
+		return channels.Position{}, nil
+	}
+	ctx, cancel := p.b.ctx(ctx)
+	defer cancel()
+	select {
+	case res := <-r.reply:
+		if res.err != nil {
+			return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, res.err)
+		}
+		if r.saved {
+			msg.Position = res.pos
+		}
+		return res.pos, nil
+	case <-ctx.Done():
+		r.abandoned.Store(true)
+		return channels.Position{}, fmt.Errorf("redisbroker: publish to %q: %w", group, reach(ctx.Err()))
+	}
+}
+
+// add takes r into the queue, or says why not.
+func (p *pipeline) add(r *pubReq) error {
+	p.mu.Lock()
+	switch {
+	case p.closing:
+		p.mu.Unlock()
+		return channels.ErrBrokerClosed
+	case p.down != nil:
+		err := p.down
+		p.mu.Unlock()
+		return &unavailable{err}
+	case p.bytes > 0 && p.bytes+len(r.body) > p.b.opts.MaxPendingBytes:
+		p.mu.Unlock()
+		return channels.ErrBrokerBusy
+	}
+	p.bytes += len(r.body)
+	p.queue = append(p.queue, r)
+	first := len(p.queue) == 1
+	p.mu.Unlock()
+	if first {
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+// close stops taking requests; the writer writes what is queued and
+// finishes.
+func (p *pipeline) close() {
+	p.mu.Lock()
+	p.closing = true
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the writer.
+func (p *pipeline) run() {
+	defer close(p.done)
+	for {
+		batch, closing := p.next()
+		if batch == nil {
+			if closing {
+				return
+			}
+			<-p.wake
+			continue
+		}
+		if err := p.write(batch); err != nil {
+			p.recover(err)
+		}
+	}
+}
+
+// next takes the requests to write next, at most Options.MaxBatch of
+// them, leaving out those whose waiter gave up; with none, it reports
+// whether the pipeline is closing.
+func (p *pipeline) next() ([]*pubReq, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for len(p.queue) > 0 {
+		n := min(len(p.queue), p.b.opts.MaxBatch)
+		batch := make([]*pubReq, 0, n)
+		for _, r := range p.queue[:n] {
+			if r.abandoned.Load() {
+				p.bytes -= len(r.body)
+				continue
+			}
+			batch = append(batch, r)
+		}
+		clear(p.queue[:n])
+		p.queue = p.queue[n:]
+		if len(p.queue) == 0 {
+			p.queue = nil // let the backing array go
+		}
+		if len(batch) > 0 {
+			return batch, false
+		}
+	}
+	return nil, p.closing
+}
+
+// write sends one batch and finishes its requests; it returns the error
+// that made the whole batch fail for want of Redis, if one did.
+func (p *pipeline) write(batch []*pubReq) error {
+	c := p.b.client
+	cmds := make(rueidis.Commands, 0, len(batch)+1)
+	load := false
+	if !p.loaded {
+		for _, r := range batch {
+			if r.saved {
+				load = true
+				cmds = append(cmds, c.B().ScriptLoad().Script(publishSavedSrc).Build())
+				break
+			}
+		}
+	}
+	for _, r := range batch {
+		cmds = append(cmds, p.command(r))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
+	start := time.Now()
+	res := c.DoMulti(ctx, cmds...)
+	cancel()
+	p.b.opts.Metrics.Batch(len(cmds), time.Since(start))
+	p.stats.batches.Add(1)
+	p.stats.commands.Add(uint64(len(batch)))
+	if load {
+		if res[0].Error() == nil {
+			p.loaded = true
+		}
+		res = res[1:]
+	}
+	// Redis being unreachable is recorded before anyone hears of it, so
+	// that a sender told of a failure finds later sends refused too.
+	var broken error
+	for _, r := range res {
+		if err := reach(r.Error()); errors.Is(err, channels.ErrBrokerUnavailable) {
+			broken = err
+			p.mu.Lock()
+			p.down = err
+			p.mu.Unlock()
+			break
+		}
+	}
+	var retry []*pubReq
+	for i, r := range batch {
+		var out pubResult
+		if r.saved {
+			out.pos, out.err = savedReply(res[i])
+		} else {
+			out.err = res[i].Error()
+		}
+		if re, ok := rueidis.IsRedisErr(out.err); ok && re.IsNoScript() && !r.retried {
+			// Redis lost its scripts (a restart, SCRIPT FLUSH): load it
+			// and send this one again, ahead of anything newer.
+			p.loaded = false
+			r.retried = true
+			retry = append(retry, r)
+			continue
+		}
+		p.finish(r, pubResult{out.pos, reach(out.err)})
+	}
+	if len(retry) > 0 {
+		p.mu.Lock()
+		p.queue = append(retry, p.queue...)
+		p.mu.Unlock()
+	}
+	return broken
+}
+
+// command builds r's Redis command.
+func (p *pipeline) command(r *pubReq) rueidis.Completed {
+	c, k := p.b.client, p.b.keys
+	if !r.saved {
+		payload := make([]byte, 0, 2+len(r.body))
+		payload = append(append(payload, 'u', '\n'), r.body...)
+		return c.B().Publish().Channel(k.groupChan(r.group)).Message(rueidis.BinaryString(payload)).Build()
+	}
+	size := r.opts.Size
+	if size <= 0 {
+		size = channels.DefaultHistorySize
+	}
+	return c.B().Evalsha().Sha1(p.sha).Numkeys(3).
+		Key(k.meta(r.group), k.stream(r.group), k.groupChan(r.group)).
+		Arg(newEpoch(), rueidis.BinaryString(r.body), strconv.Itoa(size), ms(r.opts.TTL), ms(p.b.metaTTL(r.opts.TTL)), strconv.Itoa(max(r.opts.MaxBytes, 0))).
+		Build()
+}
+
+// savedReply reads publishSaved's answer: the offset and the epoch.
+func savedReply(res rueidis.RedisResult) (channels.Position, error) {
+	arr, err := res.ToArray()
+	if err != nil {
+		return channels.Position{}, err
+	}
+	if len(arr) != 2 {
+		return channels.Position{}, errors.New("unexpected reply")
+	}
+	off, err1 := arr[0].AsInt64()
+	epoch, err2 := arr[1].ToString()
+	if err := errors.Join(err1, err2); err != nil {
+		return channels.Position{}, err
+	}
+	return channels.Position{Offset: uint64(off), Epoch: epoch}, nil
+}
+
+// finish hands r's outcome to its waiter, or counts and logs a failure
+// nobody waits for, and releases r's bytes.
+func (p *pipeline) finish(r *pubReq, out pubResult) {
+	p.mu.Lock()
+	p.bytes -= len(r.body)
+	p.mu.Unlock()
+	p.b.opts.Metrics.Publish(r.saved, time.Since(r.at), out.err)
+	if out.err != nil {
+		p.stats.failed.Add(1)
+	}
+	if r.reply != nil {
+		r.reply <- out
+		return
+	}
+	if out.err != nil {
+		p.stats.dropped.Add(1)
+		p.b.opts.Logger.Warn("redisbroker: a message that was not waited for failed", "group", r.group, "saved", r.saved, "err", out.err)
+	}
+}
+
+// recover runs after a batch failed for want of Redis: new publishes are
+// refused until Redis answers a PING, then what was queued meanwhile is
+// written.
+func (p *pipeline) recover(err error) {
+	p.b.opts.Logger.Warn("redisbroker: Redis unreachable; refusing publishes until it answers", "err", err)
+	backoff := 50 * time.Millisecond
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
+		err := p.b.client.Do(ctx, p.b.client.B().Ping().Build()).Error()
+		cancel()
+		p.mu.Lock()
+		closing := p.closing
+		if err == nil || closing {
+			p.down = nil
+		}
+		p.mu.Unlock()
+		if err == nil {
+			p.b.opts.Logger.Info("redisbroker: Redis answers again; publishing")
+			return
+		}
+		if closing {
+			// Nobody will wait for Redis to come back: what is queued
+			// fails now, rather than a Timeout per batch.
+			p.failQueued(err)
+			return
+		}
+		select {
+		case <-time.After(backoff):
+		case <-p.b.stop:
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// failQueued finishes every queued request with err.
+func (p *pipeline) failQueued(err error) {
+	p.mu.Lock()
+	q := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+	for _, r := range q {
+		p.finish(r, pubResult{err: &unavailable{err}})
+	}
+}
+
+// Metrics receives what a broker's publish pipeline does, for monitoring
+// (package metrics/prom implements it). Its methods must be safe for
+// concurrent use and quick.
+type Metrics interface {
+	// Publish reports a group publish that Redis answered (err nil) or
+	// that failed: saved or not, and the time from Publish taking it in
+	// to the answer.
+	Publish(saved bool, d time.Duration, err error)
+	// Batch reports one write of the pipeline: n commands in one round
+	// trip of d.
+	Batch(n int, d time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) Publish(bool, time.Duration, error) {}
+func (noMetrics) Batch(int, time.Duration)           {}
+
+// PipelineStats are the publish pipeline's figures at one moment.
+type PipelineStats struct {
+	// PendingBytes and Pending are what was taken in and not yet answered.
+	PendingBytes int
+	Pending      int
+	// Batches and Commands count the writes to Redis and the publishes
+	// they carried; Failed counts publishes that failed, Dropped those
+	// of them that nobody waited for (reported only to the log).
+	Batches, Commands, Failed, Dropped uint64
+}
+
+// PipelineStats returns the publish pipeline's figures.
+func (b *Broker) PipelineStats() PipelineStats {
+	p := b.pipe
+	p.mu.Lock()
+	s := PipelineStats{PendingBytes: p.bytes, Pending: len(p.queue)}
+	p.mu.Unlock()
+	s.Batches, s.Commands = p.stats.batches.Load(), p.stats.commands.Load()
+	s.Failed, s.Dropped = p.stats.failed.Load(), p.stats.dropped.Load()
+	return s
+}
