@@ -206,11 +206,39 @@ func (p *pipeline) next() ([]*pubReq, bool) {
 	return nil, p.closing
 }
 
+// unit is the requests one command carries: an unsaved message, or a
+// run of saved messages of one group with the same history settings.
+type unit struct{ reqs []*pubReq }
+
+// units groups a batch into commands. A group's saved messages share a
+// command until an unsaved message of the group comes between them, so
+// that the group's messages keep their order; other groups' messages may
+// come between, since order across groups is not kept anyway.
+func units(batch []*pubReq) []unit {
+	out := make([]unit, 0, len(batch))
+	open := make(map[string]int) // group -> index in out of its saved run
+	for _, r := range batch {
+		if !r.saved {
+			delete(open, r.group)
+			out = append(out, unit{reqs: []*pubReq{r}})
+			continue
+		}
+		if k, ok := open[r.group]; ok && out[k].reqs[0].opts == r.opts {
+			out[k].reqs = append(out[k].reqs, r)
+			continue
+		}
+		open[r.group] = len(out)
+		out = append(out, unit{reqs: []*pubReq{r}})
+	}
+	return out
+}
+
 // write sends one batch and finishes its requests; it returns the error
 // that made the whole batch fail for want of Redis, if one did.
 func (p *pipeline) write(batch []*pubReq) error {
 	c := p.b.client
-	cmds := make(rueidis.Commands, 0, len(batch)+1)
+	us := units(batch)
+	cmds := make(rueidis.Commands, 0, len(us)+1)
 	load := false
 	if !p.loaded {
 		for _, r := range batch {
@@ -221,14 +249,14 @@ func (p *pipeline) write(batch []*pubReq) error {
 			}
 		}
 	}
-	for _, r := range batch {
-		cmds = append(cmds, p.command(r))
+	for _, u := range us {
+		cmds = append(cmds, p.command(u))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
 	start := time.Now()
 	res := c.DoMulti(ctx, cmds...)
 	cancel()
-	p.b.opts.Metrics.Batch(len(cmds), time.Since(start))
+	p.b.opts.Metrics.Batch(len(batch), time.Since(start))
 	p.stats.batches.Add(1)
 	p.stats.commands.Add(uint64(len(batch)))
 	if load {
@@ -250,22 +278,32 @@ func (p *pipeline) write(batch []*pubReq) error {
 		}
 	}
 	var retry []*pubReq
-	for i, r := range batch {
-		var out pubResult
-		if r.saved {
-			out.pos, out.err = savedReply(res[i])
+	for i, u := range us {
+		var pos channels.Position
+		var err error
+		if u.reqs[0].saved {
+			pos, err = savedReply(res[i])
 		} else {
-			out.err = res[i].Error()
+			err = res[i].Error()
 		}
-		if re, ok := rueidis.IsRedisErr(out.err); ok && re.IsNoScript() && !r.retried {
+		if re, ok := rueidis.IsRedisErr(err); ok && re.IsNoScript() && !u.reqs[0].retried {
 			// Redis lost its scripts (a restart, SCRIPT FLUSH): load it
-			// and send this one again, ahead of anything newer.
+			// and send these again, ahead of anything newer.
 			p.loaded = false
-			r.retried = true
-			retry = append(retry, r)
+			for _, r := range u.reqs {
+				r.retried = true
+			}
+			retry = append(retry, u.reqs...)
 			continue
 		}
-		p.finish(r, pubResult{out.pos, reach(out.err)})
+		err = reach(err)
+		for k, r := range u.reqs {
+			out := pubResult{err: err}
+			if err == nil && r.saved {
+				out.pos = channels.Position{Offset: pos.Offset + uint64(k), Epoch: pos.Epoch}
+			}
+			p.finish(r, out)
+		}
 	}
 	if len(retry) > 0 {
 		p.mu.Lock()
@@ -275,9 +313,10 @@ func (p *pipeline) write(batch []*pubReq) error {
 	return broken
 }
 
-// command builds r's Redis command.
-func (p *pipeline) command(r *pubReq) rueidis.Completed {
+// command builds the Redis command of u.
+func (p *pipeline) command(u unit) rueidis.Completed {
 	c, k := p.b.client, p.b.keys
+	r := u.reqs[0]
 	if !r.saved {
 		payload := make([]byte, 0, 2+len(r.body))
 		payload = append(append(payload, 'u', '\n'), r.body...)
@@ -287,13 +326,19 @@ func (p *pipeline) command(r *pubReq) rueidis.Completed {
 	if size <= 0 {
 		size = channels.DefaultHistorySize
 	}
+	args := make([]string, 0, 5+len(u.reqs))
+	args = append(args, newEpoch(), strconv.Itoa(size), ms(r.opts.TTL), ms(p.b.metaTTL(r.opts.TTL)), strconv.Itoa(max(r.opts.MaxBytes, 0)))
+	for _, x := range u.reqs {
+		args = append(args, rueidis.BinaryString(x.body))
+	}
 	return c.B().Evalsha().Sha1(p.sha).Numkeys(3).
 		Key(k.meta(r.group), k.stream(r.group), k.groupChan(r.group)).
-		Arg(newEpoch(), rueidis.BinaryString(r.body), strconv.Itoa(size), ms(r.opts.TTL), ms(p.b.metaTTL(r.opts.TTL)), strconv.Itoa(max(r.opts.MaxBytes, 0))).
+		Arg(args...).
 		Build()
 }
 
-// savedReply reads publishSaved's answer: the offset and the epoch.
+// savedReply reads publishSaved's answer: the first message's offset and
+// the epoch.
 func savedReply(res rueidis.RedisResult) (channels.Position, error) {
 	arr, err := res.ToArray()
 	if err != nil {

@@ -31,42 +31,65 @@ if not e then
 end
 `
 
-// publishSaved appends a message to a group's history, trims it by
-// count and bytes (keeping the newest), and publishes it with its
-// position. The stream expires with its newest entry's age cap, or
-// without one with the meta, so that no history outlives its epoch and
-// counter (a stream found without them is deleted by ensureEpoch).
+// publishSaved appends messages of one group to its history, in order,
+// trims the history by count and bytes (keeping the newest), and
+// publishes each with its position. It takes a run of messages so that
+// the pipeline pays the group's bookkeeping (epoch, clock, counters,
+// trimming, TTLs) once per run rather than once per message. The stream
+// expires with its newest entry's age cap, or without one with the meta,
+// so that no history outlives its epoch and counter (a stream found
+// without them is deleted by ensureEpoch).
 // KEYS: meta, stream, group channel.
-// ARGV: new epoch, body, size, ttl ms (0: none), meta ttl ms, max bytes
-// (0: none).
-var publishSaved = rueidis.NewLuaScript(publishSavedSrc)
-
+// ARGV: new epoch, size, ttl ms (0: none), meta ttl ms, max bytes (0:
+// none), then the bodies.
+// Returns the first message's offset and the epoch; the others follow
+// it one by one.
 const publishSavedSrc = nowMS + ensureEpoch + `
-local off = string.format('%d', redis.call('HINCRBY', KEYS[1], 'o', 1))
-redis.call('HSET', KEYS[1], 't', ARGV[4])
+local n = #ARGV - 5
+local top = redis.call('HINCRBY', KEYS[1], 'o', n)
+local first = top - n + 1
+redis.call('HSET', KEYS[1], 't', ARGV[3])
 if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('HSET', KEYS[1], 'sz', 0) end
-redis.call('XADD', KEYS[2], off .. '-1', 't', string.format('%d', now), 'b', ARGV[2])
-local sz = redis.call('HINCRBY', KEYS[1], 'sz', string.len(ARGV[2]))
-local size, maxb = tonumber(ARGV[3]), tonumber(ARGV[6])
+local ts = string.format('%d', now)
+local added = 0
+for i = 1, n do
+  local body = ARGV[5 + i]
+  redis.call('XADD', KEYS[2], string.format('%d', first + i - 1) .. '-1', 't', ts, 'b', body)
+  added = added + string.len(body)
+end
+local sz = redis.call('HINCRBY', KEYS[1], 'sz', added)
+local size, maxb = tonumber(ARGV[2]), tonumber(ARGV[5])
 local len = redis.call('XLEN', KEYS[2])
-while len > 1 and (len > size or (maxb > 0 and sz > maxb)) do
-  local first = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)[1]
-  redis.call('XDEL', KEYS[2], first[1])
-  local fields, n = first[2], 0
-  for i = 1, #fields, 2 do
-    if fields[i] == 'b' then n = string.len(fields[i + 1]) end
+local freed = 0
+local function over() return len > 1 and (len > size or (maxb > 0 and sz - freed > maxb)) end
+while over() do
+  -- The oldest entries, as many as the count cap needs gone (one at
+  -- least, for the byte cap), a bounded number at a time.
+  local k = math.min(math.max(len - size, 1), len - 1, 1000)
+  local ids = {}
+  for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', k)) do
+    if not over() then break end
+    ids[#ids + 1] = entry[1]
+    local fields = entry[2]
+    for j = 1, #fields, 2 do
+      if fields[j] == 'b' then freed = freed + string.len(fields[j + 1]) end
+    end
+    len = len - 1
   end
-  sz = redis.call('HINCRBY', KEYS[1], 'sz', -n)
-  len = len - 1
+  if #ids == 0 then break end
+  redis.call('XDEL', KEYS[2], unpack(ids))
 end
-if tonumber(ARGV[4]) > 0 then
-  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+if freed > 0 then redis.call('HINCRBY', KEYS[1], 'sz', -freed) end
+if tonumber(ARGV[3]) > 0 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
 else
-  redis.call('PEXPIRE', KEYS[2], ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PUBLISH', KEYS[3], 's' .. off .. ' ' .. e .. '\n' .. ARGV[2])
-return {off, e}
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+for i = 1, n do
+  redis.call('PUBLISH', KEYS[3], 's' .. string.format('%d', first + i - 1) .. ' ' .. e .. '\n' .. ARGV[5 + i])
+end
+return {first, e}
 `
 
 // history reads a group's position and the entries after since.
