@@ -51,6 +51,8 @@
 // serves one process (boxes that share one behave as a cluster in one
 // process); the Redis broker (package channels/redisbroker) lets many
 // processes behave as one box, with no change to the code that uses it.
+// Package channels/brokertest is the conformance suite both pass: run it
+// against a Broker of your own.
 //
 // Unsaved messages go to the local members at once and to the other nodes
 // through the broker. Saved messages (SaveHistory) are delivered by the

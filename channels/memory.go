@@ -92,16 +92,29 @@ func (b *MemoryBroker) Stop(h Handler) {
 }
 
 // others returns the handlers other than the message's origin.
-func (b *MemoryBroker) others(origin string) []Handler {
+func (b *MemoryBroker) others(origin string) ([]Handler, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrBrokerClosed
+	}
 	var hs []Handler
 	for _, h := range b.handlers {
 		if h.NodeID() != origin {
 			hs = append(hs, h)
 		}
 	}
-	return hs
+	return hs, nil
+}
+
+// check returns ErrBrokerClosed after Close.
+func (b *MemoryBroker) check() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
+	return nil
 }
 
 func (b *MemoryBroker) Publish(ctx context.Context, group string, msg *Message, opts PublishOptions) (Position, error) {
@@ -109,15 +122,20 @@ func (b *MemoryBroker) Publish(ctx context.Context, group string, msg *Message, 
 		return Position{}, err
 	}
 	if !opts.History {
-		for _, h := range b.others(msg.Origin) {
+		hs, err := b.others(msg.Origin)
+		for _, h := range hs {
 			h.DeliverGroup(group, msg)
 		}
-		return Position{}, nil
+		return Position{}, err
 	}
 	mu := &b.saveLocks[maphash.String(b.seed, group)%uint64(len(b.saveLocks))]
 	mu.Lock()
 	defer mu.Unlock()
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return Position{}, ErrBrokerClosed
+	}
 	r := b.ring(group)
 	var pos Position
 	b.track(r, func() { pos = r.add(msg, b.now(), opts) })
@@ -135,7 +153,11 @@ func (b *MemoryBroker) PublishToChannel(ctx context.Context, channelID string, m
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	for _, h := range b.others(msg.Origin) {
+	hs, err := b.others(msg.Origin)
+	if err != nil {
+		return err
+	}
+	for _, h := range hs {
 		if h.DeliverChannel(channelID, msg) {
 			return nil
 		}
@@ -147,15 +169,16 @@ func (b *MemoryBroker) PublishToUser(ctx context.Context, user string, msg *Mess
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
+	hs, err := b.others(msg.Origin)
 	n := 0
-	for _, h := range b.others(msg.Origin) {
+	for _, h := range hs {
 		n += h.DeliverUser(user, msg)
 	}
-	return n, nil
+	return n, err
 }
 
-func (b *MemoryBroker) Subscribe(context.Context, Handler, string) error   { return nil }
-func (b *MemoryBroker) Unsubscribe(context.Context, Handler, string) error { return nil }
+func (b *MemoryBroker) Subscribe(context.Context, Handler, string) error   { return b.check() }
+func (b *MemoryBroker) Unsubscribe(context.Context, Handler, string) error { return b.check() }
 
 func (b *MemoryBroker) History(ctx context.Context, group string, since *Position) ([]Entry, Position, bool, error) {
 	if err := ctx.Err(); err != nil {
@@ -163,6 +186,9 @@ func (b *MemoryBroker) History(ctx context.Context, group string, since *Positio
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return nil, Position{}, false, ErrBrokerClosed
+	}
 	// The epoch handed out now must be the one the first message gets,
 	// so that a client that saw an empty history recovers from it.
 	r := b.ring(group)
@@ -274,6 +300,9 @@ func (b *MemoryBroker) FlushHistory(ctx context.Context, groups ...string) error
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
 	if len(groups) == 0 {
 		for _, r := range b.history {
 			b.track(r, r.flush)
@@ -291,6 +320,9 @@ func (b *MemoryBroker) FlushHistory(ctx context.Context, groups ...string) error
 func (b *MemoryBroker) AddPresence(_ context.Context, group string, p PresenceInfo) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
 	m := b.presence[group]
 	if m == nil {
 		m = make(map[string]PresenceInfo)
@@ -303,6 +335,9 @@ func (b *MemoryBroker) AddPresence(_ context.Context, group string, p PresenceIn
 func (b *MemoryBroker) RemovePresence(_ context.Context, group, channelID string) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return ErrBrokerClosed
+	}
 	if m := b.presence[group]; m != nil {
 		delete(m, channelID)
 		if len(m) == 0 {
@@ -318,6 +353,9 @@ func (b *MemoryBroker) Presence(ctx context.Context, group string) ([]PresenceIn
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrBrokerClosed
+	}
 	out := make([]PresenceInfo, 0, len(b.presence[group]))
 	for _, p := range b.presence[group] {
 		out = append(out, p)
@@ -329,11 +367,14 @@ func (b *MemoryBroker) Presence(ctx context.Context, group string) ([]PresenceIn
 }
 
 func (b *MemoryBroker) Connected(_ context.Context, _ Handler, channelID, user string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false, ErrBrokerClosed
+	}
 	if user == "" {
 		return false, nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	m := b.users[user]
 	if m == nil {
 		m = make(map[string]struct{})
@@ -344,11 +385,14 @@ func (b *MemoryBroker) Connected(_ context.Context, _ Handler, channelID, user s
 }
 
 func (b *MemoryBroker) Disconnected(_ context.Context, _ Handler, channelID, user string) (bool, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return false, ErrBrokerClosed
+	}
 	if user == "" {
 		return false, nil
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	m := b.users[user]
 	if _, ok := m[channelID]; !ok {
 		return false, nil
@@ -364,12 +408,18 @@ func (b *MemoryBroker) Disconnected(_ context.Context, _ Handler, channelID, use
 func (b *MemoryBroker) IsOnline(_ context.Context, user string) (bool, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return false, ErrBrokerClosed
+	}
 	return len(b.users[user]) > 0, nil
 }
 
 func (b *MemoryBroker) OnlineUsers(context.Context) ([]string, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrBrokerClosed
+	}
 	out := make([]string, 0, len(b.users))
 	for u := range b.users {
 		out = append(out, u)
@@ -386,7 +436,8 @@ func (b *MemoryBroker) HistorySize() (entries, bytes int) {
 	return b.totalEntries, b.totalBytes
 }
 
-// Close makes Start fail; the broker's data stays readable.
+// Close stops the broker: every later call but Stop and Close fails with
+// ErrBrokerClosed.
 func (b *MemoryBroker) Close(context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -477,6 +477,9 @@ func (b *Broker) Subscribe(_ context.Context, h channels.Handler, group string) 
 
 // Unsubscribe implements channels.Broker.
 func (b *Broker) Unsubscribe(ctx context.Context, h channels.Handler, group string) error {
+	if b.isClosed() {
+		return channels.ErrBrokerClosed
+	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	if err := b.sub.unsubscribeGroup(ctx, group); err != nil {
@@ -647,6 +650,10 @@ func (b *Broker) AddPresence(ctx context.Context, group string, p channels.Prese
 	b.hbMu.RLock()
 	defer b.hbMu.RUnlock()
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return channels.ErrBrokerClosed
+	}
 	m := b.presence[group]
 	if m == nil {
 		m = make(map[string]string)
@@ -669,6 +676,10 @@ func (b *Broker) RemovePresence(ctx context.Context, group, channelID string) er
 	b.hbMu.RLock()
 	defer b.hbMu.RUnlock()
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return channels.ErrBrokerClosed
+	}
 	user, ok := b.presence[group][channelID]
 	if ok {
 		delete(b.presence[group], channelID)
@@ -692,6 +703,9 @@ func (b *Broker) RemovePresence(ctx context.Context, group, channelID string) er
 // Presence implements channels.Broker: the group's members on every live
 // node, sorted by user and channel id.
 func (b *Broker) Presence(ctx context.Context, group string) ([]channels.PresenceInfo, error) {
+	if b.isClosed() {
+		return nil, channels.ErrBrokerClosed
+	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	members, err := readPresence.Exec(ctx, b.client, []string{b.keys.presence(group)}, nil).AsStrSlice()
@@ -718,6 +732,10 @@ func (b *Broker) Connected(ctx context.Context, h channels.Handler, channelID, u
 	defer b.hbMu.RUnlock()
 	node := h.NodeID()
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false, channels.ErrBrokerClosed
+	}
 	b.conns[channelID] = connRec{node: node, user: user}
 	b.mu.Unlock()
 	ctx, cancel := b.ctx(ctx)
@@ -737,6 +755,10 @@ func (b *Broker) Disconnected(ctx context.Context, h channels.Handler, channelID
 	defer b.hbMu.RUnlock()
 	node := h.NodeID()
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false, channels.ErrBrokerClosed
+	}
 	delete(b.conns, channelID)
 	b.mu.Unlock()
 	ctx, cancel := b.ctx(ctx)
@@ -752,6 +774,9 @@ func (b *Broker) Disconnected(ctx context.Context, h channels.Handler, channelID
 
 // IsOnline implements channels.Broker.
 func (b *Broker) IsOnline(ctx context.Context, user string) (bool, error) {
+	if b.isClosed() {
+		return false, channels.ErrBrokerClosed
+	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	n, err := isOnline.Exec(ctx, b.client, []string{b.keys.user(user)}, nil).AsInt64()
@@ -763,6 +788,9 @@ func (b *Broker) IsOnline(ctx context.Context, user string) (bool, error) {
 
 // OnlineUsers implements channels.Broker.
 func (b *Broker) OnlineUsers(ctx context.Context) ([]string, error) {
+	if b.isClosed() {
+		return nil, channels.ErrBrokerClosed
+	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	users, err := onlineUsers.Exec(ctx, b.client, []string{b.keys.online()}, nil).AsStrSlice()
@@ -918,8 +946,9 @@ func (b *Broker) heartbeat(full bool) error {
 
 // Close stops the broker: it writes what its publish pipeline has taken
 // in (while ctx allows), then stops its subscriptions, heartbeat and
-// connections.
-// The entries of channels still recorded expire within PresenceTTL.
+// connections. Every later call but Stop and Close fails with
+// channels.ErrBrokerClosed. The entries of channels still recorded
+// expire within PresenceTTL.
 func (b *Broker) Close(ctx context.Context) error {
 	b.mu.Lock()
 	if b.closed {

@@ -26,7 +26,8 @@ const (
 	jobSuspect
 	// jobCheck fills what the suspect groups missed, from the history.
 	jobCheck
-	// jobCheckGroup checks one group (named by the job's channel).
+	// jobCheckGroup checks one group (named by the job's channel), up
+	// to the job's position when it has one.
 	jobCheckGroup
 )
 
@@ -37,6 +38,7 @@ type job struct {
 	kind    jobKind
 	channel string
 	payload string
+	upTo    *channels.Position
 }
 
 // groupState is what a node delivered of a group's saved messages.
@@ -233,25 +235,43 @@ func (s *subscriber) subscribeGroup(group string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
 	defer cancel()
-	st := &groupState{}
-	res, err := s.b.client.Do(ctx, s.b.client.B().Hmget().Key(s.b.keys.meta(group)).Field("e", "o").Build()).ToArray()
-	if err == nil && len(res) == 2 {
-		st.known = true
-		st.epoch, _ = res[0].ToString()
-		if o, err := res[1].AsUint64(); err == nil {
-			st.last = o
-		}
-	}
+	before, known := s.position(ctx, group)
 	s.stateMu.Lock()
-	s.state[group] = st
+	s.state[group] = &groupState{known: known, epoch: before.Epoch, last: before.Offset}
 	s.stateMu.Unlock()
 	if err := s.addLocked(ch); err != nil {
 		return err
 	}
 	// A saved message published between the read and the subscription
-	// is filled from the history.
-	s.enqueue(job{kind: jobCheckGroup, channel: group})
+	// is filled from the history, up to the position read now that the
+	// subscription holds: what is saved later comes live, behind the
+	// unsaved messages its node sent before it, which a fill reaching
+	// it would overtake.
+	upTo, ok := s.position(ctx, group)
+	if known && ok && upTo == before {
+		return nil // nothing was saved in between
+	}
+	j := job{kind: jobCheckGroup, channel: group}
+	if ok {
+		j.upTo = &upTo
+	}
+	s.enqueue(j)
 	return nil
+}
+
+// position reads a group's epoch and last offset ("" and 0 for a group
+// without a history); false when Redis could not be read.
+func (s *subscriber) position(ctx context.Context, group string) (channels.Position, bool) {
+	var pos channels.Position
+	res, err := s.b.client.Do(ctx, s.b.client.B().Hmget().Key(s.b.keys.meta(group)).Field("e", "o").Build()).ToArray()
+	if err != nil || len(res) != 2 {
+		return pos, false
+	}
+	pos.Epoch, _ = res[0].ToString()
+	if o, err := res[1].AsUint64(); err == nil {
+		pos.Offset = o
+	}
+	return pos, true
 }
 
 func (s *subscriber) unsubscribeGroup(ctx context.Context, group string) error {
@@ -298,7 +318,7 @@ func (s *subscriber) handle(j job) {
 		s.stateMu.Unlock()
 		if st != nil {
 			st.suspect = true
-			s.saved(j.channel, nil)
+			s.fill(j.channel, st, nil, j.upTo)
 		}
 	case j.kind == jobCheck:
 		s.stateMu.Lock()
@@ -362,7 +382,7 @@ func (s *subscriber) saved(group string, msg *channels.Message) {
 		return
 	}
 	if st.suspect || (msg != nil && st.known && st.epoch == "") {
-		if !s.fill(group, st, msg) && msg != nil {
+		if !s.fill(group, st, msg, nil) && msg != nil {
 			s.lost(group, st, msg)
 			return
 		}
@@ -377,7 +397,7 @@ func (s *subscriber) saved(group string, msg *channels.Message) {
 	case pos.Offset <= st.last:
 		return // delivered already
 	case pos.Offset > st.last+1:
-		if !s.fill(group, st, msg) {
+		if !s.fill(group, st, msg, nil) {
 			s.lost(group, st, msg)
 			return
 		}
@@ -405,9 +425,9 @@ func (s *subscriber) resync(group string) {
 }
 
 // fill delivers the saved messages of group after st's position (and
-// before msg, when given) from the history; false when the history could
-// not be read (a check without msg is then retried soon).
-func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) bool {
+// before msg, or up to upTo, when given) from the history; false when the
+// history could not be read (a check without msg is then retried soon).
+func (s *subscriber) fill(group string, st *groupState, msg *channels.Message, upTo *channels.Position) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
 	defer cancel()
 	since := &channels.Position{Offset: st.last, Epoch: st.epoch}
@@ -449,11 +469,17 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message) b
 		if msg != nil && msg.Position.Epoch == top.Epoch {
 			st.last = min(st.last, msg.Position.Offset-1)
 		}
+		if upTo != nil && upTo.Epoch == top.Epoch {
+			st.last = min(st.last, upTo.Offset)
+		}
 		return true
 	}
 	for _, e := range entries {
 		if msg != nil && e.Position.Offset >= msg.Position.Offset {
 			break
+		}
+		if upTo != nil && (e.Position.Epoch != upTo.Epoch || e.Position.Offset > upTo.Offset) {
+			break // later ones come live
 		}
 		if e.Position.Offset <= st.last && st.epoch == e.Position.Epoch {
 			continue
