@@ -46,6 +46,15 @@
 // The connection is registered in the box when it is accepted and leaves
 // every group when it ends, without user code.
 //
+// # The event protocol
+//
+// NewEvents serves switchboard.v1, the event protocol that clients speak
+// (browsers with examples/chat/static/switchboard.js, or clients in any
+// language). [docs/PROTOCOL.md] specifies it for their authors:
+// subprotocols, envelopes, the built-in events and their payloads,
+// recovery, error and close codes, limits and keepalive. The package's
+// tests replay its examples against the server.
+//
 // # Event errors
 //
 // The event router (NewEvents) answers an event that fails with an error
@@ -108,4 +117,6 @@
 // "forbidden". Each endpoint on a box gets its own all-connections group.
 // EventOptions.AuthorizeJoin decides on every other join; without it any
 // client may join any room and read its history.
+//
+// [docs/PROTOCOL.md]: https://github.com/switchboard-go/switchboard/blob/main/docs/PROTOCOL.md
 package consumers
