@@ -53,6 +53,13 @@ type Stats struct {
 	HistoryBytes   int
 }
 
+// PublishQueue is a Broker that queues publishes for its server (see
+// PublishOptions.NoWait) and can tell how much waits: the messages and
+// bytes taken in and not yet answered.
+type PublishQueue interface {
+	PendingPublishes() (messages, bytes int)
+}
+
 // HistorySizer is a Broker that can tell the size of its histories.
 type HistorySizer interface {
 	HistorySize() (entries, bytes int)

@@ -64,7 +64,8 @@ type pipeline struct {
 
 	mu      sync.Mutex
 	queue   []*pubReq
-	bytes   int
+	bytes   int   // of the requests taken in and not finished
+	pending int   // those requests
 	down    error // set while Redis is known to be unreachable
 	closing bool
 	loaded  bool // the script is known to be loaded (writer only)
@@ -136,6 +137,7 @@ func (p *pipeline) add(r *pubReq) error {
 		return channels.ErrBrokerBusy
 	}
 	p.bytes += len(r.body)
+	p.pending++
 	p.queue = append(p.queue, r)
 	first := len(p.queue) == 1
 	p.mu.Unlock()
@@ -190,6 +192,7 @@ func (p *pipeline) next() ([]*pubReq, bool) {
 		for _, r := range p.queue[:n] {
 			if r.abandoned.Load() {
 				p.bytes -= len(r.body)
+				p.pending--
 				continue
 			}
 			batch = append(batch, r)
@@ -256,7 +259,7 @@ func (p *pipeline) write(batch []*pubReq) error {
 	start := time.Now()
 	res := c.DoMulti(ctx, cmds...)
 	cancel()
-	p.b.opts.Metrics.Batch(len(batch), time.Since(start))
+	p.b.opts.Metrics.PipelineBatch(len(batch), time.Since(start))
 	p.stats.batches.Add(1)
 	p.stats.commands.Add(uint64(len(batch)))
 	if load {
@@ -360,8 +363,9 @@ func savedReply(res rueidis.RedisResult) (channels.Position, error) {
 func (p *pipeline) finish(r *pubReq, out pubResult) {
 	p.mu.Lock()
 	p.bytes -= len(r.body)
+	p.pending--
 	p.mu.Unlock()
-	p.b.opts.Metrics.Publish(r.saved, time.Since(r.at), out.err)
+	p.b.opts.Metrics.PipelinePublish(r.saved, time.Since(r.at), out.err)
 	if out.err != nil {
 		p.stats.failed.Add(1)
 	}
@@ -424,23 +428,24 @@ func (p *pipeline) failQueued(err error) {
 // (package metrics/prom implements it). Its methods must be safe for
 // concurrent use and quick.
 type Metrics interface {
-	// Publish reports a group publish that Redis answered (err nil) or
-	// that failed: saved or not, and the time from Publish taking it in
-	// to the answer.
-	Publish(saved bool, d time.Duration, err error)
-	// Batch reports one write of the pipeline: n commands in one round
-	// trip of d.
-	Batch(n int, d time.Duration)
+	// PipelinePublish reports a group publish that Redis answered (err
+	// nil) or that failed: saved or not, and the time from Publish taking
+	// it in to the answer.
+	PipelinePublish(saved bool, d time.Duration, err error)
+	// PipelineBatch reports one write of the pipeline: n messages in one
+	// round trip of d.
+	PipelineBatch(n int, d time.Duration)
 }
 
 type noMetrics struct{}
 
-func (noMetrics) Publish(bool, time.Duration, error) {}
-func (noMetrics) Batch(int, time.Duration)           {}
+func (noMetrics) PipelinePublish(bool, time.Duration, error) {}
+func (noMetrics) PipelineBatch(int, time.Duration)           {}
 
 // PipelineStats are the publish pipeline's figures at one moment.
 type PipelineStats struct {
-	// PendingBytes and Pending are what was taken in and not yet answered.
+	// PendingBytes and Pending are what was taken in and not yet
+	// answered (queued, or in the batch being written).
 	PendingBytes int
 	Pending      int
 	// Batches and Commands count the writes to Redis and the publishes
@@ -449,11 +454,20 @@ type PipelineStats struct {
 	Batches, Commands, Failed, Dropped uint64
 }
 
+// PendingPublishes implements channels.PublishQueue: the messages and
+// bytes the pipeline has taken in and Redis has not yet answered.
+func (b *Broker) PendingPublishes() (messages, bytes int) {
+	p := b.pipe
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending, p.bytes
+}
+
 // PipelineStats returns the publish pipeline's figures.
 func (b *Broker) PipelineStats() PipelineStats {
 	p := b.pipe
 	p.mu.Lock()
-	s := PipelineStats{PendingBytes: p.bytes, Pending: len(p.queue)}
+	s := PipelineStats{PendingBytes: p.bytes, Pending: p.pending}
 	p.mu.Unlock()
 	s.Batches, s.Commands = p.stats.batches.Load(), p.stats.commands.Load()
 	s.Failed, s.Dropped = p.stats.failed.Load(), p.stats.dropped.Load()

@@ -14,7 +14,10 @@ import (
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/internal/redistest"
+	"github.com/switchboard-go/switchboard/metrics/prom"
 )
+
+var _ redisbroker.Metrics = (*prom.Metrics)(nil) // the Prometheus collector takes the pipeline's series
 
 // readN reads n text messages.
 func readN(t *testing.T, c *gws.Conn, n int) []string {

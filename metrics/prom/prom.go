@@ -20,12 +20,25 @@
 //	switchboard_history_entries, switchboard_history_bytes     gauges (brokers that can tell)
 //	switchboard_broker_call_seconds         histogram by op; _errors_total by op
 //	switchboard_recoveries_total            counter  joins from a position, by result (recovered, missed)
+//	switchboard_pipeline_publish_seconds    histogram of a network broker's publishes, from queued
+//	                                        to answered, by kind (saved, unsaved)
+//	switchboard_pipeline_errors_total       counter  publishes that failed, by kind and reason
+//	                                        (unavailable, busy, refused)
+//	switchboard_pipeline_batch_messages     histogram of the messages per round trip
+//	switchboard_pipeline_batch_seconds      histogram of the round trips
+//	switchboard_pipeline_pending_messages, switchboard_pipeline_pending_bytes
+//	                                        gauges of what waits for the broker's server
+//	                                        (brokers that queue, channels.PublishQueue)
+//
+// For the pipeline's series, give the collector to the broker too:
+// redisbroker.Options{Metrics: m}.
 //
 // No label holds a payload, a user, a group or a connection id, so the
 // series stay few.
 package prom
 
 import (
+	"errors"
 	"net/http"
 	"slices"
 	"strconv"
@@ -66,7 +79,12 @@ type Metrics struct {
 	brokerTime *prometheus.HistogramVec
 	brokerErrs *prometheus.CounterVec
 	recoveries *prometheus.CounterVec
+	pubTime    *prometheus.HistogramVec
+	pubErrs    *prometheus.CounterVec
+	batchSize  prometheus.Histogram
+	batchTime  prometheus.Histogram
 
+	pendingMsgs, pendingBytes                                                     *prometheus.Desc
 	conns, queued, chans, users, groups, members, largest, histEntries, histBytes *prometheus.Desc
 }
 
@@ -110,21 +128,33 @@ func New(opts *Options) *Metrics {
 			Help: "Broker calls made for sends that failed, by op."}, []string{"op"}),
 		recoveries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "recoveries_total",
 			Help: "Joins from a history position, by result."}, []string{"result"}),
-		conns:       desc("connections", "Open WebSocket connections."),
-		queued:      desc("outbound_queue_bytes", "Bytes waiting in the connections' outbound queues."),
-		chans:       desc("channels", "Channels registered in the boxes."),
-		users:       desc("users", "Distinct users with a channel in the boxes."),
-		groups:      desc("groups", "Groups with local members."),
-		members:     desc("group_memberships", "Sum of the groups' local sizes."),
-		largest:     desc("largest_group", "Local members of the largest group."),
-		histEntries: desc("history_entries", "Entries kept in the groups' histories (brokers that can tell)."),
-		histBytes:   desc("history_bytes", "Bytes of the entries kept in the groups' histories (brokers that can tell)."),
+		pubTime: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Name: "pipeline_publish_seconds",
+			Help:    "Time from a publish taken into a network broker's pipeline to its server's answer, by kind.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5, 2}}, []string{"kind"}),
+		pubErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "pipeline_errors_total",
+			Help: "Publishes of a network broker's pipeline that failed, by kind and reason."}, []string{"kind", "reason"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "pipeline_batch_messages",
+			Help: "Messages a network broker's pipeline wrote in one round trip.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
+		batchTime: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Name: "pipeline_batch_seconds",
+			Help:    "Round trips of a network broker's pipeline.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5, 2}}),
+		pendingMsgs:  desc("pipeline_pending_messages", "Messages a network broker has taken in and its server not yet answered."),
+		pendingBytes: desc("pipeline_pending_bytes", "Bytes of the messages a network broker has taken in and its server not yet answered."),
+		conns:        desc("connections", "Open WebSocket connections."),
+		queued:       desc("outbound_queue_bytes", "Bytes waiting in the connections' outbound queues."),
+		chans:        desc("channels", "Channels registered in the boxes."),
+		users:        desc("users", "Distinct users with a channel in the boxes."),
+		groups:       desc("groups", "Groups with local members."),
+		members:      desc("group_memberships", "Sum of the groups' local sizes."),
+		largest:      desc("largest_group", "Local members of the largest group."),
+		histEntries:  desc("history_entries", "Entries kept in the groups' histories (brokers that can tell)."),
+		histBytes:    desc("history_bytes", "Bytes of the entries kept in the groups' histories (brokers that can tell)."),
 	}
 }
 
 func (m *Metrics) vectors() []prometheus.Collector {
 	return []prometheus.Collector{m.accepted, m.rejected, m.closed, m.msgIn, m.msgOut, m.bytesIn, m.bytesOut,
-		m.brokerTime, m.brokerErrs, m.recoveries}
+		m.brokerTime, m.brokerErrs, m.recoveries, m.pubTime, m.pubErrs, m.batchSize, m.batchTime}
 }
 
 // Describe implements prometheus.Collector.
@@ -132,7 +162,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range m.vectors() {
 		c.Describe(ch)
 	}
-	for _, d := range []*prometheus.Desc{m.conns, m.queued, m.chans, m.users, m.groups, m.members, m.largest, m.histEntries, m.histBytes} {
+	for _, d := range []*prometheus.Desc{m.conns, m.queued, m.chans, m.users, m.groups, m.members, m.largest, m.histEntries, m.histBytes, m.pendingMsgs, m.pendingBytes} {
 		ch <- d
 	}
 }
@@ -154,9 +184,16 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 	m.mu.Unlock()
 	if len(boxes) > 0 {
 		var s channels.Stats
-		sized := false
-		brokers := map[channels.Broker]bool{} // boxes sharing a broker count its histories once
+		sized, queues := false, false
+		var pendingMsgs, pendingBytes int
+		brokers := map[channels.Broker]bool{} // boxes sharing a broker count it once
 		for _, b := range boxes {
+			if q, ok := b.Broker().(channels.PublishQueue); ok && !brokers[b.Broker()] {
+				n, nb := q.PendingPublishes()
+				pendingMsgs += n
+				pendingBytes += nb
+				queues = true
+			}
 			bs := b.Stats()
 			s.Channels += bs.Channels
 			s.Users += bs.Users
@@ -169,6 +206,10 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 				s.HistoryEntries += bs.HistoryEntries
 				s.HistoryBytes += bs.HistoryBytes
 			}
+		}
+		if queues {
+			gauge(m.pendingMsgs, pendingMsgs)
+			gauge(m.pendingBytes, pendingBytes)
 		}
 		if sized {
 			gauge(m.histEntries, s.HistoryEntries)
@@ -235,4 +276,30 @@ func (m *Metrics) Recovery(recovered bool) {
 		result = "recovered"
 	}
 	m.recoveries.WithLabelValues(result).Inc()
+}
+
+// PipelinePublish implements redisbroker.Metrics (and any network broker's
+// that reports its pipeline the same way).
+func (m *Metrics) PipelinePublish(saved bool, d time.Duration, err error) {
+	kind := "unsaved"
+	if saved {
+		kind = "saved"
+	}
+	m.pubTime.WithLabelValues(kind).Observe(d.Seconds())
+	if err != nil {
+		reason := "refused"
+		switch {
+		case errors.Is(err, channels.ErrBrokerBusy):
+			reason = "busy"
+		case errors.Is(err, channels.ErrBrokerUnavailable):
+			reason = "unavailable"
+		}
+		m.pubErrs.WithLabelValues(kind, reason).Inc()
+	}
+}
+
+// PipelineBatch implements redisbroker.Metrics.
+func (m *Metrics) PipelineBatch(n int, d time.Duration) {
+	m.batchSize.Observe(float64(n))
+	m.batchTime.Observe(d.Seconds())
 }

@@ -124,3 +124,44 @@ func TestScrapeShowsWhatHappened(t *testing.T) {
 		t.Logf("scrape:\n%s", body)
 	}
 }
+
+// queueBroker is a MemoryBroker that says it has publishes waiting.
+type queueBroker struct{ *channels.MemoryBroker }
+
+func (queueBroker) PendingPublishes() (int, int) { return 3, 300 }
+
+// A network broker's pipeline reports through the same collector: its
+// publishes by kind, its failures by reason, its round trips and, read
+// at scrape time, what waits.
+func TestPipelineSeries(t *testing.T) {
+	m := prom.New(nil)
+	box := channels.NewBox(&channels.Options{Broker: queueBroker{channels.NewMemoryBroker(nil)}})
+	defer box.Close(context.Background())
+	m.Watch(box)
+	m.PipelinePublish(true, time.Millisecond, nil)
+	m.PipelinePublish(false, time.Millisecond, channels.ErrBrokerBusy)
+	m.PipelinePublish(false, time.Millisecond, channels.ErrBrokerUnavailable)
+	m.PipelineBatch(64, 200*time.Microsecond)
+	srv := httptest.NewServer(m.Handler())
+	defer srv.Close()
+	resp, err := http.Get(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{
+		`switchboard_pipeline_publish_seconds_count{kind="saved"} 1`,
+		`switchboard_pipeline_publish_seconds_count{kind="unsaved"} 2`,
+		`switchboard_pipeline_errors_total{kind="unsaved",reason="busy"} 1`,
+		`switchboard_pipeline_errors_total{kind="unsaved",reason="unavailable"} 1`,
+		`switchboard_pipeline_batch_messages_sum 64`,
+		`switchboard_pipeline_batch_seconds_count 1`,
+		`switchboard_pipeline_pending_messages 3`,
+		`switchboard_pipeline_pending_bytes 300`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("the scrape lacks %s", want)
+		}
+	}
+}
