@@ -169,8 +169,8 @@ func TestHistoryCapsInRedis(t *testing.T) {
 	rs := redistest.Start(t)
 	n := newNode(t, rs.URL(), nil, &channels.Options{HistorySize: 5, HistoryMaxBytes: 1000})
 	for i := range 20 {
-		n.box.GroupSend(ctx, "small", strconv.Itoa(i), channels.SaveHistory())
-		n.box.GroupSend(ctx, "big", strings.Repeat("x", 300)+strconv.Itoa(i), channels.SaveHistory())
+		n.box.GroupSend(ctx, "small", strconv.Itoa(i), channels.SaveHistory(), channels.Confirm())
+		n.box.GroupSend(ctx, "big", strings.Repeat("x", 300)+strconv.Itoa(i), channels.SaveHistory(), channels.Confirm())
 	}
 	check := func(group string, lo, hi int) {
 		t.Helper()

@@ -31,7 +31,7 @@ func TestEveryKeyExpires(t *testing.T) {
 		for i := range 20 {
 			g := "room-" + strconv.Itoa(i)
 			conn, _ := n.connect(query("user", "u"+strconv.Itoa(i%3), "group", g))
-			if _, err := n.box.GroupSend(ctx, g, "hello", channels.SaveHistory()); err != nil {
+			if _, err := n.box.GroupSend(ctx, g, "hello", channels.SaveHistory(), channels.Confirm()); err != nil {
 				t.Fatal(err)
 			}
 			if _, _, _, err := n.box.History(ctx, g, nil); err != nil {
