@@ -187,7 +187,7 @@ func main() {
 		}
 	}
 
-	rep := &report{Command: "go run ./cmd/loadtest " + strings.Join(os.Args[1:], " "), Machine: machine(), Config: cfg.describe(), Started: time.Now().UTC().Format(time.RFC3339)}
+	rep := &report{Command: "go run ./cmd/loadtest " + shellArgs(os.Args[1:]), Machine: machine(), Config: cfg.describe(), Started: time.Now().UTC().Format(time.RFC3339), Pipeline: true}
 	skipMain := false
 	if *plateaus != "" {
 		b, err := os.ReadFile(*plateaus)
@@ -277,8 +277,8 @@ func main() {
 	// Scenario 4: latency at fixed shares of the weakest plateau.
 	for _, fc := range cfg.fanout {
 		weakest := rep.weakestPlateau(fc.Members, fc.Size)
-		if weakest == 0 {
-			continue
+		if weakest == 0 || len(shares) == 0 {
+			continue // -loads "" leaves scenario 4 out
 		}
 		var rates []string
 		for _, sh := range shares {
@@ -349,6 +349,13 @@ func main() {
 // and with a path its charts to the folder charts beside it.
 func writeReport(rep *report, path string) {
 	if path != "" {
+		// The page names its results by where it lives in the repository
+		// (docs/BENCHMARKS.md, or a page of one run under docs/).
+		if abs, err := filepath.Abs(path); err == nil {
+			if _, rel, ok := strings.Cut(filepath.ToSlash(abs), "/docs/"); ok {
+				rep.docDir = "docs/" + strings.TrimSuffix(rel, filepath.Base(rel))
+			}
+		}
 		pics, err := rep.writeCharts(filepath.Join(filepath.Dir(path), "charts"))
 		if err != nil {
 			log.Fatal(err)
@@ -495,4 +502,17 @@ func machine() string {
 		}
 	}
 	return fmt.Sprintf("%s, %d CPUs, %s %s/%s", cpu, runtime.NumCPU(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+// shellArgs joins args as a shell would need them typed: an empty one or
+// one with a space or quote is quoted.
+func shellArgs(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"") {
+			a = strconv.Quote(a)
+		}
+		out[i] = a
+	}
+	return strings.Join(out, " ")
 }

@@ -48,8 +48,13 @@ type report struct {
 	// the end: the same connections, load and length, run beside each
 	// stalled run, so that drift over a run is not taken for the stall.
 	SlowControl []latencyRun `json:"slow_control,omitempty"`
+	// Pipeline is set by runs whose Redis broker publishes through its
+	// pipeline (GroupSend returns once the message is queued); an earlier
+	// run waited for each PUBLISH, and its report says so.
+	Pipeline bool `json:"pipeline,omitempty"`
 
 	charts []picture // drawn for the markdown, which links them
+	docDir string    // the page's folder in the repository: "docs/" by default
 }
 
 // weakestPlateau is the lowest of the servers' median fan-out plateaus
@@ -101,13 +106,36 @@ func ratio(a, b spread, okA, okB bool) string {
 	return fmt.Sprintf("%.2f×", a.med/b.med)
 }
 
+// peers reports whether the run measured a peer (melody, the gorilla hub).
+func (r *report) peers() bool {
+	for _, x := range r.Fanout {
+		if x.Server == "melody" || x.Server == "gorillahub" {
+			return true
+		}
+	}
+	for _, x := range r.Idle {
+		if x.Server == "melody" || x.Server == "gorillahub" {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *report) markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# Benchmarks\n\n")
-	p("Switchboard (a ChannelBox with default options) against olahol/melody (rooms in a map, `BroadcastMultiple`) and a plain gorilla/websocket hub written like gorilla's chat example, measured in the same run by the load tool in `internal/loadtest` (a module of its own, so the peers never enter the library's go.mod).\n\n")
+	if r.peers() {
+		p("Switchboard (a ChannelBox with default options) against olahol/melody (rooms in a map, `BroadcastMultiple`) and a plain gorilla/websocket hub written like gorilla's chat example, measured in the same run by the load tool in `internal/loadtest` (a module of its own, so the peers never enter the library's go.mod).\n\n")
+	} else {
+		p("Switchboard only (the run left the peers out with `-only`), measured by the load tool in `internal/loadtest`.\n\n")
+	}
+	dir := r.docDir
+	if dir == "" {
+		dir = "docs/"
+	}
 	p("- Machine: %s\n- Run: %s, started %s\n", r.Machine, r.Config, r.Started)
-	p("- Reproduce: `cd internal/loadtest && %s` (the raw results are in `docs/loadtest.json`; `go run ./cmd/loadtest -from ../../docs/loadtest.json -md ../../docs/BENCHMARKS.md` renders this page again)\n", toDocs(r.Command))
+	p("- Reproduce: `cd internal/loadtest && %s` (the raw results are in `%sloadtest.json`; `go run ./cmd/loadtest -from ../../%sloadtest.json -md ../../%sBENCHMARKS.md` renders this page again)\n", toDocs(r.Command, dir), dir, dir, dir)
 	p("- Each round starts every server afresh on a new port, in an order that rotates between rounds; the server runs on CPU 0 and the client on CPU 1, both with GOMAXPROCS=1. Figures are the median over rounds with the min–max in brackets; ratios compare medians.\n\n")
 
 	p("## 1. Idle memory per connection\n\n")
@@ -218,7 +246,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
 	p("\n## 4. Latency at fixed loads\n\n")
 	if r.LatencyCommand != "" {
-		p("Run afterwards with `cd internal/loadtest && %s`, from the plateaus above. ", toDocs(r.LatencyCommand))
+		p("Run afterwards with `cd internal/loadtest && %s`, from the plateaus above. ", toDocs(r.LatencyCommand, "docs/"))
 	}
 	p("The same room and publisher at fixed shares of the weakest server's median plateau, every step run whatever is delivered; the latency is from publish to the last member, per message, in µs (median over rounds of each round's percentile).\n\n")
 	p("| members × payload | load: share of the weakest plateau (deliveries/s offered) | server | p50 | p99 | p99.9 | max | first member p50 / p99 | messages per round (fewest) | delivered | client-bound |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
@@ -303,7 +331,7 @@ func (r *report) latencyMarkdown(b *strings.Builder) {
 // toDocs is a run's command line as this page shows it: with its outputs
 // (-json, -md) in docs/, where the page and its raw results are, whatever
 // paths the run wrote to.
-func toDocs(command string) string {
+func toDocs(command, dir string) string {
 	var out []string
 	f := strings.Fields(command)
 	for i := 0; i < len(f); i++ {
@@ -316,5 +344,5 @@ func toDocs(command string) string {
 		}
 		out = append(out, f[i])
 	}
-	return strings.Join(append(out, "-json ../../docs/loadtest.json -md ../../docs/BENCHMARKS.md"), " ")
+	return strings.Join(append(out, "-json ../../"+dir+"loadtest.json -md ../../"+dir+"BENCHMARKS.md"), " ")
 }

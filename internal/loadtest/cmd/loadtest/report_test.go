@@ -191,7 +191,7 @@ func TestToDocs(t *testing.T) {
 		"go run ./cmd/loadtest -plateaus ../../docs/loadtest.json":        "go run ./cmd/loadtest -plateaus ../../docs/loadtest.json",
 	} {
 		want += " -json ../../docs/loadtest.json -md ../../docs/BENCHMARKS.md"
-		if got := toDocs(in); got != want {
+		if got := toDocs(in, "docs/"); got != want {
 			t.Errorf("toDocs(%q) = %q, want %q", in, got, want)
 		}
 	}

@@ -276,7 +276,11 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 	}
 	p("\n## 7. Switchboard over Redis against Switchboard in memory\n\n")
 	p("The same box with the Redis broker (`channels/redisbroker`, default options) against a redis-server the tool starts for each run on the server's core (CPU 0), so the server and Redis share one core; CPU per million deliveries counts both. One node: what Redis adds to every message (a PUBLISH, and the subscription that other nodes would need), not a cluster.\n\n")
-	p("`GroupSend` delivers to the local members, then waits for Redis's answer to the PUBLISH before it returns; the publisher here sends from one loop, so its next message is read only after that round trip. The members' writers then get one message at a time and write each in a syscall of its own instead of coalescing a burst, which is why the CPU per delivery rises to the peers' level and the plateau is set by the round trip, not by the room.\n\n")
+	if r.Pipeline {
+		p("`GroupSend` delivers to the local members and queues the message for the broker's publish pipeline, which writes everything queued to Redis in one round trip (PUBLISH for each message; one script call for a run of a group's saved messages) while the next batch queues; the publisher's loop never waits for Redis, and the members' writers still get bursts to coalesce. The server's own unsaved messages, which Redis sends back to its subscription, are dropped unread.\n\n")
+	} else {
+		p("`GroupSend` delivers to the local members, then waits for Redis's answer to the PUBLISH before it returns; the publisher here sends from one loop, so its next message is read only after that round trip. The members' writers then get one message at a time and write each in a syscall of its own instead of coalescing a burst, which is why the CPU per delivery rises to the peers' level and the plateau is set by the round trip, not by the room.\n\n")
+	}
 	p("| scenario | in memory: plateau deliveries/s | over Redis | Redis / memory | CPU s per M in memory | over Redis (server + Redis) | Redis / memory |\n|---|---|---|---|---|---|---|\n")
 	type key struct{ m, s int }
 	row := func(label string, runs []fanoutRun, k key) {
