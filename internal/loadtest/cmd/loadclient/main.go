@@ -8,6 +8,14 @@
 //	loadclient -url ws://127.0.0.1:PORT -scenario fanout -conns 1000 -size 64 -rates 100,200,500
 //	loadclient -url ws://127.0.0.1:PORT -scenario rooms -conns 10000 -size 64 -rates 1000,2000
 //	loadclient -url ws://127.0.0.1:PORT -scenario slow -conns 1000 -size 1024 -rates 100,100,100,100 -slow-from 1
+//	loadclient -url ws://127.0.0.1:PORT -url2 ws://127.0.0.1:PORT2 -scenario fanout -conns 1000 -size 64 -rates 100,200
+//
+// With -url2, two servers (nodes sharing a broker) stand for one: member i
+// connects to the first when i is even and to the second when odd, each
+// node has a publisher and message n goes through the publisher of node n
+// mod 2, so half of every room's deliveries cross from one node to the
+// other; the servers' figures are summed (their broker's CPU counted
+// once).
 //
 // Scenarios: idle (1 and 2: what idle connections cost, how fast they
 // were opened), fanout (3 and 4: one room), rooms (5: a personal room
@@ -42,6 +50,7 @@ import (
 
 func main() {
 	url := flag.String("url", "", "the server's base URL, ws://host:port")
+	url2 := flag.String("url2", "", "a second server, a node sharing the first one's broker: members and publishes are split between the two")
 	scenario := flag.String("scenario", "idle", "idle, fanout, rooms or slow")
 	conns := flag.Int("conns", 1000, "subscriber connections")
 	size := flag.Int("size", 64, "fanout: payload bytes")
@@ -53,7 +62,10 @@ func main() {
 	if *url == "" {
 		log.Fatal("loadclient: -url is required")
 	}
-	c := &client{base: strings.TrimSuffix(*url, "/")}
+	c := &client{bases: []string{strings.TrimSuffix(*url, "/")}}
+	if *url2 != "" {
+		c.bases = append(c.bases, strings.TrimSuffix(*url2, "/"))
+	}
 	var res any
 	var err error
 	switch *scenario {
@@ -97,26 +109,39 @@ func main() {
 }
 
 type client struct {
-	base string
+	bases []string // the servers: one, or two nodes of one cluster
 }
 
-func (c *client) httpURL(path string) string {
-	return "http" + strings.TrimPrefix(c.base, "ws") + path
-}
-
+// stats returns the servers' figures summed, but for their shared
+// broker's CPU, which each reports and which is counted once.
 func (c *client) stats(gc bool) (proto.Stats, error) {
-	u := c.httpURL("/stats")
-	if gc {
-		u += "?gc=1"
+	var sum proto.Stats
+	for _, base := range c.bases {
+		u := "http" + strings.TrimPrefix(base, "ws") + "/stats"
+		if gc {
+			u += "?gc=1"
+		}
+		resp, err := http.Get(u)
+		if err != nil {
+			return proto.Stats{}, err
+		}
+		var s proto.Stats
+		err = json.NewDecoder(resp.Body).Decode(&s)
+		resp.Body.Close()
+		if err != nil {
+			return proto.Stats{}, err
+		}
+		sum.HeapAlloc += s.HeapAlloc
+		sum.HeapInuse += s.HeapInuse
+		sum.StackInuse += s.StackInuse
+		sum.Sys += s.Sys
+		sum.Goroutines += s.Goroutines
+		sum.RSS += s.RSS
+		sum.CPUSeconds += s.CPUSeconds
+		sum.BrokerCPUSeconds = max(sum.BrokerCPUSeconds, s.BrokerCPUSeconds)
+		sum.Conns += s.Conns
 	}
-	resp, err := http.Get(u)
-	if err != nil {
-		return proto.Stats{}, err
-	}
-	defer resp.Body.Close()
-	var s proto.Stats
-	err = json.NewDecoder(resp.Body).Decode(&s)
-	return s, err
+	return sum, nil
 }
 
 // dialer keeps per-connection memory small on the client side too.
@@ -142,7 +167,7 @@ func (c *client) dialMany(n int, path func(int) string, slow func(int) bool) ([]
 			if slow != nil && slow(i) {
 				d = slowDialer
 			}
-			conn, _, err := d.Dial(c.base+path(i), nil)
+			conn, _, err := d.Dial(c.bases[i%len(c.bases)]+path(i), nil)
 			if err != nil {
 				select {
 				case errs <- fmt.Errorf("dial %d: %w", i, err):
@@ -370,20 +395,25 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 		return nil, err
 	}
 	defer closeAll(cs)
-	pub, _, err := dialer.Dial(c.base+"/ws?publish=1", nil)
-	if err != nil {
-		return nil, err
-	}
-	defer pub.Close()
-	// The publisher reads too, so that it answers the servers' pings.
-	go func() {
-		for {
-			if _, _, err := pub.NextReader(); err != nil {
-				return
-			}
+	// A publisher on each server; they read too, so that they answer the
+	// servers' pings.
+	var pubs []*gws.Conn
+	defer func() { closeAll(pubs) }()
+	for _, base := range c.bases {
+		pub, _, err := dialer.Dial(base+"/ws?publish=1", nil)
+		if err != nil {
+			return nil, err
 		}
-	}()
-	if err := c.waitConns(pl.members + 1); err != nil {
+		pubs = append(pubs, pub)
+		go func() {
+			for {
+				if _, _, err := pub.NextReader(); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	if err := c.waitConns(pl.members + len(pubs)); err != nil {
 		return nil, err
 	}
 
@@ -408,7 +438,10 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 		}
 		wg.Go(func() {
 			buf := make([]byte, proto.HeaderSize)
-			var last uint64
+			// Order holds per publisher: message n comes from publisher
+			// n mod k, and each publisher's messages arrive in order.
+			k := uint64(len(pubs))
+			last := make([]uint64, k)
 			for {
 				_, r, err := conn.NextReader()
 				if err != nil {
@@ -428,10 +461,10 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 					continue
 				}
 				arr.record(seq, time.Now().UnixNano())
-				if pl.gaps && last != 0 && seq != last+1 {
+				if l := last[seq%k]; pl.gaps && l != 0 && seq != l+k {
 					gaps.Add(1)
 				}
-				last = seq
+				last[seq%k] = seq
 			}
 		})
 	}
@@ -476,7 +509,7 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 				now := time.Now()
 				arr.sent[seq].Store(now.UnixNano())
 				payload = proto.Encode(proto.AppendRoom(payload[:0], room), seq, now, size)
-				if err := pub.WriteMessage(gws.TextMessage, payload); err != nil {
+				if err := pubs[seq%uint64(len(pubs))].WriteMessage(gws.TextMessage, payload); err != nil {
 					t.Stop()
 					return nil, fmt.Errorf("publish: %w", err)
 				}

@@ -49,6 +49,11 @@ var servers = []string{"switchboard", "melody", "gorillahub"}
 
 const redisServer = "switchboard-redis"
 
+// twoNodesServer is two Switchboard processes over one Redis (the Redis
+// broker's cluster of two nodes): the load client splits the members and
+// the publishes between them, so half of every delivery crosses nodes.
+const twoNodesServer = "switchboard-2nodes"
+
 // floorServer is not a peer but a yardstick, run in scenario 4 only: the
 // publisher writes each message straight to every member's socket (see
 // servers/floor). Its latency is what the client and the kernel cost on
@@ -141,7 +146,7 @@ func main() {
 	}
 	withBroker := slices.Clone(servers)
 	if cfg.redis {
-		withBroker = append(withBroker, redisServer)
+		withBroker = append(withBroker, redisServer, twoNodesServer)
 	}
 	if *only != "" {
 		keep := splitList(*only)
@@ -215,7 +220,7 @@ func main() {
 		}
 		for _, srv := range rotate(withBroker, r) {
 			for _, n := range cfg.idle {
-				if srv == redisServer {
+				if srv == redisServer || srv == twoNodesServer {
 					break
 				}
 				var res idleResult
@@ -425,48 +430,70 @@ func (c config) describe() string {
 func run(bin, srv string, pin bool, res any, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	name, srvArgs := srv, []string(nil)
-	if srv == redisServer {
+	name, srvArgs, nodes := srv, []string(nil), 1
+	if srv == redisServer || srv == twoNodesServer {
 		rs, err := startRedis(ctx, pin)
 		if err != nil {
 			return err
 		}
 		defer rs.stop()
 		name, srvArgs = "switchboard", []string{"-redis", rs.url(), "-redis-pid", strconv.Itoa(rs.cmd.Process.Pid)}
-	}
-	server := command(ctx, pin, "0", filepath.Join(bin, name), srvArgs...)
-	server.Stderr = os.Stderr
-	out, err := server.StdoutPipe()
-	if err != nil {
-		return err
-	}
-	if err := server.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		server.Process.Signal(os.Interrupt)
-		done := make(chan struct{})
-		go func() { server.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			server.Process.Kill()
-			<-done
+		if srv == twoNodesServer {
+			nodes = 2
 		}
-	}()
-	addr, err := readAddr(out)
-	if err != nil {
-		return err
 	}
-	go io.Copy(io.Discard, out) //nolint:errcheck // keep the pipe drained
-
-	client := command(ctx, pin, "1", filepath.Join(bin, "loadclient"), append([]string{"-url", "ws://" + addr}, args...)...)
+	var urls []string
+	for i := range nodes {
+		addr, stop, err := startServer(ctx, pin, filepath.Join(bin, name), srvArgs)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		opt := "-url"
+		if i > 0 {
+			opt = "-url2"
+		}
+		urls = append(urls, opt, "ws://"+addr)
+	}
+	client := command(ctx, pin, "1", filepath.Join(bin, "loadclient"), append(urls, args...)...)
 	client.Stderr = os.Stderr
 	b, err := client.Output()
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}
 	return json.Unmarshal(b, res)
+}
+
+// startServer starts a server under test on CPU 0 and returns its address
+// and how to stop it.
+func startServer(ctx context.Context, pin bool, path string, args []string) (string, func(), error) {
+	server := command(ctx, pin, "0", path, args...)
+	server.Stderr = os.Stderr
+	out, err := server.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	if err := server.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		server.Process.Signal(os.Interrupt) //nolint:errcheck // it may be gone
+		done := make(chan struct{})
+		go func() { server.Wait(); close(done) }() //nolint:errcheck // its end is what done tells
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			server.Process.Kill() //nolint:errcheck
+			<-done
+		}
+	}
+	addr, err := readAddr(out)
+	if err != nil {
+		stop()
+		return "", nil, err
+	}
+	go io.Copy(io.Discard, out) //nolint:errcheck // keep the pipe drained
+	return addr, stop, nil
 }
 
 // command runs name pinned to cpu (when pin) with GOMAXPROCS=1.

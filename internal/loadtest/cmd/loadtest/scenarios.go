@@ -268,10 +268,7 @@ func (r *report) slowMarkdown(b *strings.Builder) {
 
 func (r *report) redisMarkdown(b *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	has := func(runs []fanoutRun) bool {
-		return slices.ContainsFunc(runs, func(x fanoutRun) bool { return x.Server == redisServer })
-	}
-	if !has(r.Fanout) && !has(r.Rooms) {
+	if !hasSrv(r.Fanout, redisServer) && !hasSrv(r.Rooms, redisServer) && !hasSrv(r.Fanout, twoNodesServer) {
 		return
 	}
 	p("\n## 7. Switchboard over Redis against Switchboard in memory\n\n")
@@ -281,18 +278,18 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 	} else {
 		p("`GroupSend` delivers to the local members, then waits for Redis's answer to the PUBLISH before it returns; the publisher here sends from one loop, so its next message is read only after that round trip. The members' writers then get one message at a time and write each in a syscall of its own instead of coalescing a burst, which is why the CPU per delivery rises to the peers' level and the plateau is set by the round trip, not by the room.\n\n")
 	}
-	p("| scenario | in memory: plateau deliveries/s | over Redis | Redis / memory | CPU s per M in memory | over Redis (server + Redis) | Redis / memory |\n|---|---|---|---|---|---|---|\n")
 	type key struct{ m, s int }
+	var srv string // the broker's server of the table being written
 	row := func(label string, runs []fanoutRun, k key) {
 		a, ok1 := fanoutField(runs, "switchboard", k.m, k.s, plateauOf)
-		c, ok2 := fanoutField(runs, redisServer, k.m, k.s, plateauOf)
+		c, ok2 := fanoutField(runs, srv, k.m, k.s, plateauOf)
 		ac, ok3 := fanoutField(runs, "switchboard", k.m, k.s, cpuOf)
-		cc, ok4 := fanoutField(runs, redisServer, k.m, k.s, cpuOf)
+		cc, ok4 := fanoutField(runs, srv, k.m, k.s, cpuOf)
 		if !ok1 || !ok2 {
 			return
 		}
 		_, _, topA := flags(runs, "switchboard", k.m, k.s)
-		_, _, topC := flags(runs, redisServer, k.m, k.s)
+		_, _, topC := flags(runs, srv, k.m, k.s)
 		ge := func(top bool) string {
 			if top {
 				return "≥ "
@@ -307,16 +304,27 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 			keys = append(keys, k)
 		}
 	}
-	for _, k := range keys {
-		row(fmt.Sprintf("fan-out %d × %d B", k.m, k.s), r.Fanout, k)
-	}
-	for _, n := range distinct(r.Rooms, members) {
-		row(fmt.Sprintf("many rooms, %d clients", n), r.Rooms, key{n, -1})
+	for _, srv = range []string{redisServer, twoNodesServer} {
+		if !hasSrv(r.Fanout, srv) && !hasSrv(r.Rooms, srv) {
+			continue
+		}
+		if srv == twoNodesServer {
+			p("\nTwo nodes: two Switchboard processes over the same redis-server, all three on CPU 0; the load client puts even members on one and odd members on the other and has a publisher on each, taking turns, so that half of every room's deliveries cross from one node to the other through Redis. CPU per million deliveries counts both servers and Redis.\n\n")
+			p("| scenario | in memory: plateau deliveries/s | two nodes over Redis | two nodes / memory | CPU s per M in memory | two nodes (servers + Redis) | two nodes / memory |\n|---|---|---|---|---|---|---|\n")
+		} else {
+			p("| scenario | in memory: plateau deliveries/s | over Redis | Redis / memory | CPU s per M in memory | over Redis (server + Redis) | Redis / memory |\n|---|---|---|---|---|---|---|\n")
+		}
+		for _, k := range keys {
+			row(fmt.Sprintf("fan-out %d × %d B", k.m, k.s), r.Fanout, k)
+		}
+		for _, n := range distinct(r.Rooms, members) {
+			row(fmt.Sprintf("many rooms, %d clients", n), r.Rooms, key{n, -1})
+		}
 	}
 	if !slices.ContainsFunc(r.Latency, func(x latencyRun) bool { return x.Server == redisServer }) {
 		return
 	}
-	p("\nLatency at the loads of scenario 4, p99 in µs to the last member / to the first (median over rounds):\n\n| members × payload | load | in memory | over Redis |\n|---|---|---|---|\n")
+	p("\nLatency at the loads of scenario 4, p99 in µs to the last member / to the first (median over rounds; with two nodes, half the members are on the other node):\n\n| members × payload | load | in memory | over Redis | two nodes over Redis |\n|---|---|---|---|---|\n")
 	var lkeys []key
 	for _, x := range r.Latency {
 		if k := (key{x.Members, x.Size}); !slices.Contains(lkeys, k) {
@@ -346,7 +354,12 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 				}
 				return fmt.Sprintf("%.0f / %.0f", l.med, f.med)
 			}
-			p("| %d × %d B | %.0f%% | %s | %s |\n", k.m, k.s, sh*100, cell("switchboard"), cell(redisServer))
+			p("| %d × %d B | %.0f%% | %s | %s | %s |\n", k.m, k.s, sh*100, cell("switchboard"), cell(redisServer), cell(twoNodesServer))
 		}
 	}
+}
+
+// hasSrv reports whether runs hold a run of srv.
+func hasSrv(runs []fanoutRun, srv string) bool {
+	return slices.ContainsFunc(runs, func(x fanoutRun) bool { return x.Server == srv })
 }
