@@ -82,6 +82,15 @@ func TestShardsBehaveAsOneRedis(t *testing.T) {
 	if total != spread {
 		t.Errorf("%d histories over the shards, want %d", total, spread)
 	}
+	// Flushing every group reaches every shard.
+	if err := n2.box.FlushHistory(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for k, rs := range rss {
+		if got := command(t, rs, "KEYS", prefix+"h:spread-*"); got != "*0" {
+			t.Errorf("shard %d holds %s histories after FlushHistory", k, got)
+		}
+	}
 
 	// One group per shard, with a member on node 2.
 	groups := make([]string, len(rss))
@@ -236,6 +245,21 @@ func TestShardKilled(t *testing.T) {
 	}
 	_, err := n1.box.GroupSend(ctx, groups[dead], "lost", channels.SaveHistory(), channels.Confirm())
 	down("a confirmed send", err)
+	// The dead shard's pipeline refuses what would not get through; the
+	// others' take sends that do not wait, as before.
+	_, err = n1.box.GroupSend(ctx, groups[dead], "lost too")
+	down("a send that does not wait", err)
+	for k, g := range groups {
+		if k == dead {
+			continue
+		}
+		if _, err := n1.box.GroupSend(ctx, g, "no wait "+g); err != nil {
+			t.Fatalf("a send that does not wait to %s on a live shard: %v", g, err)
+		}
+		if got := read(t, member); got != "no wait "+g {
+			t.Errorf("a live shard's group during the outage: %q", got)
+		}
+	}
 	_, _, _, err = n2.box.History(ctx, groups[dead], nil)
 	down("History", err)
 	_, err = n2.box.Presence(ctx, groups[dead])
