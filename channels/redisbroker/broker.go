@@ -120,7 +120,9 @@
 // return part of the answer: OnlineUsers, and FlushHistory without
 // groups. New fails when a shard cannot be reached; Start returns
 // ErrNotSubscribed while one is down, and subscribes there when it is
-// back.
+// back. A group lives on one shard however many join it: the outage of
+// the shard of a group that every connection joins (an event endpoint's
+// own group, say) reaches every connection that joins it meanwhile.
 //
 // Every node of a cluster must be given the same shard list in the same
 // order: a node with another list looks for a group, a channel or a user
