@@ -12,6 +12,7 @@ import (
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/internal/redistest"
+	"github.com/switchboard-go/switchboard/websocket"
 )
 
 const prefix = redisbroker.DefaultPrefix
@@ -207,118 +208,180 @@ func TestShardsBehaveAsOneRedis(t *testing.T) {
 	}
 }
 
+// shardedPair is two nodes over three shards, with a short Timeout, and
+// on node 2 a member of a group of each shard and a device of a user of
+// each shard.
+type shardedPair struct {
+	rss     []*redistest.Server
+	n1, n2  *node
+	groups  []string // groups[k] is on shard k
+	users   []string // users[k] is on shard k
+	members []*gws.Conn
+	devices []*gws.Conn
+}
+
+func newShardedPair(t *testing.T) *shardedPair {
+	t.Helper()
+	rss, urls := startShards(t, 3)
+	bo := &redisbroker.Options{Shards: urls, Timeout: 500 * time.Millisecond}
+	p := &shardedPair{rss: rss, n1: newNode(t, "", bo, nil), n2: newNode(t, "", bo, nil)}
+	for k := range rss {
+		p.groups = append(p.groups, nameOn(t, "room-", k, len(rss)))
+		p.users = append(p.users, nameOn(t, "user-", k, len(rss)))
+		m, _ := p.n2.connect(query("group", p.groups[k]))
+		d, _ := p.n2.connect(query("user", p.users[k]))
+		p.members = append(p.members, m)
+		p.devices = append(p.devices, d)
+	}
+	return p
+}
+
+// checkOthers checks that the groups and users of every shard but skip
+// work across the nodes: sends that wait and sends that do not, history,
+// sends to a user and IsOnline.
+func (p *shardedPair) checkOthers(t *testing.T, skip int, when string) {
+	t.Helper()
+	for k, g := range p.groups {
+		if k == skip {
+			continue
+		}
+		if _, err := p.n1.box.GroupSend(ctx, g, "no wait "+g); err != nil {
+			t.Fatalf("%s, a send that does not wait to %s: %v", when, g, err)
+		}
+		var pos channels.Position
+		if _, err := p.n1.box.GroupSend(ctx, g, "saved "+g, channels.SaveHistory(), channels.ReportPosition(&pos)); err != nil {
+			t.Fatalf("%s, a saved send to %s: %v", when, g, err)
+		}
+		for _, want := range []string{"no wait " + g, "saved " + g} {
+			if got := read(t, p.members[k]); got != want {
+				t.Errorf("%s, the member got %q, want %q", when, got, want)
+			}
+		}
+		if _, top, _, err := p.n2.box.History(ctx, g, &channels.Position{Offset: channels.PositionOnly}); err != nil || top != pos {
+			t.Errorf("%s, the position of %s: %v (%v), want %v", when, g, top, err, pos)
+		}
+		if n, err := p.n1.box.SendToUser(ctx, p.users[k], "hi"); err != nil || n != 1 {
+			t.Errorf("%s, SendToUser %s: %d %v", when, p.users[k], n, err)
+		} else if got := read(t, p.devices[k]); got != "hi" {
+			t.Errorf("%s, SendToUser %s: %q", when, p.users[k], got)
+		}
+		if on, err := p.n1.box.IsOnline(ctx, p.users[k]); err != nil || !on {
+			t.Errorf("%s, IsOnline %s: %v %v", when, p.users[k], on, err)
+		}
+	}
+}
+
 // One of three shards killed: the groups, channels and users of the two
 // others keep working, calls for the dead shard's fail with errors
 // matching channels.ErrBrokerUnavailable, and once it is back the dead
 // shard's groups and users work again without a node restarting.
 func TestShardKilled(t *testing.T) {
 	t.Parallel()
-	rss, urls := startShards(t, 3)
-	bo := &redisbroker.Options{Shards: urls, Timeout: 500 * time.Millisecond}
-	n1 := newNode(t, "", bo, nil)
-	n2 := newNode(t, "", bo, nil)
-	groups := make([]string, len(rss))
-	users := make([]string, len(rss))
-	devices := make([]*gws.Conn, len(rss))
-	for k := range rss {
-		groups[k] = nameOn(t, "room-", k, len(rss))
-		users[k] = nameOn(t, "user-", k, len(rss))
-		devices[k], _ = n2.connect(query("user", users[k]))
-	}
-	member, _ := n2.connect(query("group", groups[0], "group", groups[1], "group", groups[2]))
-	for _, g := range groups {
-		if _, err := n1.box.GroupSend(ctx, g, "before "+g); err != nil {
-			t.Fatal(err)
-		}
-		if got := read(t, member); got != "before "+g {
-			t.Fatalf("before the kill: %q", got)
-		}
-	}
+	p := newShardedPair(t)
+	p.checkOthers(t, -1, "before the kill")
 
 	const dead = 1
-	rss[dead].Kill()
+	p.rss[dead].Kill()
 	down := func(what string, err error) {
 		t.Helper()
 		if !errors.Is(err, channels.ErrBrokerUnavailable) {
 			t.Errorf("%s on the dead shard: %v, want an error matching channels.ErrBrokerUnavailable", what, err)
 		}
 	}
-	_, err := n1.box.GroupSend(ctx, groups[dead], "lost", channels.SaveHistory(), channels.Confirm())
+	_, err := p.n1.box.GroupSend(ctx, p.groups[dead], "lost", channels.SaveHistory(), channels.Confirm())
 	down("a confirmed send", err)
-	// The dead shard's pipeline refuses what would not get through; the
-	// others' take sends that do not wait, as before.
-	_, err = n1.box.GroupSend(ctx, groups[dead], "lost too")
+	// Now that its pipeline knows, it refuses sends that do not wait.
+	_, err = p.n1.box.GroupSend(ctx, p.groups[dead], "lost too")
 	down("a send that does not wait", err)
-	for k, g := range groups {
-		if k == dead {
-			continue
-		}
-		if _, err := n1.box.GroupSend(ctx, g, "no wait "+g); err != nil {
-			t.Fatalf("a send that does not wait to %s on a live shard: %v", g, err)
-		}
-		if got := read(t, member); got != "no wait "+g {
-			t.Errorf("a live shard's group during the outage: %q", got)
-		}
-	}
-	_, _, _, err = n2.box.History(ctx, groups[dead], nil)
+	_, _, _, err = p.n2.box.History(ctx, p.groups[dead], nil)
 	down("History", err)
-	_, err = n2.box.Presence(ctx, groups[dead])
+	_, err = p.n2.box.Presence(ctx, p.groups[dead])
 	down("Presence", err)
-	_, err = n1.box.SendToUser(ctx, users[dead], "lost")
+	_, err = p.n1.box.SendToUser(ctx, p.users[dead], "lost")
 	down("SendToUser", err)
-	_, err = n1.box.IsOnline(ctx, users[dead])
+	_, err = p.n1.box.IsOnline(ctx, p.users[dead])
 	down("IsOnline", err)
-	_, err = n1.box.OnlineUsers(ctx)
+	_, err = p.n1.box.OnlineUsers(ctx)
 	down("OnlineUsers, which needs every shard,", err)
+	p.checkOthers(t, dead, "during the outage")
 
-	for k, g := range groups {
-		if k == dead {
+	p.rss[dead].Restart()
+	// The shard lost its group's saved messages: the group's member is
+	// told to rejoin, once node 2 is back on the shard. The other groups'
+	// members are not (checkOthers reads them below).
+	p.members[dead].SetReadDeadline(time.Now().Add(15 * time.Second))
+	for i := 0; ; i++ {
+		_, _, err := p.members[dead].ReadMessage()
+		if err == nil && i < 10 {
 			continue
 		}
-		var pos channels.Position
-		if _, err := n1.box.GroupSend(ctx, g, "during "+g, channels.SaveHistory(), channels.ReportPosition(&pos)); err != nil {
-			t.Fatalf("a send to %s on a live shard: %v", g, err)
+		var ce *gws.CloseError
+		if !asClose(err, &ce) || ce.Code != int(websocket.StatusServiceRestart) {
+			t.Fatalf("the dead shard's group member after the restart: %v; want close %d", err, websocket.StatusServiceRestart)
 		}
-		if got := read(t, member); got != "during "+g {
-			t.Errorf("a live shard's group during the outage: %q", got)
-		}
-		if es, top, _, err := n2.box.History(ctx, g, nil); err != nil || len(es) != 1 || top != pos {
-			t.Errorf("history of %s during the outage: %v top %v (%v)", g, es, top, err)
-		}
-		if n, err := n1.box.SendToUser(ctx, users[k], "hi"); err != nil || n != 1 {
-			t.Errorf("SendToUser %s during the outage: %d %v", users[k], n, err)
-		} else if got := read(t, devices[k]); got != "hi" {
-			t.Errorf("SendToUser %s during the outage: %q", users[k], got)
-		}
-		if on, err := n1.box.IsOnline(ctx, users[k]); err != nil || !on {
-			t.Errorf("IsOnline %s during the outage: %v %v", users[k], on, err)
-		}
+		break
 	}
-
-	rss[dead].Restart()
+	rejoined, _ := p.n2.connect(query("group", p.groups[dead]))
 	eventually(t, "a confirmed send to the dead shard's group", func() bool {
-		_, err := n1.box.GroupSend(ctx, groups[dead], "back", channels.SaveHistory(), channels.Confirm())
+		_, err := p.n1.box.GroupSend(ctx, p.groups[dead], "back", channels.SaveHistory(), channels.Confirm())
 		return err == nil
 	})
-	if got := read(t, member); got != "back" {
+	if got := read(t, rejoined); got != "back" {
 		t.Errorf("the dead shard's group after the restart: %q", got)
 	}
-	// The heartbeats write back the entries the shard lost.
-	eventually(t, "the dead shard's user online again", func() bool {
-		on, err := n1.box.IsOnline(ctx, users[dead])
-		return err == nil && on
-	})
-	// A send that finds the node's pub/sub connection to the shard not
-	// back yet reaches nobody, and says so.
+	// The heartbeats write back the entries the shard lost; a send that
+	// finds the node's pub/sub connection to the shard not back yet
+	// reaches nobody, and says so.
 	eventually(t, "SendToUser to the dead shard's user", func() bool {
-		n, err := n1.box.SendToUser(ctx, users[dead], "again")
+		n, err := p.n1.box.SendToUser(ctx, p.users[dead], "again")
 		return err == nil && n == 1
 	})
-	if got := read(t, devices[dead]); got != "again" {
+	if got := read(t, p.devices[dead]); got != "again" {
 		t.Errorf("SendToUser after the restart: %q", got)
 	}
-	if on, err := n1.box.OnlineUsers(ctx); err != nil || len(on) != len(users) {
-		t.Errorf("online users after the restart: %v (%v), want %v", on, err, users)
+	if on, err := p.n1.box.OnlineUsers(ctx); err != nil || len(on) != len(p.users) {
+		t.Errorf("online users after the restart: %v (%v), want %v", on, err, p.users)
+	}
+	p.checkOthers(t, dead, "after the restart") // the dead shard's member was closed
+}
+
+// One of three shards stalled (it keeps its connections and answers
+// nothing): the other shards' groups and users keep working, calls for
+// the stalled shard's fail within Options.Timeout, and once it answers
+// again its groups work again.
+func TestShardStalled(t *testing.T) {
+	t.Parallel()
+	p := newShardedPair(t)
+	const slow = 2
+	p.rss[slow].Pause()
+	t.Cleanup(p.rss[slow].Resume) // before the nodes close
+	start := time.Now()
+	_, err := p.n1.box.GroupSend(ctx, p.groups[slow], "late", channels.SaveHistory(), channels.Confirm())
+	if !errors.Is(err, channels.ErrBrokerUnavailable) {
+		t.Errorf("a confirmed send to the stalled shard: %v, want an error matching channels.ErrBrokerUnavailable", err)
+	}
+	if _, _, _, err := p.n1.box.History(ctx, p.groups[slow], nil); !errors.Is(err, channels.ErrBrokerUnavailable) {
+		t.Errorf("History on the stalled shard: %v, want an error matching channels.ErrBrokerUnavailable", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("two calls to the stalled shard took %v; the timeout is 500ms", d)
+	}
+	p.checkOthers(t, slow, "during the stall")
+
+	p.rss[slow].Resume()
+	eventually(t, "a confirmed send to the stalled shard's group", func() bool {
+		_, err := p.n1.box.GroupSend(ctx, p.groups[slow], "back", channels.SaveHistory(), channels.Confirm())
+		return err == nil
+	})
+	// What was written before Redis stopped answering may come first.
+	for i := 0; ; i++ {
+		got := read(t, p.members[slow])
+		if got == "back" {
+			break
+		}
+		if got != "late" || i > 10 {
+			t.Fatalf("the stalled shard's group after the stall: %q", got)
+		}
 	}
 }
 
