@@ -478,3 +478,18 @@ func TestShardOptions(t *testing.T) {
 		}
 	}
 }
+
+// New fails, leaving nothing running, when a shard cannot be reached.
+func TestNewWithAShardDown(t *testing.T) {
+	t.Parallel()
+	rs := redistest.Start(t)
+	down := redistest.Start(t)
+	down.Kill()
+	b, err := redisbroker.New(&redisbroker.Options{Shards: []string{rs.URL(), down.URL()}, Timeout: 500 * time.Millisecond})
+	if err == nil {
+		b.Close(ctx) //nolint:errcheck // failing anyway
+	}
+	if !errors.Is(err, channels.ErrBrokerUnavailable) {
+		t.Errorf("New with a shard down: %v, want an error matching channels.ErrBrokerUnavailable", err)
+	}
+}
