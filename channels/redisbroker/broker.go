@@ -203,10 +203,13 @@ type Options struct {
 	// saved ones refilled from the history). Defaults to 65536.
 	QueueSize int
 	// Configure, when set, adjusts the Redis client's options (pool and
-	// pipelining settings, TLS, timeouts) before the client is made.
+	// pipelining settings, TLS, timeouts) before the client is made; with
+	// Shards, it is called for each shard's client.
 	Configure func(*rueidis.ClientOption)
-	// Logger receives connection losses and errors that have no caller.
-	// Defaults to slog.Default().
+	// Logger receives connection losses and errors that have no caller;
+	// with several shards, each record names its shard by index ("shard"),
+	// not by address, which may carry a password. Defaults to
+	// slog.Default().
 	Logger *slog.Logger
 }
 

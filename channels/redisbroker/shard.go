@@ -58,8 +58,9 @@ func shardAddrs(o *Options) ([]string, error) {
 		if a == "" {
 			return nil, fmt.Errorf("redisbroker: Options.Shards[%d] is empty", i)
 		}
-		if slices.Index(o.Shards, a) != i {
-			return nil, fmt.Errorf("redisbroker: Options.Shards holds %q twice", a)
+		// By index: an address may carry a password.
+		if j := slices.Index(o.Shards, a); j != i {
+			return nil, fmt.Errorf("redisbroker: Options.Shards[%d] repeats Options.Shards[%d]", i, j)
 		}
 	}
 	return slices.Clone(o.Shards), nil
