@@ -8,6 +8,7 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
+	"github.com/redis/rueidis"
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
@@ -485,7 +486,15 @@ func TestNewWithAShardDown(t *testing.T) {
 	rs := redistest.Start(t)
 	down := redistest.Start(t)
 	down.Kill()
-	b, err := redisbroker.New(&redisbroker.Options{Shards: []string{rs.URL(), down.URL()}, Timeout: 500 * time.Millisecond})
+	b, err := redisbroker.New(&redisbroker.Options{
+		Shards:  []string{rs.URL(), down.URL()},
+		Timeout: 500 * time.Millisecond,
+		// A client that probes for Redis Cluster first leaves, when the
+		// server is down, a goroutine that sleeps for up to a second
+		// before it gives up: too long for goleak when this test runs
+		// alone.
+		Configure: func(co *rueidis.ClientOption) { co.ForceSingleClient = true },
+	})
 	if err == nil {
 		b.Close(ctx) //nolint:errcheck // failing anyway
 	}
