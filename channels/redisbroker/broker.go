@@ -1,14 +1,15 @@
 // Package redisbroker is a channels.Broker over Redis: boxes in many
-// processes that share one Redis behave as one ChannelBox. Group messages
-// travel over pub/sub, saved messages are appended to a stream per group
-// (offsets and epochs consistent across nodes), presence and the online
-// users are sorted sets whose entries expire unless their node's heartbeat
-// refreshes them, so that a node that dies without cleaning up drops out
-// within Options.PresenceTTL.
+// processes that share one Redis (or the same few, see Shards below)
+// behave as one ChannelBox. Group messages travel over pub/sub, saved
+// messages are appended to a stream per group (offsets and epochs
+// consistent across nodes), presence and the online users are sorted
+// sets whose entries expire unless their node's heartbeat refreshes them,
+// so that a node that dies without cleaning up drops out within
+// Options.PresenceTTL.
 //
-// It needs Redis 6.2 or later, a single server (or a primary), not Redis
-// Cluster. It is the only package of the module that imports a Redis
-// client (github.com/redis/rueidis, for its automatic pipelining).
+// It needs Redis 6.2 or later, a single server (or a primary) per shard,
+// not Redis Cluster. It is the only package of the module that imports a
+// Redis client (github.com/redis/rueidis, for its automatic pipelining).
 //
 // Delivery: messages are delivered at most once, in the order each node
 // published them; saved messages reach every node in offset order. When
@@ -28,11 +29,11 @@
 //
 // # Publishing
 //
-// Group messages go to Redis through a pipeline, one per Broker: Publish
-// puts the message in its queue, and one goroutine writes everything
-// queued in one round trip (a DoMulti of PUBLISH and, for saved messages,
-// EVALSHA of the publishing script), waits for the answers, then writes
-// what queued meanwhile. A loop of sends therefore runs at the speed of
+// Group messages go to Redis through a pipeline, one per Broker and
+// shard: Publish puts the message in the queue of its group's shard, and
+// one goroutine writes everything queued in one round trip (a DoMulti of
+// PUBLISH and, for saved messages, EVALSHA of the publishing script),
+// waits for the answers, then writes what queued meanwhile. A loop of sends therefore runs at the speed of
 // the pipeline, not of a round trip per message, and the batches grow
 // with the load. A group's messages from one node reach Redis, and so
 // every node, in the order Publish took them in; saved ones get their
@@ -76,16 +77,63 @@
 //	                                                                                Disconnected
 //	u:<user>         the user's channels (zset)     Connected, heartbeat            PresenceTTL; Disconnected removes
 //	                                                                                its channel
-//	online           online users, by expiry        Connected, heartbeat            none: one key for the cluster,
-//	                 (zset)                                                         whose users Disconnected and
-//	                                                                                every node's heartbeat sweep
-//	                                                                                remove (while a node runs, it
-//	                                                                                holds the users online within
-//	                                                                                the last PresenceTTL)
+//	online           online users, by expiry        Connected, heartbeat            none: one key for the cluster
+//	                 (zset)                                                         (one per shard), whose users
+//	                                                                                Disconnected and every node's
+//	                                                                                heartbeat sweep remove (while a
+//	                                                                                node runs, it holds the users
+//	                                                                                online within the last
+//	                                                                                PresenceTTL)
 //
 // A sorted set left empty is deleted by Redis. Group and node
 // messages travel on the pub/sub channels g:<group> and n:<node>, which
 // are not keys.
+//
+// # Shards
+//
+// With Options.Shards the broker spreads what it keeps over several
+// Redis servers, each holding its part as the single server would:
+//
+//	key or channel            lives on the shard of
+//	m:, h:, p: and g:<group>  the group
+//	c:<channel id>            the channel id
+//	u:<user>                  the user
+//	online                    every shard, each with the users whose shard it is
+//	n:<node>                  every shard: each node subscribes on all
+//
+// The shard of a name is the jump consistent hash (Lamping and Veach) of
+// the name's 64-bit FNV-1a hash, so every process picks the same one. A
+// send to a channel or a user runs on the shard of its record, which
+// publishes to the holding node's channel there. With one shard (Addr, or
+// Shards of one address) the keys and the behaviour are those of the
+// single server above.
+//
+// Each shard has its own connections, subscriber (pub/sub connection,
+// resubscription, gap fills from its histories), publish pipeline
+// (bounded by MaxPendingBytes on its own) and heartbeat with its sweeps
+// of dead nodes' entries, so that an outage or a stall of one shard
+// touches only what lives on it: calls for its groups, channels and users
+// fail with errors matching channels.ErrBrokerUnavailable (or, once its
+// pipeline is full, channels.ErrBrokerBusy) and its groups' members are
+// treated as after any outage, while the other shards' groups go on.
+// Calls that need every shard fail when one cannot answer rather than
+// return part of the answer: OnlineUsers, and FlushHistory without
+// groups. New fails when a shard cannot be reached; Start returns
+// ErrNotSubscribed while one is down, and subscribes there when it is
+// back. A group lives on one shard however many join it: the outage of
+// the shard of a group that every connection joins (an event endpoint's
+// own group, say) reaches every connection that joins it meanwhile.
+//
+// Every node of a cluster must be given the same shard list in the same
+// order: a node with another list looks for a group, a channel or a user
+// on another server, and its members and the others miss one another's
+// messages. To change the list, stop every node and start them with the
+// new one. Adding a shard at the end moves about 1/(n+1) of the names
+// from n shards, and only to the new one. A moved group starts on its new
+// shard without history or meta, so with a new epoch: a client that
+// rejoins from its position there is told it did not recover
+// (recovered: false), as after Redis lost its data; the old keys expire
+// with their TTLs on the shard they were on.
 package redisbroker
 
 import (
@@ -113,13 +161,22 @@ import (
 type Options struct {
 	// Addr is the Redis server: host:port or a redis:// (rediss://) URL,
 	// which may carry a user, password and database. Defaults to
-	// 127.0.0.1:6379.
+	// 127.0.0.1:6379 when Shards is empty; must be empty when it is set
+	// (New fails otherwise, rather than guess what Addr would be).
 	Addr string
+	// Shards, when set, are the Redis servers the broker spreads its
+	// groups, channels and users over (see "Shards" in the package doc),
+	// each written as Addr is and each a server of its own: New fails
+	// when an entry is empty or repeated. Every node of a cluster must be
+	// given the same list in the same order. One entry is the same as
+	// Addr. Defaults to none: Addr alone.
+	Shards []string
 	// Prefix starts every key and pub/sub channel name, so that several
 	// applications can share one Redis. Defaults to "switchboard:".
 	Prefix string
 	// Timeout bounds every Redis call whose context has no earlier
-	// deadline, and the wait for a subscription. Defaults to 2s.
+	// deadline (a call that asks every shard, all of them together), and
+	// the wait for a subscription. Defaults to 2s.
 	Timeout time.Duration
 	// PresenceTTL is how long a connection's presence, online status and
 	// address outlive the last heartbeat of its node; heartbeats come
@@ -132,7 +189,8 @@ type Options struct {
 	// MaxPendingBytes bounds the bytes of group messages that the publish
 	// pipeline has taken in and Redis has not yet answered; past it,
 	// Publish refuses with channels.ErrBrokerBusy. A message is taken in
-	// whatever its size while nothing else waits. Defaults to 16 MiB.
+	// whatever its size while nothing else waits. Each shard has a
+	// pipeline of its own, with this bound. Defaults to 16 MiB.
 	MaxPendingBytes int
 	// MaxBatch is how many commands the pipeline writes to Redis in one
 	// round trip at most. Defaults to 1024.
@@ -140,15 +198,18 @@ type Options struct {
 	// Metrics receives what the publish pipeline does; nil means none
 	// (metrics/prom implements it).
 	Metrics Metrics
-	// QueueSize is how many messages from Redis may wait for delivery on
-	// this node; beyond it they are dropped (and saved ones refilled from
-	// the history). Defaults to 65536.
+	// QueueSize is how many messages from Redis (from each shard) may
+	// wait for delivery on this node; beyond it they are dropped (and
+	// saved ones refilled from the history). Defaults to 65536.
 	QueueSize int
 	// Configure, when set, adjusts the Redis client's options (pool and
-	// pipelining settings, TLS, timeouts) before the client is made.
+	// pipelining settings, TLS, timeouts) before the client is made; with
+	// Shards, it is called for each shard's client.
 	Configure func(*rueidis.ClientOption)
-	// Logger receives connection losses and errors that have no caller.
-	// Defaults to slog.Default().
+	// Logger receives connection losses and errors that have no caller;
+	// with several shards, each record names its shard by index ("shard"),
+	// not by address, which may carry a password. Defaults to
+	// slog.Default().
 	Logger *slog.Logger
 }
 
@@ -164,8 +225,9 @@ const (
 	DefaultMaxBatch        = 1024
 )
 
-// ErrNotSubscribed is returned by Subscribe and Start while the broker's
-// pub/sub connection is down; the subscription is made when it is back.
+// ErrNotSubscribed is returned by Subscribe and Start while the pub/sub
+// connection (of the shard concerned) is down; the subscription is made
+// when it is back.
 // It matches channels.ErrBrokerUnavailable.
 var ErrNotSubscribed error = &unavailable{errors.New("redisbroker: pub/sub connection down; subscribing when it is back")}
 
@@ -206,8 +268,8 @@ func reach(err error) error {
 // (nodes) of its process.
 type Broker struct {
 	opts   Options
-	client rueidis.Client
 	keys   keys
+	shards []*shard // one per server; see shardOf
 
 	mu       sync.Mutex
 	handlers []channels.Handler
@@ -215,16 +277,7 @@ type Broker struct {
 	presence map[string]map[string]string // group -> local channel id -> user
 	closed   bool
 
-	// hbMu keeps the heartbeat from writing back an entry that a
-	// concurrent removal just deleted: each update of the records above
-	// holds it for reading until Redis answered; the heartbeat holds it
-	// while it writes.
-	hbMu sync.RWMutex
-
-	sub  *subscriber
-	pipe *pipeline
 	sole atomic.Pointer[string] // see setSoleLocked
-	kick chan struct{}          // asks for a heartbeat now (after a reconnection)
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -232,19 +285,27 @@ type Broker struct {
 type connRec struct {
 	node string
 	user string
+	cs   int // index of the shard of the channel's record
+	us   int // index of the shard of the user's entries
 }
 
 var _ channels.Broker = (*Broker)(nil)
 
-// New connects to Redis and returns a running Broker; it fails when Redis
-// cannot be reached within Options.Timeout.
+// New connects to Redis (to every shard) and returns a running Broker;
+// it fails when the options are inconsistent (Addr and Shards both set,
+// a shard empty or repeated) or a server cannot be reached within
+// Options.Timeout.
 func New(opts *Options) (*Broker, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	if o.Addr == "" {
-		o.Addr = DefaultAddr
+	addrs, err := shardAddrs(&o)
+	if err != nil {
+		return nil, err
+	}
+	if len(o.Shards) == 0 {
+		o.Addr = addrs[0]
 	}
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
@@ -273,48 +334,46 @@ func New(opts *Options) (*Broker, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	var co rueidis.ClientOption
-	if strings.Contains(o.Addr, "://") {
-		var err error
-		if co, err = rueidis.ParseURL(o.Addr); err != nil {
-			return nil, fmt.Errorf("redisbroker: address %q: %w", o.Addr, err)
-		}
-	} else {
-		co.InitAddress = []string{o.Addr}
-	}
-	co.DisableCache = true
-	co.Dialer.Timeout = o.Timeout
-	co.ConnWriteTimeout = o.Timeout
-	if o.Configure != nil {
-		o.Configure(&co)
-	}
-	client, err := rueidis.NewClient(co)
-	if err != nil {
-		return nil, fmt.Errorf("redisbroker: connecting to %s: %w", o.Addr, reach(err))
-	}
 	b := &Broker{
 		opts:     o,
-		client:   client,
 		keys:     keys{o.Prefix},
 		conns:    make(map[string]connRec),
 		presence: make(map[string]map[string]string),
 		stop:     make(chan struct{}),
-		kick:     make(chan struct{}, 1),
 	}
-	b.sub = newSubscriber(b)
-	b.pipe = newPipeline(b)
-	go b.pipe.run()
-	b.wg.Add(3)
-	go func() { defer b.wg.Done(); b.sub.run(b.stop) }()
-	go func() { defer b.wg.Done(); b.sub.deliverLoop(b.stop) }()
-	go func() { defer b.wg.Done(); b.heartbeatLoop() }()
+	for i, addr := range addrs {
+		client, err := newClient(addr, &o)
+		if err != nil {
+			for _, sh := range b.shards {
+				sh.client.Close()
+			}
+			return nil, err
+		}
+		sh := &shard{i: i, client: client, log: o.Logger, kick: make(chan struct{}, 1)}
+		if len(addrs) > 1 {
+			// By index: an address may carry a password.
+			sh.log = o.Logger.With("shard", i)
+		}
+		sh.sub = newSubscriber(b, sh)
+		sh.pipe = newPipeline(b, sh)
+		b.shards = append(b.shards, sh)
+	}
+	for _, sh := range b.shards {
+		go sh.pipe.run()
+		b.wg.Add(3)
+		go func() { defer b.wg.Done(); sh.sub.run(b.stop) }()
+		go func() { defer b.wg.Done(); sh.sub.deliverLoop(b.stop) }()
+		go func() { defer b.wg.Done(); b.heartbeatLoop(sh) }()
+	}
 	t := time.NewTimer(o.Timeout)
 	defer t.Stop()
-	select {
-	case <-b.sub.ready:
-	case <-t.C:
-		b.Close(context.Background()) //nolint:errcheck // failing anyway
-		return nil, &unavailable{fmt.Errorf("redisbroker: no pub/sub connection to %s within %v", o.Addr, o.Timeout)}
+	for i, sh := range b.shards {
+		select {
+		case <-sh.sub.ready:
+		case <-t.C:
+			b.Close(context.Background()) //nolint:errcheck // failing anyway
+			return nil, &unavailable{fmt.Errorf("redisbroker: no pub/sub connection to %s within %v", addrs[i], o.Timeout)}
+		}
 	}
 	return b, nil
 }
@@ -352,9 +411,9 @@ func (b *Broker) isClosed() bool {
 	return b.closed
 }
 
-// Start subscribes the box to the messages addressed to its node. It
-// returns ErrNotSubscribed while Redis is unreachable; the subscription is
-// made when it is back.
+// Start subscribes the box to the messages addressed to its node, on
+// every shard. It returns ErrNotSubscribed while a shard is unreachable;
+// the subscription there is made when it is back.
 func (b *Broker) Start(h channels.Handler) error {
 	b.mu.Lock()
 	if b.closed {
@@ -364,7 +423,13 @@ func (b *Broker) Start(h channels.Handler) error {
 	b.handlers = append(b.handlers, h)
 	b.setSoleLocked()
 	b.mu.Unlock()
-	return b.sub.add(b.keys.nodeChan(h.NodeID()))
+	var first error
+	for _, sh := range b.shards {
+		if err := sh.sub.add(b.keys.nodeChan(h.NodeID())); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // Stop unsubscribes the box's node.
@@ -373,9 +438,11 @@ func (b *Broker) Stop(h channels.Handler) {
 	b.handlers = slices.DeleteFunc(b.handlers, func(x channels.Handler) bool { return x == h })
 	b.setSoleLocked()
 	b.mu.Unlock()
-	ctx, cancel := b.ctx(context.Background())
-	defer cancel()
-	b.sub.remove(ctx, b.keys.nodeChan(h.NodeID())) //nolint:errcheck // gone with the connection anyway
+	for _, sh := range b.shards {
+		ctx, cancel := b.ctx(context.Background())
+		sh.sub.remove(ctx, b.keys.nodeChan(h.NodeID())) //nolint:errcheck // gone with the connection anyway
+		cancel()
+	}
 }
 
 // setSoleLocked records the node of the only box the broker serves, if
@@ -415,7 +482,7 @@ func (b *Broker) Publish(ctx context.Context, group string, msg *channels.Messag
 	if err := msg.Encode(); err != nil {
 		return channels.Position{}, err
 	}
-	return b.pipe.publish(ctx, group, msg, opts)
+	return b.shardOf(group).pipe.publish(ctx, group, msg, opts)
 }
 
 func (b *Broker) metaTTL(historyTTL time.Duration) time.Duration {
@@ -432,7 +499,7 @@ func (b *Broker) PublishToChannel(ctx context.Context, channelID string, msg *ch
 	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	n, err := toChannelScript.Exec(ctx, b.client, []string{b.keys.conn(channelID)},
+	n, err := toChannelScript.Exec(ctx, b.shardOf(channelID).client, []string{b.keys.conn(channelID)},
 		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toChannel, channelID, encodeBody(msg))), msg.Origin}).AsInt64()
 	if err != nil {
 		return fmt.Errorf("redisbroker: send to channel: %w", reach(err))
@@ -454,7 +521,7 @@ func (b *Broker) PublishToUser(ctx context.Context, user string, msg *channels.M
 	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	n, err := toUserScript.Exec(ctx, b.client, []string{b.keys.user(user)},
+	n, err := toUserScript.Exec(ctx, b.shardOf(user).client, []string{b.keys.user(user)},
 		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toUser, user, encodeBody(msg))), msg.Origin}).AsInt64()
 	if err != nil {
 		return 0, fmt.Errorf("redisbroker: send to user: %w", reach(err))
@@ -472,7 +539,7 @@ func (b *Broker) Subscribe(_ context.Context, h channels.Handler, group string) 
 	if b.isClosed() {
 		return channels.ErrBrokerClosed
 	}
-	return b.sub.subscribeGroup(group)
+	return b.shardOf(group).sub.subscribeGroup(group)
 }
 
 // Unsubscribe implements channels.Broker.
@@ -482,7 +549,7 @@ func (b *Broker) Unsubscribe(ctx context.Context, h channels.Handler, group stri
 	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	if err := b.sub.unsubscribeGroup(ctx, group); err != nil {
+	if err := b.shardOf(group).sub.unsubscribeGroup(ctx, group); err != nil {
 		return fmt.Errorf("redisbroker: unsubscribe from %q: %w", group, reach(err))
 	}
 	return nil
@@ -506,7 +573,7 @@ func (b *Broker) history(ctx context.Context, group string, since *channels.Posi
 	case since != nil:
 		sinceOff, sinceEpoch = strconv.FormatUint(since.Offset, 10), since.Epoch
 	}
-	res, err := history.Exec(ctx, b.client, []string{b.keys.meta(group), b.keys.stream(group)},
+	res, err := history.Exec(ctx, b.shardOf(group).client, []string{b.keys.meta(group), b.keys.stream(group)},
 		[]string{newEpoch(), sinceOff, sinceEpoch, ms(b.opts.HistoryMetaTTL)}).ToArray()
 	if err != nil {
 		return nil, channels.Position{}, false, fmt.Errorf("redisbroker: history of %q: %w", group, reach(err))
@@ -612,43 +679,72 @@ func parseEntry(e rueidis.XRangeEntry) (histEntry, error) {
 }
 
 // FlushHistory implements channels.Broker; with no groups named it scans
-// for every group with a history.
+// every shard for every group with a history, and fails if a shard
+// cannot be scanned (after flushing what the others hold).
 func (b *Broker) FlushHistory(ctx context.Context, groups ...string) error {
 	if b.isClosed() {
 		return channels.ErrBrokerClosed
 	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	if len(groups) == 0 {
-		prefix := b.keys.meta("")
-		var cursor uint64
-		for {
-			res, err := b.client.Do(ctx, b.client.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-			if err != nil {
-				return fmt.Errorf("redisbroker: flush history: %w", reach(err))
+	if len(groups) > 0 {
+		for _, g := range groups {
+			if err := b.flush(ctx, b.shardOf(g), g); err != nil {
+				return err
 			}
-			for _, k := range res.Elements {
-				groups = append(groups, strings.TrimPrefix(k, prefix))
+		}
+		return nil
+	}
+	var errs []error
+	for _, sh := range b.shards {
+		// A group is flushed where its history is, which is its shard
+		// unless the shard list changed since it was written.
+		groups, err := b.scanGroups(ctx, sh)
+		for _, g := range groups {
+			if err := b.flush(ctx, sh, g); err != nil {
+				return err
 			}
-			if cursor = res.Cursor; cursor == 0 {
-				break
-			}
+		}
+		if err != nil {
+			errs = append(errs, err)
 		}
 	}
-	for _, g := range groups {
-		err := flush.Exec(ctx, b.client, []string{b.keys.meta(g), b.keys.stream(g)},
-			[]string{newEpoch(), ms(b.opts.HistoryMetaTTL)}).Error()
+	return errors.Join(errs...)
+}
+
+// scanGroups lists the groups with a history on a shard.
+func (b *Broker) scanGroups(ctx context.Context, sh *shard) ([]string, error) {
+	prefix := b.keys.meta("")
+	var groups []string
+	var cursor uint64
+	for {
+		res, err := sh.client.Do(ctx, sh.client.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
 		if err != nil {
-			return fmt.Errorf("redisbroker: flush history of %q: %w", g, reach(err))
+			return groups, fmt.Errorf("redisbroker: flush history: %w", reach(err))
 		}
+		for _, k := range res.Elements {
+			groups = append(groups, strings.TrimPrefix(k, prefix))
+		}
+		if cursor = res.Cursor; cursor == 0 {
+			return groups, nil
+		}
+	}
+}
+
+func (b *Broker) flush(ctx context.Context, sh *shard, group string) error {
+	err := flush.Exec(ctx, sh.client, []string{b.keys.meta(group), b.keys.stream(group)},
+		[]string{newEpoch(), ms(b.opts.HistoryMetaTTL)}).Error()
+	if err != nil {
+		return fmt.Errorf("redisbroker: flush history of %q: %w", group, reach(err))
 	}
 	return nil
 }
 
 // AddPresence implements channels.Broker.
 func (b *Broker) AddPresence(ctx context.Context, group string, p channels.PresenceInfo) error {
-	b.hbMu.RLock()
-	defer b.hbMu.RUnlock()
+	sh := b.shardOf(group)
+	sh.hbMu.RLock()
+	defer sh.hbMu.RUnlock()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -663,7 +759,7 @@ func (b *Broker) AddPresence(ctx context.Context, group string, p channels.Prese
 	b.mu.Unlock()
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	err := addPresence.Exec(ctx, b.client, []string{b.keys.presence(group)},
+	err := addPresence.Exec(ctx, sh.client, []string{b.keys.presence(group)},
 		[]string{presenceMember(p.ChannelID, p.User), ms(b.opts.PresenceTTL)}).Error()
 	if err != nil {
 		return fmt.Errorf("redisbroker: add presence in %q: %w", group, reach(err))
@@ -673,8 +769,9 @@ func (b *Broker) AddPresence(ctx context.Context, group string, p channels.Prese
 
 // RemovePresence implements channels.Broker.
 func (b *Broker) RemovePresence(ctx context.Context, group, channelID string) error {
-	b.hbMu.RLock()
-	defer b.hbMu.RUnlock()
+	sh := b.shardOf(group)
+	sh.hbMu.RLock()
+	defer sh.hbMu.RUnlock()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -693,7 +790,7 @@ func (b *Broker) RemovePresence(ctx context.Context, group, channelID string) er
 	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	err := b.client.Do(ctx, b.client.B().Zrem().Key(b.keys.presence(group)).Member(presenceMember(channelID, user)).Build()).Error()
+	err := sh.client.Do(ctx, sh.client.B().Zrem().Key(b.keys.presence(group)).Member(presenceMember(channelID, user)).Build()).Error()
 	if err != nil {
 		return fmt.Errorf("redisbroker: remove presence in %q: %w", group, reach(err))
 	}
@@ -708,7 +805,7 @@ func (b *Broker) Presence(ctx context.Context, group string) ([]channels.Presenc
 	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	members, err := readPresence.Exec(ctx, b.client, []string{b.keys.presence(group)}, nil).AsStrSlice()
+	members, err := readPresence.Exec(ctx, b.shardOf(group).client, []string{b.keys.presence(group)}, nil).AsStrSlice()
 	if err != nil {
 		return nil, fmt.Errorf("redisbroker: presence of %q: %w", group, reach(err))
 	}
@@ -726,23 +823,30 @@ func (b *Broker) Presence(ctx context.Context, group string) ([]channels.Presenc
 	return out, nil
 }
 
-// Connected implements channels.Broker.
+// Connected implements channels.Broker. The channel's record is written
+// on the shard of its id, the user's entries on the shard of the user:
+// in one script when they are the same shard, else one call each.
 func (b *Broker) Connected(ctx context.Context, h channels.Handler, channelID, user string) (bool, error) {
-	b.hbMu.RLock()
-	defer b.hbMu.RUnlock()
-	node := h.NodeID()
+	rec := connRec{node: h.NodeID(), user: user, cs: b.shardOf(channelID).i}
+	rec.us = rec.cs
+	if user != "" {
+		rec.us = b.shardOf(user).i
+	}
+	defer b.rlockShards(rec.cs, rec.us)()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
 		return false, channels.ErrBrokerClosed
 	}
-	b.conns[channelID] = connRec{node: node, user: user}
+	b.conns[channelID] = rec
 	b.mu.Unlock()
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	n, err := connected.Exec(ctx, b.client,
-		[]string{b.keys.conn(channelID), b.keys.user(user), b.keys.online()},
-		[]string{node, userMember(node, channelID), ms(b.opts.PresenceTTL), user}).AsInt64()
+	n, err := b.updateRecord(ctx, rec.cs, rec.us, channelID, user, connected, userConnected,
+		func(c rueidis.Builder) rueidis.Completed {
+			return c.Set().Key(b.keys.conn(channelID)).Value(rec.node).PxMilliseconds(b.opts.PresenceTTL.Milliseconds()).Build()
+		},
+		[]string{rec.node, userMember(rec.node, channelID), ms(b.opts.PresenceTTL), user})
 	if err != nil {
 		return false, fmt.Errorf("redisbroker: record connection: %w", reach(err))
 	}
@@ -751,9 +855,13 @@ func (b *Broker) Connected(ctx context.Context, h channels.Handler, channelID, u
 
 // Disconnected implements channels.Broker.
 func (b *Broker) Disconnected(ctx context.Context, h channels.Handler, channelID, user string) (bool, error) {
-	b.hbMu.RLock()
-	defer b.hbMu.RUnlock()
 	node := h.NodeID()
+	csi := b.shardOf(channelID).i
+	usi := csi
+	if user != "" {
+		usi = b.shardOf(user).i
+	}
+	defer b.rlockShards(csi, usi)()
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -763,47 +871,87 @@ func (b *Broker) Disconnected(ctx context.Context, h channels.Handler, channelID
 	b.mu.Unlock()
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	n, err := disconnected.Exec(ctx, b.client,
-		[]string{b.keys.conn(channelID), b.keys.user(user), b.keys.online()},
-		[]string{userMember(node, channelID), user}).AsInt64()
+	n, err := b.updateRecord(ctx, csi, usi, channelID, user, disconnected, userDisconnected,
+		func(c rueidis.Builder) rueidis.Completed { return c.Del().Key(b.keys.conn(channelID)).Build() },
+		[]string{userMember(node, channelID), user})
 	if err != nil {
 		return false, fmt.Errorf("redisbroker: remove connection: %w", reach(err))
 	}
 	return n == 1, nil
 }
 
-// IsOnline implements channels.Broker.
+// updateRecord writes a change of a channel's record and of its user's
+// entries. When both are on one shard (always for a channel without a
+// user), whole does it in one script over the channel key, the user set
+// and the online set; else the channel's command runs on the channel's
+// shard, then userPart over the user set and the online set on the
+// user's. It returns the script's answer.
+func (b *Broker) updateRecord(ctx context.Context, csi, usi int, channelID, user string,
+	whole, userPart *rueidis.Lua, channelCmd func(rueidis.Builder) rueidis.Completed, args []string) (int64, error) {
+	cs, us := b.shards[csi], b.shards[usi]
+	if cs == us {
+		return whole.Exec(ctx, cs.client, []string{b.keys.conn(channelID), b.keys.user(user), b.keys.online()}, args).AsInt64()
+	}
+	if err := cs.client.Do(ctx, channelCmd(cs.client.B())).Error(); err != nil {
+		return 0, err
+	}
+	return userPart.Exec(ctx, us.client, []string{b.keys.user(user), b.keys.online()}, args).AsInt64()
+}
+
+// rlockShards holds the hbMu of shards i and j (once when they are the
+// same) for reading, the lower index first, and returns the unlock.
+func (b *Broker) rlockShards(i, j int) func() {
+	if i > j {
+		i, j = j, i
+	}
+	b.shards[i].hbMu.RLock()
+	if i == j {
+		return b.shards[i].hbMu.RUnlock
+	}
+	b.shards[j].hbMu.RLock()
+	return func() { b.shards[j].hbMu.RUnlock(); b.shards[i].hbMu.RUnlock() }
+}
+
+// IsOnline implements channels.Broker; it asks the user's shard.
 func (b *Broker) IsOnline(ctx context.Context, user string) (bool, error) {
 	if b.isClosed() {
 		return false, channels.ErrBrokerClosed
 	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	n, err := isOnline.Exec(ctx, b.client, []string{b.keys.user(user)}, nil).AsInt64()
+	n, err := isOnline.Exec(ctx, b.shardOf(user).client, []string{b.keys.user(user)}, nil).AsInt64()
 	if err != nil {
 		return false, fmt.Errorf("redisbroker: is online: %w", reach(err))
 	}
 	return n == 1, nil
 }
 
-// OnlineUsers implements channels.Broker.
+// OnlineUsers implements channels.Broker. With several shards it merges
+// their online sets (each holds the users of its shard); when a shard
+// cannot answer it fails, with an error matching
+// channels.ErrBrokerUnavailable, rather than return the others' users as
+// if they were all.
 func (b *Broker) OnlineUsers(ctx context.Context) ([]string, error) {
 	if b.isClosed() {
 		return nil, channels.ErrBrokerClosed
 	}
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
-	users, err := onlineUsers.Exec(ctx, b.client, []string{b.keys.online()}, nil).AsStrSlice()
-	if err != nil {
-		return nil, fmt.Errorf("redisbroker: online users: %w", reach(err))
+	all := []string{}
+	for _, sh := range b.shards {
+		users, err := onlineUsers.Exec(ctx, sh.client, []string{b.keys.online()}, nil).AsStrSlice()
+		if err != nil {
+			return nil, fmt.Errorf("redisbroker: online users: %w", reach(err))
+		}
+		all = append(all, users...)
 	}
-	slices.Sort(users)
-	return users, nil
+	slices.Sort(all)
+	return all, nil
 }
 
-// heartbeatLoop refreshes this node's entries every third of PresenceTTL
-// and takes offline the users of dead nodes.
-func (b *Broker) heartbeatLoop() {
+// heartbeatLoop refreshes this node's entries on a shard every third of
+// PresenceTTL and takes offline the users of dead nodes there.
+func (b *Broker) heartbeatLoop(sh *shard) {
 	interval := b.opts.PresenceTTL / 3
 	t := time.NewTimer(interval)
 	defer t.Stop()
@@ -814,15 +962,15 @@ func (b *Broker) heartbeatLoop() {
 		case <-b.stop:
 			return
 		case <-t.C:
-		case <-b.kick:
+		case <-sh.kick:
 			full = true
 		}
-		err := b.heartbeat(full)
+		err := b.heartbeat(sh, full)
 		switch {
 		case err != nil && !failing:
-			b.opts.Logger.Warn("redisbroker: heartbeat failed", "err", err)
+			sh.log.Warn("redisbroker: heartbeat failed", "err", err)
 		case err == nil && failing:
-			b.opts.Logger.Info("redisbroker: heartbeat back")
+			sh.log.Info("redisbroker: heartbeat back")
 		}
 		failing = err != nil
 		// A failed heartbeat is tried again soon: the entries expire
@@ -841,15 +989,17 @@ func (b *Broker) heartbeatLoop() {
 	}
 }
 
-// heartbeat pushes the expiry of every local entry to now + PresenceTTL,
-// then sweeps. A routine heartbeat only refreshes entries that exist
-// (XX), so it cannot bring back one that a concurrent removal deleted; a
-// full one, after a reconnection or a failed heartbeat, writes back what
-// Redis lost and holds hbMu against removals meanwhile.
-func (b *Broker) heartbeat(full bool) error {
+// heartbeat pushes the expiry of every local entry that lives on sh to
+// now + PresenceTTL, then sweeps sh. A routine heartbeat only refreshes
+// entries that exist (XX), so it cannot bring back one that a concurrent
+// removal deleted; a full one, after a reconnection or a failed
+// heartbeat, writes back what Redis lost and holds sh.hbMu against
+// removals meanwhile.
+func (b *Broker) heartbeat(sh *shard, full bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), b.opts.PresenceTTL/3)
 	defer cancel()
-	tm, err := b.client.Do(ctx, b.client.B().Time().Build()).AsIntSlice()
+	c := sh.client
+	tm, err := c.Do(ctx, c.B().Time().Build()).AsIntSlice()
 	if err != nil || len(tm) != 2 {
 		return fmt.Errorf("TIME: %v", err)
 	}
@@ -858,19 +1008,20 @@ func (b *Broker) heartbeat(full bool) error {
 	ttlMS := ttl.Milliseconds()
 
 	if full {
-		b.hbMu.Lock()
-		defer b.hbMu.Unlock()
+		sh.hbMu.Lock()
+		defer sh.hbMu.Unlock()
 	}
-	c := b.client
 	b.mu.Lock()
 	cmds := make(rueidis.Commands, 0, 3*len(b.conns)+2*len(b.presence))
 	for id, rec := range b.conns {
-		if full {
-			cmds = append(cmds, c.B().Set().Key(b.keys.conn(id)).Value(rec.node).PxMilliseconds(ttlMS).Build())
-		} else {
-			cmds = append(cmds, c.B().Set().Key(b.keys.conn(id)).Value(rec.node).Xx().PxMilliseconds(ttlMS).Build())
+		if rec.cs == sh.i {
+			if full {
+				cmds = append(cmds, c.B().Set().Key(b.keys.conn(id)).Value(rec.node).PxMilliseconds(ttlMS).Build())
+			} else {
+				cmds = append(cmds, c.B().Set().Key(b.keys.conn(id)).Value(rec.node).Xx().PxMilliseconds(ttlMS).Build())
+			}
 		}
-		if rec.user == "" {
+		if rec.user == "" || rec.us != sh.i {
 			continue
 		}
 		uk := b.keys.user(rec.user)
@@ -889,6 +1040,9 @@ func (b *Broker) heartbeat(full bool) error {
 	groups := make([]string, 0, len(b.presence))
 	sweeps := make([]rueidis.LuaExec, 0, len(b.presence))
 	for g, m := range b.presence {
+		if b.shardOf(g) != sh {
+			continue
+		}
 		groups = append(groups, g)
 		sweeps = append(sweeps, rueidis.LuaExec{Keys: []string{b.keys.presence(g)}})
 		args := make([]string, 0, 1+2*len(m))
@@ -958,13 +1112,17 @@ func (b *Broker) Close(ctx context.Context) error {
 	b.closed = true
 	b.handlers = nil
 	b.mu.Unlock()
-	// What the pipeline took in is written first (within ctx).
-	b.pipe.close()
+	// What the pipelines took in is written first (within ctx).
+	for _, sh := range b.shards {
+		sh.pipe.close()
+	}
 	var err error
-	select {
-	case <-b.pipe.done:
-	case <-ctx.Done():
-		err = ctx.Err()
+	for _, sh := range b.shards {
+		select {
+		case <-sh.pipe.done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
 	}
 	close(b.stop)
 	done := make(chan struct{})
@@ -974,6 +1132,8 @@ func (b *Broker) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	b.client.Close()
+	for _, sh := range b.shards {
+		sh.client.Close()
+	}
 	return err
 }

@@ -14,22 +14,38 @@ import (
 	"github.com/switchboard-go/switchboard/internal/redistest"
 )
 
-// redisCluster is brokers on one redis-server under a key prefix of
-// their own, reaching it through a proxy the cluster can cut.
+// redisCluster is brokers on one redis-server, or sharded over several,
+// under a key prefix of their own, reaching each server through a proxy
+// the cluster can cut.
 type redisCluster struct {
-	proxy  *redistest.Proxy
-	prefix string
+	proxies []*redistest.Proxy
+	prefix  string
+}
+
+func newRedisCluster(t *testing.T, prefix string, servers ...*redistest.Server) *redisCluster {
+	c := &redisCluster{prefix: prefix}
+	for _, rs := range servers {
+		c.proxies = append(c.proxies, rs.Proxy(t))
+	}
+	return c
 }
 
 func (c *redisCluster) NewNode(t *testing.T) channels.Broker {
 	t.Helper()
-	b, err := redisbroker.New(&redisbroker.Options{
-		Addr:   c.proxy.URL(),
+	o := &redisbroker.Options{
 		Prefix: c.prefix,
 		// Short, so that a killed node's entries expire within seconds.
 		PresenceTTL: 3 * time.Second,
 		Logger:      slog.New(slog.DiscardHandler),
-	})
+	}
+	if len(c.proxies) == 1 {
+		o.Addr = c.proxies[0].URL()
+	} else {
+		for _, p := range c.proxies {
+			o.Shards = append(o.Shards, p.URL())
+		}
+	}
+	b, err := redisbroker.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,8 +69,18 @@ func (c *redisCluster) Kill(t *testing.T, b channels.Broker) {
 	}
 }
 
-func (c *redisCluster) Cut(*testing.T)     { c.proxy.Cut() }
-func (c *redisCluster) Restore(*testing.T) { c.proxy.Restore() }
+// Cut cuts every server off.
+func (c *redisCluster) Cut(*testing.T) {
+	for _, p := range c.proxies {
+		p.Cut()
+	}
+}
+
+func (c *redisCluster) Restore(*testing.T) {
+	for _, p := range c.proxies {
+		p.Restore()
+	}
+}
 
 // The conformance suite, every subtest a cluster of its own on one
 // redis-server.
@@ -63,6 +89,17 @@ func TestConformance(t *testing.T) {
 	rs := redistest.Start(t)
 	var n atomic.Int64
 	brokertest.Run(t, func(t *testing.T) brokertest.Cluster {
-		return &redisCluster{proxy: rs.Proxy(t), prefix: "bt" + strconv.FormatInt(n.Add(1), 10) + ":"}
+		return newRedisCluster(t, "bt"+strconv.FormatInt(n.Add(1), 10)+":", rs)
+	})
+}
+
+// The conformance suite over three shards, every subtest a cluster of its
+// own on the same three redis-servers.
+func TestConformanceSharded(t *testing.T) {
+	t.Parallel()
+	rss, _ := startShards(t, 3)
+	var n atomic.Int64
+	brokertest.Run(t, func(t *testing.T) brokertest.Cluster {
+		return newRedisCluster(t, "bts"+strconv.FormatInt(n.Add(1), 10)+":", rss...)
 	})
 }

@@ -168,9 +168,14 @@ func TestHistoryCapsInRedis(t *testing.T) {
 	t.Parallel()
 	rs := redistest.Start(t)
 	n := newNode(t, rs.URL(), nil, &channels.Options{HistorySize: 5, HistoryMaxBytes: 1000})
+	// Confirmed, so that the history is read once Redis saved them: a
+	// send that does not wait may still be in the pipeline.
 	for i := range 20 {
-		n.box.GroupSend(ctx, "small", strconv.Itoa(i), channels.SaveHistory(), channels.Confirm())
-		n.box.GroupSend(ctx, "big", strings.Repeat("x", 300)+strconv.Itoa(i), channels.SaveHistory(), channels.Confirm())
+		for _, m := range []struct{ group, data string }{{"small", strconv.Itoa(i)}, {"big", strings.Repeat("x", 300) + strconv.Itoa(i)}} {
+			if _, err := n.box.GroupSend(ctx, m.group, m.data, channels.SaveHistory(), channels.Confirm()); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 	check := func(group string, lo, hi int) {
 		t.Helper()

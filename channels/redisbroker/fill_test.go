@@ -81,7 +81,7 @@ func TestFillAfterEpochChange(t *testing.T) {
 		rec.delivered, rec.resyncs = nil, nil
 		rec.mu.Unlock()
 		st := &groupState{known: true, epoch: "gone", last: tt.last}
-		if !b.sub.fill(tt.group, st, tt.msg, nil) {
+		if !b.shards[0].sub.fill(tt.group, st, tt.msg, nil) {
 			t.Fatalf("%s: fill failed", tt.group)
 		}
 		_, top, _, err := b.History(ctx, tt.group, &channels.Position{Offset: channels.PositionOnly})

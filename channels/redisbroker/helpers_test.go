@@ -21,10 +21,10 @@ import (
 
 var ctx = context.Background()
 
-// node is one member of a cluster: a box over its own Redis broker behind
-// a WebSocket server on 127.0.0.1. Clients on /raw register with the
-// query's user and join its groups; clients on /events speak the event
-// protocol.
+// node is one member of a cluster: a box over its own Redis broker (on
+// the Redis at redisURL, or on bopts.Shards when set) behind a WebSocket
+// server on 127.0.0.1. Clients on /raw register with the query's user
+// and join its groups; clients on /events speak the event protocol.
 type node struct {
 	t      testing.TB
 	box    *channels.ChannelBox
@@ -39,7 +39,9 @@ func newNode(t testing.TB, redisURL string, bopts *redisbroker.Options, opts *ch
 	if bopts != nil {
 		bo = *bopts
 	}
-	bo.Addr = redisURL
+	if len(bo.Shards) == 0 {
+		bo.Addr = redisURL
+	}
 	broker, err := redisbroker.New(&bo)
 	if err != nil {
 		t.Fatal(err)

@@ -17,19 +17,19 @@ import (
 )
 
 // The publish pipeline: every group publish, saved or not, waited for or
-// not, goes through one queue per broker, in the order Publish took it
-// in. One goroutine writes the queue to Redis in batches (one DoMulti,
-// so one round trip, for everything queued while the previous batch was
-// out) and waits for the answers before it writes the next batch. Redis
-// runs a connection's commands in the order they came, so a group's
-// messages from this node keep their order, and the saved ones get
-// their offsets in that order.
+// not, goes through one queue per shard (its group's), in the order
+// Publish took it in. One goroutine per shard writes the queue to Redis
+// in batches (one DoMulti, so one round trip, for everything queued
+// while the previous batch was out) and waits for the answers before it
+// writes the next batch. Redis runs a connection's commands in the order
+// they came, so a group's messages from this node keep their order, and
+// the saved ones get their offsets in that order.
 //
 // Invariants:
 //   - bytes counts the encoded bodies of the requests in the queue and in
 //     the batch being written; Publish refuses a request that would take
 //     it past Options.MaxPendingBytes (ErrBrokerBusy), so a slow or dead
-//     Redis costs at most that much memory.
+//     Redis costs at most that much memory per shard.
 //   - down is set when a batch failed for want of Redis; while it is,
 //     Publish refuses new requests (ErrBrokerUnavailable) and the writer
 //     pings Redis until it answers. What was queued before stays queued
@@ -60,6 +60,7 @@ type pubResult struct {
 
 type pipeline struct {
 	b   *Broker
+	sh  *shard
 	sha string // of the publishSaved script
 
 	mu      sync.Mutex
@@ -81,10 +82,11 @@ type pipelineStats struct {
 	batches, commands, dropped, failed atomic.Uint64
 }
 
-func newPipeline(b *Broker) *pipeline {
+func newPipeline(b *Broker, sh *shard) *pipeline {
 	sum := sha1.Sum([]byte(publishSavedSrc))
 	return &pipeline{
 		b:    b,
+		sh:   sh,
 		sha:  hex.EncodeToString(sum[:]),
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
@@ -239,7 +241,7 @@ func units(batch []*pubReq) []unit {
 // write sends one batch and finishes its requests; it returns the error
 // that made the whole batch fail for want of Redis, if one did.
 func (p *pipeline) write(batch []*pubReq) error {
-	c := p.b.client
+	c := p.sh.client
 	us := units(batch)
 	cmds := make(rueidis.Commands, 0, len(us)+1)
 	load := false
@@ -318,7 +320,7 @@ func (p *pipeline) write(batch []*pubReq) error {
 
 // command builds the Redis command of u.
 func (p *pipeline) command(u unit) rueidis.Completed {
-	c, k := p.b.client, p.b.keys
+	c, k := p.sh.client, p.b.keys
 	r := u.reqs[0]
 	if !r.saved {
 		payload := make([]byte, 0, 2+len(r.body))
@@ -375,7 +377,7 @@ func (p *pipeline) finish(r *pubReq, out pubResult) {
 	}
 	if out.err != nil {
 		p.stats.dropped.Add(1)
-		p.b.opts.Logger.Warn("redisbroker: a message that was not waited for failed", "group", r.group, "saved", r.saved, "err", out.err)
+		p.sh.log.Warn("redisbroker: a message that was not waited for failed", "group", r.group, "saved", r.saved, "err", out.err)
 	}
 }
 
@@ -383,11 +385,11 @@ func (p *pipeline) finish(r *pubReq, out pubResult) {
 // refused until Redis answers a PING, then what was queued meanwhile is
 // written.
 func (p *pipeline) recover(err error) {
-	p.b.opts.Logger.Warn("redisbroker: Redis unreachable; refusing publishes until it answers", "err", err)
+	p.sh.log.Warn("redisbroker: Redis unreachable; refusing publishes until it answers", "err", err)
 	backoff := 50 * time.Millisecond
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
-		err := p.b.client.Do(ctx, p.b.client.B().Ping().Build()).Error()
+		err := p.sh.client.Do(ctx, p.sh.client.B().Ping().Build()).Error()
 		cancel()
 		p.mu.Lock()
 		closing := p.closing
@@ -396,7 +398,7 @@ func (p *pipeline) recover(err error) {
 		}
 		p.mu.Unlock()
 		if err == nil {
-			p.b.opts.Logger.Info("redisbroker: Redis answers again; publishing")
+			p.sh.log.Info("redisbroker: Redis answers again; publishing")
 			return
 		}
 		if closing {
@@ -455,21 +457,33 @@ type PipelineStats struct {
 }
 
 // PendingPublishes implements channels.PublishQueue: the messages and
-// bytes the pipeline has taken in and Redis has not yet answered.
+// bytes the pipelines have taken in and Redis has not yet answered,
+// summed over the shards.
 func (b *Broker) PendingPublishes() (messages, bytes int) {
-	p := b.pipe
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pending, p.bytes
+	for _, sh := range b.shards {
+		p := sh.pipe
+		p.mu.Lock()
+		messages += p.pending
+		bytes += p.bytes
+		p.mu.Unlock()
+	}
+	return messages, bytes
 }
 
-// PipelineStats returns the publish pipeline's figures.
+// PipelineStats returns the publish pipelines' figures, summed over the
+// shards.
 func (b *Broker) PipelineStats() PipelineStats {
-	p := b.pipe
-	p.mu.Lock()
-	s := PipelineStats{PendingBytes: p.bytes, Pending: p.pending}
-	p.mu.Unlock()
-	s.Batches, s.Commands = p.stats.batches.Load(), p.stats.commands.Load()
-	s.Failed, s.Dropped = p.stats.failed.Load(), p.stats.dropped.Load()
+	var s PipelineStats
+	for _, sh := range b.shards {
+		p := sh.pipe
+		p.mu.Lock()
+		s.PendingBytes += p.bytes
+		s.Pending += p.pending
+		p.mu.Unlock()
+		s.Batches += p.stats.batches.Load()
+		s.Commands += p.stats.commands.Load()
+		s.Failed += p.stats.failed.Load()
+		s.Dropped += p.stats.dropped.Load()
+	}
 	return s
 }

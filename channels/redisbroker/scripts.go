@@ -4,9 +4,9 @@ import "github.com/redis/rueidis"
 
 // The scripts read the clock with TIME, so that every node ages entries
 // by Redis's clock rather than its own. They touch only the keys of one
-// group or user (plus the online set), but some build key names, so the
-// broker needs a single Redis (or a primary with replicas), not Redis
-// Cluster.
+// group or user (plus the online set), all on one shard, but some build
+// key names, so each shard must be a single Redis (or a primary with
+// replicas), not Redis Cluster.
 
 // nowMS is the Lua prelude that reads Redis's clock in milliseconds.
 const nowMS = `local t = redis.call('TIME')
@@ -155,14 +155,26 @@ return gone
 var connected = rueidis.NewLuaScript(nowMS + `
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 if ARGV[4] == '' then return 0 end
-local exp = now + tonumber(ARGV[3])
-redis.call('ZADD', KEYS[2], exp, ARGV[2])
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-local was = redis.call('ZSCORE', KEYS[3], ARGV[4])
-redis.call('ZADD', KEYS[3], 'GT', exp, ARGV[4])
+local uk, on = KEYS[2], KEYS[3]
+` + connectUser)
+
+// userConnected is connected without the channel key, for a channel
+// whose record is on another shard than its user's entries.
+// KEYS: user set, online set. ARGV: as connected's.
+var userConnected = rueidis.NewLuaScript(nowMS + `
+local uk, on = KEYS[1], KEYS[2]
+` + connectUser)
+
+// connectUser records the user's connection in the user set uk and the
+// online set on.
+const connectUser = `local exp = now + tonumber(ARGV[3])
+redis.call('ZADD', uk, exp, ARGV[2])
+redis.call('PEXPIRE', uk, ARGV[3])
+local was = redis.call('ZSCORE', on, ARGV[4])
+redis.call('ZADD', on, 'GT', exp, ARGV[4])
 if was then return 0 end
 return 1
-`)
+`
 
 // disconnected removes what connected recorded; 1 when the user has no
 // live connection left.
@@ -170,11 +182,22 @@ return 1
 var disconnected = rueidis.NewLuaScript(nowMS + `
 redis.call('DEL', KEYS[1])
 if ARGV[2] == '' then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-if redis.call('ZCARD', KEYS[2]) > 0 then return 0 end
-return redis.call('ZREM', KEYS[3], ARGV[2])
-`)
+local uk, on = KEYS[2], KEYS[3]
+` + disconnectUser)
+
+// userDisconnected removes what userConnected recorded.
+// KEYS: user set, online set. ARGV: as disconnected's.
+var userDisconnected = rueidis.NewLuaScript(nowMS + `
+local uk, on = KEYS[1], KEYS[2]
+` + disconnectUser)
+
+// disconnectUser removes the user's connection from uk and, when it was
+// the last live one, the user from on.
+const disconnectUser = `redis.call('ZREM', uk, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', uk, '-inf', now)
+if redis.call('ZCARD', uk) > 0 then return 0 end
+return redis.call('ZREM', on, ARGV[2])
+`
 
 // sweep takes offline the users whose every connection expired (their
 // nodes died) and returns them; each is returned to one node only.

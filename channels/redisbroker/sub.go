@@ -49,10 +49,12 @@ type groupState struct {
 	suspect bool
 }
 
-// subscriber holds the broker's pub/sub connection, subscribes and
+// subscriber holds a shard's pub/sub connection, subscribes and
 // resubscribes it, and delivers what arrives on one goroutine, in order.
+// It keeps the delivery state of the groups of its shard only.
 type subscriber struct {
-	b *Broker
+	b  *Broker
+	sh *shard
 
 	wireMu sync.Mutex              // serialises subscription changes and reconnections
 	conn   rueidis.DedicatedClient // nil while down
@@ -70,9 +72,10 @@ type subscriber struct {
 	state   map[string]*groupState // subscribed group -> delivery state
 }
 
-func newSubscriber(b *Broker) *subscriber {
+func newSubscriber(b *Broker, sh *shard) *subscriber {
 	return &subscriber{
 		b:     b,
+		sh:    sh,
 		chans: make(map[string]int),
 		ready: make(chan struct{}),
 		jobs:  make(chan job, b.opts.QueueSize),
@@ -105,7 +108,7 @@ func (s *subscriber) run(stop <-chan struct{}) {
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
 	backoff := minBackoff
 	for {
-		c, cancel := s.b.client.Dedicate()
+		c, cancel := s.sh.client.Dedicate()
 		wait := c.SetPubSubHooks(rueidis.PubSubHooks{OnMessage: s.onMessage})
 		err := s.connect(c)
 		if err == nil {
@@ -113,7 +116,7 @@ func (s *subscriber) run(stop <-chan struct{}) {
 			// Redis may have lost this node's entries: write them back now
 			// rather than at the next heartbeat.
 			select {
-			case s.b.kick <- struct{}{}:
+			case s.sh.kick <- struct{}{}:
 			default:
 			}
 			backoff = minBackoff
@@ -132,7 +135,7 @@ func (s *subscriber) run(stop <-chan struct{}) {
 			return
 		default:
 		}
-		s.b.opts.Logger.Warn("redisbroker: pub/sub connection lost; reconnecting", "err", err, "in", backoff)
+		s.sh.log.Warn("redisbroker: pub/sub connection lost; reconnecting", "err", err, "in", backoff)
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -263,7 +266,7 @@ func (s *subscriber) subscribeGroup(group string) error {
 // without a history); false when Redis could not be read.
 func (s *subscriber) position(ctx context.Context, group string) (channels.Position, bool) {
 	var pos channels.Position
-	res, err := s.b.client.Do(ctx, s.b.client.B().Hmget().Key(s.b.keys.meta(group)).Field("e", "o").Build()).ToArray()
+	res, err := s.sh.client.Do(ctx, s.sh.client.B().Hmget().Key(s.b.keys.meta(group)).Field("e", "o").Build()).ToArray()
 	if err != nil || len(res) != 2 {
 		return pos, false
 	}
@@ -296,7 +299,7 @@ func (s *subscriber) deliverLoop(stop <-chan struct{}) {
 			s.handle(j)
 		}
 		if s.dropped.Swap(false) {
-			s.b.opts.Logger.Warn("redisbroker: delivery queue full; messages dropped", "total", s.drops.Load())
+			s.sh.log.Warn("redisbroker: delivery queue full; messages dropped", "total", s.drops.Load())
 			s.handle(job{kind: jobSuspect})
 			s.handle(job{kind: jobCheck})
 		}
@@ -330,7 +333,7 @@ func (s *subscriber) handle(j job) {
 	case strings.HasPrefix(j.channel, keys.nodePrefix()):
 		kind, target, msg, err := decodeNode([]byte(j.payload))
 		if err != nil {
-			s.b.opts.Logger.Warn("redisbroker: dropped a malformed node message", "channel", j.channel, "err", err)
+			s.sh.log.Warn("redisbroker: dropped a malformed node message", "channel", j.channel, "err", err)
 			return
 		}
 		h := s.b.handler(strings.TrimPrefix(j.channel, keys.nodePrefix()))
@@ -346,7 +349,7 @@ func (s *subscriber) handle(j job) {
 		group := strings.TrimPrefix(j.channel, keys.groupChan(""))
 		msg, err := decodeGroup([]byte(j.payload))
 		if err != nil {
-			s.b.opts.Logger.Warn("redisbroker: dropped a malformed group message", "group", group, "err", err)
+			s.sh.log.Warn("redisbroker: dropped a malformed group message", "group", group, "err", err)
 			return
 		}
 		if msg.Position.Offset != 0 {
@@ -439,7 +442,7 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message, u
 	}
 	entries, top, complete, err := s.b.history(ctx, group, since)
 	if err != nil {
-		s.b.opts.Logger.Warn("redisbroker: cannot read history to fill a gap", "group", group, "err", err)
+		s.sh.log.Warn("redisbroker: cannot read history to fill a gap", "group", group, "err", err)
 		st.suspect = true
 		if msg == nil && s.retrying.CompareAndSwap(false, true) {
 			time.AfterFunc(retryDelay, func() {
