@@ -2,8 +2,9 @@
 // http://127.0.0.1:8080 (flag -addr), with Prometheus metrics at /metrics. Pick a name and a room: you see who
 // is online in the room, get its recent history on joining, and a page
 // that reconnects after a network drop or a reload recovers what it
-// missed. The page speaks the event protocol over /ws with the small
-// JavaScript client at /switchboard.js, which other pages can copy.
+// missed. The page speaks the event protocol over /ws with the
+// JavaScript client at /switchboard.js (types in /switchboard.d.ts, the
+// msgpack codec in /msgpack.js), which other pages can copy.
 //
 //	go run ./examples/chat
 //
@@ -185,15 +186,24 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		var p struct {
 			Text string `json:"text"`
 		}
-		if err := ev.Decode(&p); err != nil || p.Text == "" || len(p.Text) > 2000 {
-			return consumers.NewError(consumers.CodeBadRequest, `send {"text": "..."} of 1 to 2000 bytes`)
+		if err := ev.Decode(&p); err != nil || p.Text == "" || len(p.Text) > maxMessage {
+			return errMessageSize
 		}
 		if !slices.Contains(rooms(c).list(), ev.Room) {
-			return consumers.NewError(consumers.CodeForbidden, "join the room first")
+			return errJoinFirst
 		}
 		_, err := c.EmitToRoom(ctx, ev.Room, "message", map[string]any{
 			"user": c.WebSocket().User(), "text": p.Text, "time": time.Now().UnixMilli(),
 		})
+		return err
+	})
+	// typing: {"user": "ada"} to the room's other members, not saved (no
+	// offset, nothing to recover): what is worth only now.
+	chat.On("typing", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+		if !slices.Contains(rooms(c).list(), ev.Room) {
+			return errJoinFirst
+		}
+		_, err := box.GroupSend(ctx, ev.Room, typing(ev.Room, c.WebSocket().User()), channels.Except(c.Channel().ID()))
 		return err
 	})
 
@@ -218,6 +228,16 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 	mux.Handle("/ws", ws)
 	return mux
 }
+
+// maxMessage is the longest message's text in bytes (UTF-8), the page's
+// limit too.
+const maxMessage = 2000
+
+// The chat's errors, in the words the page shows.
+var (
+	errMessageSize = consumers.NewError(consumers.CodeBadRequest, "a message is 1 to 2000 bytes")
+	errJoinFirst   = consumers.NewError(consumers.CodeForbidden, "join the room first")
+)
 
 // mayJoin is the chat's join rule: a direct-message room "dm:alice:bob"
 // is open only to the two users it names; every other room to everyone.
@@ -333,4 +353,9 @@ func roomUsers(ctx context.Context, box *channels.ChannelBox, room, except strin
 
 func presence(room string, payload map[string]any) map[string]any {
 	return map[string]any{"event": "presence", "payload": payload, "room": room}
+}
+
+// typing is the event that tells a room that user is typing.
+func typing(room, user string) map[string]any {
+	return map[string]any{"event": "typing", "payload": map[string]any{"user": user}, "room": room}
 }

@@ -414,7 +414,8 @@ func jsonOf(v any) string {
 }
 
 // TestJavaScriptClient runs the Node tests of switchboard.js (node
-// --test): testdata/client.test.mjs against a scripted server of its own.
+// --test): testdata/client.test.mjs against a scripted server of its own,
+// testdata/chat.test.mjs against this chat server.
 func TestJavaScriptClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -434,8 +435,8 @@ func TestJavaScriptClient(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "--test", "--test-timeout=30000", "testdata/client.test.mjs")
-	cmd.Env = os.Environ()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-timeout=30000", "testdata/client.test.mjs", "testdata/chat.test.mjs")
+	cmd.Env = append(os.Environ(), "CHAT_URL="+startChat(t))
 	if major < 22 {
 		// Node 20 has its WebSocket behind a flag; NODE_OPTIONS reaches
 		// the process of each test file.
