@@ -75,16 +75,19 @@ func TestChatProtocol(t *testing.T) {
 		}
 		return &peer{t, c}
 	}
-	// The page and the client module are served.
-	for _, path := range []string{"/", "/switchboard.js"} {
+	// The page, its parts and the client's modules and types are served.
+	for path, want := range map[string]string{
+		"/": "Switchboard chat", "/chat.js": "Switchboard", "/chat.css": "@media", "/favicon.svg": "<svg",
+		"/switchboard.js": "export class Switchboard", "/switchboard.d.ts": "export class Switchboard", "/msgpack.js": "msgpackCodec",
+	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET %s: %v %v", path, resp, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(b), "Switchboard") {
-			t.Errorf("GET %s: unexpected body", path)
+		if !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: no %q in the body", path, want)
 		}
 	}
 
