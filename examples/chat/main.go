@@ -1,10 +1,12 @@
 // Command chat is Switchboard's demo: a chat web page at
-// http://127.0.0.1:8080 (flag -addr), with Prometheus metrics at /metrics. Pick a name and a room: you see who
-// is online in the room, get its recent history on joining, and a page
-// that reconnects after a network drop or a reload recovers what it
-// missed. The page speaks the event protocol over /ws with the
-// JavaScript client at /switchboard.js (types in /switchboard.d.ts, the
-// msgpack codec in /msgpack.js), which other pages can copy.
+// http://127.0.0.1:8080 (flag -addr), with Prometheus metrics at
+// /metrics. Pick a name and a room: you see who is online in the room and
+// who is typing, get its recent history on joining, join, switch and
+// leave other rooms, and a page that reconnects after a network drop or a
+// reload recovers what it missed (and says so when it cannot). The page
+// speaks the event protocol over /ws with the JavaScript client at
+// /switchboard.js (types in /switchboard.d.ts, the msgpack codec in
+// /msgpack.js, which ?codec=msgpack uses), which other pages can copy.
 //
 //	go run ./examples/chat
 //

@@ -213,7 +213,7 @@ func TestChatPageRoomsAndConnection(t *testing.T) {
 	}
 
 	// At 390 x 844 the messages take the width, and the rooms open from
-	// the header.
+	// the header. (This page speaks msgpack.)
 	phone, cancelPhone := chromedp.NewContext(ada)
 	defer cancelPhone()
 	var layout struct {
@@ -223,7 +223,7 @@ func TestChatPageRoomsAndConnection(t *testing.T) {
 	measure := chromedp.Evaluate(`({log: document.getElementById("log").getBoundingClientRect().width,
 		sidebar: getComputedStyle(document.getElementById("sidebar")).display})`, &layout)
 	if err := chromedp.Run(phone, chromedp.EmulateViewport(390, 844),
-		chromedp.Navigate("http://"+addr+"/?room=lobby&name=carol"), waitText("#log", "said while ada was away"), measure); err != nil {
+		chromedp.Navigate("http://"+addr+"/?room=lobby&name=carol&codec=msgpack"), waitText("#log", "said while ada was away"), measure); err != nil {
 		t.Fatalf("phone: %v", err)
 	}
 	if layout.Log < 350 || layout.Sidebar != "none" {

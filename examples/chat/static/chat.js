@@ -20,6 +20,10 @@ const bytes = (s) => utf8.encode(s).length;
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dayAndClock = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
 
+// ?codec=msgpack speaks switchboard.v1.msgpack instead of JSON.
+const params = new URLSearchParams(location.search);
+const codec = params.get("codec") === "msgpack" ? (await import("/msgpack.js")).msgpackCodec : undefined;
+
 let sb = null;
 let me = "";
 let current = null; // the room shown
@@ -112,8 +116,10 @@ function fail(room, text) {
 
 function save() {
   sessionStorage.setItem("chat", JSON.stringify({ name: me, rooms: [...rooms.keys()], current }));
-  const q = current ? "?name=" + encodeURIComponent(me) + "&room=" + encodeURIComponent(current) : "?name=" + encodeURIComponent(me);
-  history.replaceState(null, "", q);
+  const q = new URLSearchParams({ name: me });
+  if (current) q.set("room", current);
+  if (codec) q.set("codec", "msgpack");
+  history.replaceState(null, "", "?" + q);
 }
 
 function renderRooms() {
@@ -314,7 +320,7 @@ function start(name, list, show) {
   $("me").textContent = name;
   $("banner").hidden = true;
   const proto = location.protocol === "https:" ? "wss://" : "ws://";
-  sb = new Switchboard(proto + location.host + "/ws?name=" + encodeURIComponent(name));
+  sb = new Switchboard(proto + location.host + "/ws?name=" + encodeURIComponent(name), { codec });
   sb.on("status", onStatus);
   sb.on("refused", ({ reason }) => logout("The server refused the connection: " + reason));
   sb.on("message", onMessage);
@@ -403,7 +409,6 @@ document.addEventListener("keydown", (e) => {
 });
 
 // A reload keeps the name and the rooms; ?name=ada&room=lobby starts there.
-const params = new URLSearchParams(location.search);
 const saved = JSON.parse(sessionStorage.getItem("chat") || "null");
 const name = (params.get("name") || (saved && saved.name) || "").trim();
 const room = (params.get("room") || (saved && saved.current) || "lobby").trim();

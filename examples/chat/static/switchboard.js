@@ -27,6 +27,9 @@
 //     reconnects; 1012 reconnects at once with jitter; 1013 and 4003 wait
 //     longer; every other code, 1006 included, reconnects with exponential
 //     backoff and jitter, reset once a connection stayed open for 5 s.
+//     (A handshake refused with an HTTP status reaches a browser as 1006,
+//     a drop: a server that refuses a browser should accept and close
+//     with 1008 or 4004 and a reason, as the chat example does.)
 //   - Rooms: join before the socket opens is sent when it opens and
 //     settled by the server's answer; a refused join forgets the room.
 //     leave keeps the room until the server confirms with "left" (or the
