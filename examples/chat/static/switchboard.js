@@ -303,12 +303,13 @@ export class Switchboard {
 
   #opened() {
     this.#openedAt = this.#lastSeen = Date.now();
-    this.#setStatus({ status: "open" });
     // Rooms first: the server answers in order, so events sent again
-    // below find their rooms joined.
+    // below find their rooms joined. Then the page hears of it, and what
+    // it sends goes out after them.
     for (const [room, st] of this.#rooms) this.#sendJoin(room, st);
     for (const p of this.#pending.values()) if (p.kind === "event") this.#transmit(p);
     this.#beat();
+    this.#setStatus({ status: "open" });
   }
 
   #closed(code, reason) {

@@ -302,3 +302,24 @@ test("msgpack: values round-trip through every format", () => {
     assert.throws(() => decode(new Uint8Array(bad)), RangeError, JSON.stringify(bad.slice(0, 5)));
   }
 });
+
+test("what a handler of the open status sends goes out once, after the rejoins and the queue", async (t) => {
+  const { server, sb } = await setup(t);
+  sb.join("lobby");
+  const queued = sb.send("echo", "queued");
+  sb.on("status", ({ status }) => {
+    if (status !== "open") return;
+    sb.join("lobby"); // already on its way: not sent again
+    sb.send("echo", "on open").catch(() => {}); // unanswered
+  });
+  const conn = await server.nextConn(0);
+  const join = await answerJoin(conn, { epoch: "E", offset: 0 });
+  const first = await conn.event("echo");
+  const second = await conn.event("echo");
+  assert.deepEqual([join.payload.room, first.payload, second.payload], ["lobby", "queued", "on open"]);
+  conn.send({ event: "echo", payload: "queued", ref: first.ref });
+  await queued;
+  sb.send("echo", "last").catch(() => {}); // unanswered
+  assert.equal((await conn.event("echo")).payload, "last");
+  assert.equal(conn.received.filter((m) => m.event === "join").length, 1);
+});
