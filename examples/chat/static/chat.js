@@ -151,6 +151,7 @@ function renderRooms() {
   }
   $("rooms").replaceChildren(...items);
   $("rooms-toggle").textContent = unread ? `Rooms (${unread} unread)` : "Rooms";
+  document.title = (unread ? `(${unread}) ` : "") + "Switchboard chat";
   if (focusKey) {
     const [room, cls] = focusKey.split("|");
     const again = [...$("rooms").children].find((li) => li.dataset.room === room);
@@ -177,7 +178,11 @@ function switchTo(room, focus) {
   const st = rooms.get(current);
   if (st) st.unread = 0;
   $("room-title").textContent = current ? "#" + current : "No room: join one";
+  // A new room's lines are not news: screen readers are not to read them
+  // all out as if they had just arrived.
+  $("log").setAttribute("aria-busy", "true");
   $("log").replaceChildren(...(st ? st.items : []));
+  requestAnimationFrame(() => $("log").removeAttribute("aria-busy"));
   $("log").lastElementChild?.scrollIntoView({ block: "end" });
   $("text").disabled = $("send").disabled = !current;
   renderRooms();
@@ -344,6 +349,7 @@ function logout(why) {
   for (const st of rooms.values()) for (const timer of st.typing.values()) clearTimeout(timer);
   rooms.clear();
   current = null;
+  document.title = "Switchboard chat";
   sessionStorage.removeItem("chat");
   history.replaceState(null, "", location.pathname);
   $("chat-view").hidden = true;
