@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -222,7 +224,26 @@ func TestChatPageRoomsAndConnection(t *testing.T) {
 	}
 	measure := chromedp.Evaluate(`({log: document.getElementById("log").getBoundingClientRect().width,
 		sidebar: getComputedStyle(document.getElementById("sidebar")).display})`, &layout)
-	if err := chromedp.Run(phone, chromedp.EmulateViewport(390, 844),
+	// Nothing on the page fails: no exception, no error in the console.
+	var mu sync.Mutex
+	var failures []string
+	chromedp.ListenTarget(phone, func(ev any) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			failures = append(failures, ev.ExceptionDetails.Error())
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.APITypeError {
+				failures = append(failures, "console.error")
+			}
+		case *cdplog.EventEntryAdded:
+			if ev.Entry.Level == cdplog.LevelError {
+				failures = append(failures, ev.Entry.Text+" "+ev.Entry.URL)
+			}
+		}
+	})
+	if err := chromedp.Run(phone, cdplog.Enable(), chromedp.EmulateViewport(390, 844),
 		chromedp.Navigate("http://"+addr+"/?room=lobby&name=carol&codec=msgpack"), waitText("#log", "said while ada was away"), measure); err != nil {
 		t.Fatalf("phone: %v", err)
 	}
@@ -231,5 +252,10 @@ func TestChatPageRoomsAndConnection(t *testing.T) {
 	}
 	if err := chromedp.Run(phone, chromedp.Click("#rooms-toggle", chromedp.ByQuery), measure); err != nil || layout.Sidebar == "none" {
 		t.Errorf("the rooms button does not open the rooms: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(failures) > 0 {
+		t.Errorf("the page logged errors: %q", failures)
 	}
 }
