@@ -51,6 +51,7 @@ var static embed.FS
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	redisURL := flag.String("redis", "", "Redis URL (redis://host:port) shared by every process of the chat; in memory when empty")
+	history := flag.Int("history", channels.DefaultHistorySize, "messages each room keeps for those who join or come back")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -64,7 +65,7 @@ func main() {
 	}
 	tracker := websocket.NewTracker(nil)
 	metrics := prom.New(&prom.Options{Tracker: tracker})
-	box := newBox(brokerOrNil(broker), metrics)
+	box := newBox(brokerOrNil(broker), metrics, *history)
 	metrics.Watch(box)
 	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
 	srv := &http.Server{Handler: newServer(box, tracker, metrics), ReadHeaderTimeout: 10 * time.Second}
@@ -100,12 +101,13 @@ func brokerOrNil(b *redisbroker.Broker) channels.Broker {
 	return b
 }
 
-// newBox returns the chat's box over broker (nil for the default one):
-// it tells a room when a dead node's users leave it.
-func newBox(broker channels.Broker, metrics channels.Metrics) *channels.ChannelBox {
+// newBox returns the chat's box over broker (nil for the default one),
+// whose rooms keep history messages (0 for the default): it tells a room
+// when a dead node's users leave it.
+func newBox(broker channels.Broker, metrics channels.Metrics, history int) *channels.ChannelBox {
 	var box *channels.ChannelBox
 	made := make(chan struct{}) // box is set
-	box = channels.NewBox(&channels.Options{Broker: broker, Metrics: metrics,
+	box = channels.NewBox(&channels.Options{Broker: broker, Metrics: metrics, HistorySize: history,
 		OnPresenceGone: func(room string, gone []channels.PresenceInfo) { <-made; presenceGone(box, room, gone) }})
 	close(made)
 	return box

@@ -351,7 +351,7 @@ func TestDeadNodesUsersLeave(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		box := newBox(b, nil)
+		box := newBox(b, nil, 0)
 		srv := httptest.NewServer(newServer(box, nil, nil))
 		t.Cleanup(func() {
 			box.Close(context.Background())

@@ -150,11 +150,12 @@ func TestChatPageInChromium(t *testing.T) {
 
 // TestChatPageRoomsAndConnection: own messages marked, join and leave
 // notices, rooms joined, switched and left with unread counts, the
-// banner while the network is gone and what was said meanwhile after it
-// came back, and a phone-sized window that shows the messages.
+// banner while the network is gone, what was said meanwhile and how much
+// of it the history no longer held after it came back, and a
+// phone-sized window that shows the messages.
 func TestChatPageRoomsAndConnection(t *testing.T) {
 	path := chromium(t)
-	addr := wstest.StartExampleIn(t, "..")
+	addr := wstest.StartExampleIn(t, "..", "-history", "2")
 	network := tcpproxy.Start(t, addr) // ada's way to the server, which the test cuts
 	alloc := browser(t, path)
 
@@ -200,18 +201,27 @@ func TestChatPageRoomsAndConnection(t *testing.T) {
 		t.Fatalf("switching and leaving rooms: %v", err)
 	}
 
-	// ada's network goes away: the banner says so, bob talks, and once the
-	// network is back ada gets what was said and the banner goes.
+	// ada's network goes away: the banner says so, bob says three things
+	// of which the room's history (of 2) keeps the last two, and once the
+	// network is back ada gets those, a notice of the one she missed, and
+	// the banner goes.
 	network.Cut()
 	if err := chromedp.Run(ada, waitText("#banner", "Connection lost")); err != nil {
 		t.Fatalf("no banner after a drop: %v", err)
 	}
-	if err := chromedp.Run(bob, say("said while ada was away")); err != nil {
+	if err := chromedp.Run(bob, say("lost while ada was away"), waitText("#log", "lost while ada was away"),
+		say("kept while ada was away"), waitText("#log", "kept while ada was away"),
+		say("said while ada was away"), waitText("#log", "said while ada was away")); err != nil {
 		t.Fatal(err)
 	}
 	network.Restore()
-	if err := chromedp.Run(ada, chromedp.WaitNotVisible("#banner", chromedp.ByQuery), waitText("#log", "said while ada was away")); err != nil {
+	if err := chromedp.Run(ada, chromedp.WaitNotVisible("#banner", chromedp.ByQuery),
+		waitText("#log", "1 message was missed", "kept while ada was away", "said while ada was away")); err != nil {
 		t.Fatalf("after the network came back: %v", err)
+	}
+	var lost bool
+	if err := chromedp.Run(ada, chromedp.Evaluate(`document.getElementById("log").textContent.includes("lost while ada was away")`, &lost)); err != nil || lost {
+		t.Errorf("ada's page shows a message the history no longer held (%v)", err)
 	}
 
 	// At 390 x 844 the messages take the width, and the rooms open from
