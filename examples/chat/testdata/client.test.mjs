@@ -323,3 +323,29 @@ test("what a handler of the open status sends goes out once, after the rejoins a
   assert.equal((await conn.event("echo")).payload, "last");
   assert.equal(conn.received.filter((m) => m.event === "join").length, 1);
 });
+
+test("1009 fails the events in flight with too_large, and the client reconnects", async (t) => {
+  const { server, sb } = await setup(t);
+  const conn = await server.nextConn(0);
+  await eventually(() => sb.status === "open");
+  const big = sb.send("echo", "x".repeat(100));
+  await conn.event("echo");
+  conn.close(1009, "message too big");
+  await assert.rejects(big, (err) => err.code === "too_large");
+  const again = await server.nextConn(1);
+  await eventually(() => sb.status === "open");
+  assert.equal(again.received.filter((m) => m.event === "echo").length, 0, "the message too big was sent again");
+});
+
+test("an event without an answer fails with timeout; a leave while offline is done at once", async (t) => {
+  const { server, sb } = await setup(t, { ackTimeout: 50, backoff: 1000, maxBackoff: 1000 });
+  const joined = sb.join("lobby");
+  const conn = await server.nextConn(0);
+  await answerJoin(conn, { epoch: "E", offset: 0 });
+  await joined;
+  await assert.rejects(sb.send("echo", "nobody answers"), (err) => err.code === "timeout");
+  conn.drop();
+  await eventually(() => sb.status === "reconnecting");
+  assert.deepEqual(await sb.leave("lobby"), { room: "lobby" });
+  assert.deepEqual(sb.rooms, []);
+});
