@@ -1,9 +1,12 @@
 // Command chat is Switchboard's demo: a chat web page at
-// http://127.0.0.1:8080 (flag -addr), with Prometheus metrics at /metrics. Pick a name and a room: you see who
-// is online in the room, get its recent history on joining, and a page
-// that reconnects after a network drop or a reload recovers what it
-// missed. The page speaks the event protocol over /ws with the small
-// JavaScript client at /switchboard.js, which other pages can copy.
+// http://127.0.0.1:8080 (flag -addr), with Prometheus metrics at
+// /metrics. Pick a name and a room: you see who is online in the room and
+// who is typing, get its recent history on joining, join, switch and
+// leave other rooms, and a page that reconnects after a network drop or a
+// reload recovers what it missed (and says so when it cannot). The page
+// speaks the event protocol over /ws with the JavaScript client at
+// /switchboard.js (types in /switchboard.d.ts, the msgpack codec in
+// /msgpack.js, which ?codec=msgpack uses), which other pages can copy.
 //
 //	go run ./examples/chat
 //
@@ -48,6 +51,7 @@ var static embed.FS
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
 	redisURL := flag.String("redis", "", "Redis URL (redis://host:port) shared by every process of the chat; in memory when empty")
+	history := flag.Int("history", channels.DefaultHistorySize, "messages each room keeps for those who join or come back")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -61,7 +65,7 @@ func main() {
 	}
 	tracker := websocket.NewTracker(nil)
 	metrics := prom.New(&prom.Options{Tracker: tracker})
-	box := newBox(brokerOrNil(broker), metrics)
+	box := newBox(brokerOrNil(broker), metrics, *history)
 	metrics.Watch(box)
 	slog.Info("chat server listening", "addr", ln.Addr().String(), "open", "http://"+ln.Addr().String())
 	srv := &http.Server{Handler: newServer(box, tracker, metrics), ReadHeaderTimeout: 10 * time.Second}
@@ -97,12 +101,13 @@ func brokerOrNil(b *redisbroker.Broker) channels.Broker {
 	return b
 }
 
-// newBox returns the chat's box over broker (nil for the default one):
-// it tells a room when a dead node's users leave it.
-func newBox(broker channels.Broker, metrics channels.Metrics) *channels.ChannelBox {
+// newBox returns the chat's box over broker (nil for the default one),
+// whose rooms keep history messages (0 for the default): it tells a room
+// when a dead node's users leave it.
+func newBox(broker channels.Broker, metrics channels.Metrics, history int) *channels.ChannelBox {
 	var box *channels.ChannelBox
 	made := make(chan struct{}) // box is set
-	box = channels.NewBox(&channels.Options{Broker: broker, Metrics: metrics,
+	box = channels.NewBox(&channels.Options{Broker: broker, Metrics: metrics, HistorySize: history,
 		OnPresenceGone: func(room string, gone []channels.PresenceInfo) { <-made; presenceGone(box, room, gone) }})
 	close(made)
 	return box
@@ -185,15 +190,24 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		var p struct {
 			Text string `json:"text"`
 		}
-		if err := ev.Decode(&p); err != nil || p.Text == "" || len(p.Text) > 2000 {
-			return consumers.NewError(consumers.CodeBadRequest, `send {"text": "..."} of 1 to 2000 bytes`)
+		if err := ev.Decode(&p); err != nil || p.Text == "" || len(p.Text) > maxMessage {
+			return errMessageSize
 		}
 		if !slices.Contains(rooms(c).list(), ev.Room) {
-			return consumers.NewError(consumers.CodeForbidden, "join the room first")
+			return errJoinFirst
 		}
 		_, err := c.EmitToRoom(ctx, ev.Room, "message", map[string]any{
 			"user": c.WebSocket().User(), "text": p.Text, "time": time.Now().UnixMilli(),
 		})
+		return err
+	})
+	// typing: {"user": "ada"} to the room's other members, not saved (no
+	// offset, nothing to recover): what is worth only now.
+	chat.On("typing", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+		if !slices.Contains(rooms(c).list(), ev.Room) {
+			return errJoinFirst
+		}
+		_, err := box.GroupSend(ctx, ev.Room, typing(ev.Room, c.WebSocket().User()), channels.Except(c.Channel().ID()))
 		return err
 	})
 
@@ -218,6 +232,16 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 	mux.Handle("/ws", ws)
 	return mux
 }
+
+// maxMessage is the longest message's text in bytes (UTF-8), the page's
+// limit too.
+const maxMessage = 2000
+
+// The chat's errors, in the words the page shows.
+var (
+	errMessageSize = consumers.NewError(consumers.CodeBadRequest, "a message is 1 to 2000 bytes")
+	errJoinFirst   = consumers.NewError(consumers.CodeForbidden, "join the room first")
+)
 
 // mayJoin is the chat's join rule: a direct-message room "dm:alice:bob"
 // is open only to the two users it names; every other room to everyone.
@@ -333,4 +357,9 @@ func roomUsers(ctx context.Context, box *channels.ChannelBox, room, except strin
 
 func presence(room string, payload map[string]any) map[string]any {
 	return map[string]any{"event": "presence", "payload": payload, "room": room}
+}
+
+// typing is the event that tells a room that user is typing.
+func typing(room, user string) map[string]any {
+	return map[string]any{"event": "typing", "payload": map[string]any{"user": user}, "room": room}
 }

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -76,16 +75,19 @@ func TestChatProtocol(t *testing.T) {
 		}
 		return &peer{t, c}
 	}
-	// The page and the client module are served.
-	for _, path := range []string{"/", "/switchboard.js"} {
+	// The page, its parts and the client's modules and types are served.
+	for path, want := range map[string]string{
+		"/": "Switchboard chat", "/chat.js": "Switchboard", "/chat.css": "@media", "/favicon.svg": "<svg",
+		"/switchboard.js": "export class Switchboard", "/switchboard.d.ts": "export class Switchboard", "/msgpack.js": "msgpackCodec",
+	} {
 		resp, err := http.Get(srv.URL + path)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET %s: %v %v", path, resp, err)
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !strings.Contains(string(b), "Switchboard") {
-			t.Errorf("GET %s: unexpected body", path)
+		if !strings.Contains(string(b), want) {
+			t.Errorf("GET %s: no %q in the body", path, want)
 		}
 	}
 
@@ -349,7 +351,7 @@ func TestDeadNodesUsersLeave(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		box := newBox(b, nil)
+		box := newBox(b, nil, 0)
 		srv := httptest.NewServer(newServer(box, nil, nil))
 		t.Cleanup(func() {
 			box.Close(context.Background())
@@ -414,6 +416,9 @@ func jsonOf(v any) string {
 	return string(b)
 }
 
+// TestJavaScriptClient runs the Node tests of switchboard.js (node
+// --test): testdata/client.test.mjs against a scripted server of its own,
+// testdata/chat.test.mjs against this chat server.
 func TestJavaScriptClient(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -422,9 +427,29 @@ func TestJavaScriptClient(t *testing.T) {
 		}
 		t.Skip("node not installed")
 	}
-	script, _ := filepath.Abs("static/switchboard.js")
-	out, err := exec.Command(node, "testdata/client_test.mjs", script).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "all good") {
-		t.Fatalf("node: %v\n%s", err, out)
+	version, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		t.Fatalf("node --version: %v", err)
+	}
+	var major int
+	fmt.Sscanf(string(version), "v%d", &major)
+	if major < 20 {
+		t.Skipf("node %s has no WebSocket; 20.10 or later has", strings.TrimSpace(string(version)))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "--test", "--test-timeout=30000", "testdata/client.test.mjs", "testdata/chat.test.mjs")
+	cmd.Env = append(os.Environ(), "CHAT_URL="+startChat(t))
+	if major < 22 {
+		// Node 20 has its WebSocket behind a flag; NODE_OPTIONS reaches
+		// the process of each test file.
+		cmd.Env = append(cmd.Env, "NODE_OPTIONS=--experimental-websocket")
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("node --test: %v\n%s", err, out)
+	}
+	if testing.Verbose() {
+		t.Logf("%s", out)
 	}
 }
