@@ -283,6 +283,7 @@ func (p *pipeline) write(batch []*pubReq) error {
 		}
 	}
 	var retry []*pubReq
+	dropped, dropGroup, dropErr := 0, "", error(nil) // the last one's group and error stand for all
 	for i, u := range us {
 		var pos channels.Position
 		var err error
@@ -307,9 +308,13 @@ func (p *pipeline) write(batch []*pubReq) error {
 			if err == nil && r.saved {
 				out.pos = channels.Position{Offset: pos.Offset + uint64(k), Epoch: pos.Epoch}
 			}
-			p.finish(r, out)
+			if p.finish(r, out) {
+				dropped++
+				dropGroup, dropErr = r.group, err
+			}
 		}
 	}
+	p.logDropped(dropped, dropGroup, dropErr)
 	if len(retry) > 0 {
 		p.mu.Lock()
 		p.queue = append(retry, p.queue...)
@@ -360,9 +365,10 @@ func savedReply(res rueidis.RedisResult) (channels.Position, error) {
 	return channels.Position{Offset: uint64(off), Epoch: epoch}, nil
 }
 
-// finish hands r's outcome to its waiter, or counts and logs a failure
-// nobody waits for, and releases r's bytes.
-func (p *pipeline) finish(r *pubReq, out pubResult) {
+// finish hands r's outcome to its waiter, or counts a failure nobody
+// waits for (the caller logs them, once for many), and releases r's
+// bytes; it reports whether r was such a failure.
+func (p *pipeline) finish(r *pubReq, out pubResult) (dropped bool) {
 	p.mu.Lock()
 	p.bytes -= len(r.body)
 	p.pending--
@@ -373,11 +379,20 @@ func (p *pipeline) finish(r *pubReq, out pubResult) {
 	}
 	if r.reply != nil {
 		r.reply <- out
-		return
+		return false
 	}
 	if out.err != nil {
 		p.stats.dropped.Add(1)
-		p.sh.log.Warn("redisbroker: a message that was not waited for failed", "group", r.group, "saved", r.saved, "err", out.err)
+		return true
+	}
+	return false
+}
+
+// logDropped logs, once, the messages of one write that failed with
+// nobody waiting for them.
+func (p *pipeline) logDropped(n int, group string, err error) {
+	if n > 0 {
+		p.sh.log.Warn("redisbroker: messages that were not waited for failed", "count", n, "group", group, "err", err)
 	}
 }
 
@@ -421,9 +436,13 @@ func (p *pipeline) failQueued(err error) {
 	q := p.queue
 	p.queue = nil
 	p.mu.Unlock()
+	dropped := 0
 	for _, r := range q {
-		p.finish(r, pubResult{err: &unavailable{err}})
+		if p.finish(r, pubResult{err: &unavailable{err}}) {
+			dropped++
+		}
 	}
+	p.logDropped(dropped, "", err)
 }
 
 // Metrics receives what a broker's publish pipeline does, for monitoring
