@@ -56,13 +56,15 @@ func ReadStats(conns int, gc bool) Stats {
 }
 
 // StatsHandler serves GET /stats: ReadStats(conns(), gc) as JSON, gc being
-// true when the query has gc=1. When brokerPID is not 0, BrokerCPUSeconds
-// is that process's CPU time.
-func StatsHandler(conns func() int, brokerPID int) http.Handler {
+// true when the query has gc=1. BrokerCPUSeconds is the CPU time of the
+// brokerPIDs' processes (several for a sharded broker), summed.
+func StatsHandler(conns func() int, brokerPIDs ...int) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s := ReadStats(conns(), r.URL.Query().Get("gc") == "1")
-		if brokerPID != 0 {
-			s.BrokerCPUSeconds = ProcessCPUSeconds(brokerPID)
+		for _, pid := range brokerPIDs {
+			if pid != 0 {
+				s.BrokerCPUSeconds += ProcessCPUSeconds(pid)
+			}
 		}
 		w.Header().Set("Content-Type", "application/json")
 		json.NewEncoder(w).Encode(s) //nolint:errcheck // the client may be gone

@@ -31,7 +31,7 @@ func logBar(s spread, ok bool) chart.Bar { return bar(s, ok && s.lo > 0, 1) }
 // that did not run has none.
 func (r *report) pictures() []picture {
 	var out []picture
-	all := append(slices.Clone(servers), redisServer, twoNodesServer)
+	all := append(slices.Clone(servers), redisServer, twoNodesServer, shardsServer)
 	if len(r.Idle) > 0 {
 		counts := distinct(r.Idle, func(x idleRun) int { return x.Conns })
 		c := &chart.Chart{Title: "1. Idle heap+stack per connection (lower is better)", YLabel: "KiB per connection", Series: servers}

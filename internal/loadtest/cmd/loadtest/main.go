@@ -54,6 +54,10 @@ const redisServer = "switchboard-redis"
 // the publishes between them, so half of every delivery crosses nodes.
 const twoNodesServer = "switchboard-2nodes"
 
+// shardsServer is one Switchboard process over three redis-servers
+// (redisbroker.Options.Shards), to set beside redisServer's one.
+const shardsServer = "switchboard-3shards"
+
 // floorServer is not a peer but a yardstick, run in scenario 4 only: the
 // publisher writes each message straight to every member's socket (see
 // servers/floor). Its latency is what the client and the kernel cost on
@@ -146,7 +150,7 @@ func main() {
 	}
 	withBroker := slices.Clone(servers)
 	if cfg.redis {
-		withBroker = append(withBroker, redisServer, twoNodesServer)
+		withBroker = append(withBroker, redisServer, twoNodesServer, shardsServer)
 	}
 	if *only != "" {
 		keep := splitList(*only)
@@ -220,7 +224,7 @@ func main() {
 		}
 		for _, srv := range rotate(withBroker, r) {
 			for _, n := range cfg.idle {
-				if srv == redisServer || srv == twoNodesServer {
+				if srv == redisServer || srv == twoNodesServer || srv == shardsServer {
 					break
 				}
 				var res idleResult
@@ -431,13 +435,21 @@ func run(bin, srv string, pin bool, res any, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	name, srvArgs, nodes := srv, []string(nil), 1
-	if srv == redisServer || srv == twoNodesServer {
-		rs, err := startRedis(ctx, pin)
-		if err != nil {
-			return err
+	if srv == redisServer || srv == twoNodesServer || srv == shardsServer {
+		shards := 1
+		if srv == shardsServer {
+			shards = 3
 		}
-		defer rs.stop()
-		name, srvArgs = "switchboard", []string{"-redis", rs.url(), "-redis-pid", strconv.Itoa(rs.cmd.Process.Pid)}
+		var urls, pids []string
+		for range shards {
+			rs, err := startRedis(ctx, pin)
+			if err != nil {
+				return err
+			}
+			defer rs.stop()
+			urls, pids = append(urls, rs.url()), append(pids, strconv.Itoa(rs.cmd.Process.Pid))
+		}
+		name, srvArgs = "switchboard", []string{"-redis", strings.Join(urls, ","), "-redis-pid", strings.Join(pids, ",")}
 		if srv == twoNodesServer {
 			nodes = 2
 		}

@@ -268,7 +268,7 @@ func (r *report) slowMarkdown(b *strings.Builder) {
 
 func (r *report) redisMarkdown(b *strings.Builder) {
 	p := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
-	if !hasSrv(r.Fanout, redisServer) && !hasSrv(r.Rooms, redisServer) && !hasSrv(r.Fanout, twoNodesServer) {
+	if !hasSrv(r.Fanout, redisServer) && !hasSrv(r.Rooms, redisServer) && !hasSrv(r.Fanout, twoNodesServer) && !hasSrv(r.Fanout, shardsServer) {
 		return
 	}
 	p("\n## 7. Switchboard over Redis against Switchboard in memory\n\n")
@@ -304,11 +304,14 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 			keys = append(keys, k)
 		}
 	}
-	for _, srv = range []string{redisServer, twoNodesServer} {
+	for _, srv = range []string{redisServer, twoNodesServer, shardsServer} {
 		if !hasSrv(r.Fanout, srv) && !hasSrv(r.Rooms, srv) {
 			continue
 		}
-		if srv == twoNodesServer {
+		if srv == shardsServer {
+			p("\nThree shards: one Switchboard process over three redis-servers (`redisbroker.Options.Shards`), all on CPU 0, so the shards share the core that one Redis had: what the spreading costs, not what it gains; the gain needs a core per shard. CPU per million deliveries counts the server and the three Redis.\n\n")
+			p("| scenario | in memory: plateau deliveries/s | three shards | three shards / memory | CPU s per M in memory | three shards (server + Redis) | three shards / memory |\n|---|---|---|---|---|---|---|\n")
+		} else if srv == twoNodesServer {
 			p("\nTwo nodes: two Switchboard processes over the same redis-server, all three on CPU 0; the load client puts even members on one and odd members on the other and has a publisher on each, taking turns, so that half of every room's deliveries cross from one node to the other through Redis. CPU per million deliveries counts both servers and Redis.\n\n")
 			p("| scenario | in memory: plateau deliveries/s | two nodes over Redis | two nodes / memory | CPU s per M in memory | two nodes (servers + Redis) | two nodes / memory |\n|---|---|---|---|---|---|---|\n")
 		} else {
@@ -324,7 +327,7 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 	if !slices.ContainsFunc(r.Latency, func(x latencyRun) bool { return x.Server == redisServer }) {
 		return
 	}
-	p("\nLatency at the loads of scenario 4, p99 in µs to the last member / to the first (median over rounds; with two nodes, half the members are on the other node):\n\n| members × payload | load | in memory | over Redis | two nodes over Redis |\n|---|---|---|---|---|\n")
+	p("\nLatency at the loads of scenario 4, p99 in µs to the last member / to the first (median over rounds; with two nodes, half the members are on the other node):\n\n| members × payload | load | in memory | over Redis | two nodes over Redis | three shards |\n|---|---|---|---|---|---|\n")
 	var lkeys []key
 	for _, x := range r.Latency {
 		if k := (key{x.Members, x.Size}); !slices.Contains(lkeys, k) {
@@ -354,7 +357,7 @@ func (r *report) redisMarkdown(b *strings.Builder) {
 				}
 				return fmt.Sprintf("%.0f / %.0f", l.med, f.med)
 			}
-			p("| %d × %d B | %.0f%% | %s | %s | %s |\n", k.m, k.s, sh*100, cell("switchboard"), cell(redisServer), cell(twoNodesServer))
+			p("| %d × %d B | %.0f%% | %s | %s | %s | %s |\n", k.m, k.s, sh*100, cell("switchboard"), cell(redisServer), cell(twoNodesServer), cell(shardsServer))
 		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"flag"
 	"log"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/switchboard-go/switchboard/channels"
@@ -22,16 +24,26 @@ import (
 )
 
 func main() {
-	redisAddr := flag.String("redis", "", "use the Redis broker at this address (host:port or redis:// URL)")
-	redisPID := flag.Int("redis-pid", 0, "the redis-server's process id, whose CPU time /stats reports as broker_cpu_seconds")
+	redisAddr := flag.String("redis", "", "use the Redis broker at this address (host:port or redis:// URL); several, comma-separated, are its shards")
+	redisPID := flag.String("redis-pid", "", "the redis-servers' process ids, comma-separated, whose CPU time /stats reports as broker_cpu_seconds")
 	proto.Serve("switchboard", func() http.Handler { return handler(*redisAddr, *redisPID) })
 }
 
-func handler(redisAddr string, redisPID int) http.Handler {
+func handler(redisAddr, redisPIDs string) http.Handler {
 	var opts *channels.Options
+	var pids []int
+	for _, f := range strings.Split(redisPIDs, ",") {
+		if pid, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			pids = append(pids, pid)
+		}
+	}
 	if redisAddr != "" {
+		bo := &redisbroker.Options{Addr: redisAddr}
+		if addrs := strings.Split(redisAddr, ","); len(addrs) > 1 {
+			bo = &redisbroker.Options{Shards: addrs}
+		}
 		// Not closed: the process ends with the server (see proto.Serve).
-		rb, err := redisbroker.New(&redisbroker.Options{Addr: redisAddr})
+		rb, err := redisbroker.New(bo)
 		if err != nil {
 			log.Fatalf("switchboard: %v", err)
 		}
@@ -59,7 +71,7 @@ func handler(redisAddr string, redisPID int) http.Handler {
 
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", ws)
-	mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(conns.Load()) }, redisPID))
+	mux.Handle("GET /stats", proto.StatsHandler(func() int { return int(conns.Load()) }, pids...))
 	return mux
 }
 
