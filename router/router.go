@@ -8,7 +8,6 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/switchboard-go/switchboard/internal/pathparam"
 	"github.com/switchboard-go/switchboard/internal/pattern"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -227,7 +226,8 @@ type mountedKey struct{}
 
 // ServeHTTP routes r: a matching route gets the handshake (after its
 // middleware), a matching mount passes r on to its child, anything else
-// gets 404. Path parameters are set with r.SetPathValue.
+// gets 404. A route's path parameters are handed to the connection with
+// websocket.WithPathParams, which also sets them with r.SetPathValue.
 func (rt *WSRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.EscapedPath()
 	if mp, ok := r.Context().Value(mountedKey{}).(mountedPath); ok && mp.child == rt {
@@ -241,10 +241,11 @@ func (rt *WSRouter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if params, ok := rte.pat.Match(path, nil); ok {
 			rt.mu.RUnlock()
 			if len(params) > 0 {
-				for _, p := range params {
-					r.SetPathValue(p.Name, p.Value)
+				ps := make([]websocket.Param, len(params))
+				for i, p := range params {
+					ps[i] = websocket.Param{Name: p.Name, Value: p.Value}
 				}
-				r = r.WithContext(pathparam.NewContext(r.Context(), params))
+				r = websocket.WithPathParams(r, ps...)
 			}
 			rte.h.ServeHTTP(w, r)
 			return

@@ -24,6 +24,16 @@
 //	}, nil)
 //	http.ListenAndServe("127.0.0.1:8080", h)
 //
+// # Path parameters
+//
+// PathParam and PathParams give the path parameters of the handshake
+// request: the wildcards of the net/http ServeMux pattern that matched it
+// (r.Pattern, such as "GET /rooms/{room}/{rest...}"), and those a router
+// handed over with WithPathParams. A router.WSRouter route hands over its
+// own; any other router can do the same in a middleware of a few lines
+// (examples/chi does it for chi). Request's PathValue gives the same
+// parameters, before Accept and after.
+//
 // # Concurrency and back-pressure
 //
 // Every method is safe for concurrent use. Sends never block: they append
@@ -55,7 +65,8 @@
 // the protocol, host, addresses, pattern, path values and TLS state) and
 // the headers packed in one string, not in net/http's map; Header and
 // Request rebuild the map and the request on first use. A handler that
-// calls Request before Accept keeps that copy, headers and all.
+// calls Request before Accept keeps the request it made, with net/http's
+// header map.
 //
 // A goroutine's stack usually starts at 2 KiB and doubles whenever it
 // runs out; one that waits never gets the space back. Accept, Receive,

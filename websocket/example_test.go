@@ -3,6 +3,7 @@ package websocket_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 
@@ -98,4 +99,27 @@ func ExampleCloseStatus() {
 	// Output:
 	// 1001 (going away)
 	// -1
+}
+
+// Path parameters from a ServeMux pattern, and one a router's middleware
+// hands over (here a stand-in for chi or any other router).
+func ExampleWithPathParams() {
+	h := websocket.Handler(func(ws *websocket.WebSocket) error {
+		if err := ws.Accept(ws.Context(), nil); err != nil {
+			return err
+		}
+		return ws.SendText(fmt.Sprint(ws.PathParams()))
+	}, nil)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /rooms/{room}/{rest...}", func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(w, websocket.WithPathParams(r, websocket.Param{Name: "tenant", Value: "acme"}))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+
+	c, _, _ := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/rooms/lobby/a/b", nil)
+	defer c.Close()
+	_, reply, _ := c.ReadMessage()
+	fmt.Println(string(reply))
+	// Output: map[rest:a/b room:lobby tenant:acme]
 }

@@ -14,7 +14,6 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchboard-go/switchboard/internal/ownstack"
-	"github.com/switchboard-go/switchboard/internal/pathparam"
 )
 
 // State is the lifecycle state of a connection.
@@ -179,13 +178,16 @@ func (ws *WebSocket) IsConnected() bool { return ws.State() == StateConnected }
 // carries the handshake request's context values.
 func (ws *WebSocket) Context() context.Context { return ws.ctx }
 
-// Request returns the handshake request. Its context is Context(). The
-// first call makes it, later calls share it: before Accept, a copy of the
-// request the HTTP handler got, which the connection then keeps with its
-// header map for its whole life; after Accept, one rebuilt from what the
-// connection kept (method, URL, protocol, headers, host, addresses,
-// RequestURI, TLS state, pattern and path values). A rebuilt request has
-// no parsed Form or PostForm (FormValue parses the query again).
+// Request returns the handshake request as the connection sees it, with
+// Context() as its context. The first call makes it and later calls share
+// it. Before and after Accept it holds the same: the method, URL,
+// protocol, headers, host, addresses, RequestURI, TLS state and Pattern
+// of the request the HTTP handler got, and as path values (PathValue)
+// exactly the connection's path parameters (see PathParams). It has no
+// body, and no parsed Form or PostForm (FormValue parses the query
+// again). Made before Accept, it shares the request's header map, which
+// the connection then keeps for its whole life; after Accept, it is
+// rebuilt from what the connection kept.
 func (ws *WebSocket) Request() *http.Request {
 	// Made here, not by Accept: most handlers never ask, and an idle
 	// connection would hold it for nothing.
@@ -194,7 +196,7 @@ func (ws *WebSocket) Request() *http.Request {
 	}
 	var r *http.Request
 	if orig := ws.req.Load(); orig != nil {
-		r = orig.WithContext(ws.ctx)
+		r = handshakeRequest(ws.ctx, orig, pathValues(orig))
 	} else {
 		r = ws.accepted.Load().request(ws.ctx, ws.Header())
 	}
@@ -257,22 +259,32 @@ func (ws *WebSocket) Client() netip.AddrPort {
 	return ap
 }
 
-// PathParam returns the value of the named path parameter (what the
-// request's PathValue gives), or "".
+// PathParam returns the value of the named path parameter, or "". The
+// path parameters are the wildcards of the request's Pattern that
+// ServeMux matched and those a router handed over with WithPathParams
+// (the router package's WSRouter does); the same before and after Accept.
 func (ws *WebSocket) PathParam(name string) string {
 	if r := ws.req.Load(); r != nil {
-		return r.PathValue(name)
+		return pathValue(r, name)
 	}
 	return ws.accepted.Load().pathValue(name)
 }
 
-// PathParams returns the path parameters the router matched, by name.
+// PathParams returns the path parameters by name (see PathParam): a new
+// map on each call, or nil when there are none.
 func (ws *WebSocket) PathParams() map[string]string {
-	// ws.ctx carries the request context's values.
-	ps := pathparam.FromContext(ws.ctx)
-	m := make(map[string]string, len(ps))
-	for _, p := range ps {
-		m[p.Name] = p.Value
+	var pairs []string
+	if r := ws.req.Load(); r != nil {
+		pairs = pathValues(r)
+	} else {
+		pairs = ws.accepted.Load().pathValues
+	}
+	if len(pairs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(pairs)/2)
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
 	}
 	return m
 }

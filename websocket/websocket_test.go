@@ -1137,9 +1137,8 @@ func TestRequestAfterAccept(t *testing.T) {
 	}, nil)
 	mux := http.NewServeMux()
 	mux.Handle("GET /rooms/{room}/{rest...}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// As chi does with its own route's parameters.
-		r.SetPathValue("extra", "set by middleware")
-		ws.ServeHTTP(w, r)
+		// As a router hands over its own route's parameters.
+		ws.ServeHTTP(w, websocket.WithPathParams(r, websocket.Param{Name: "extra", Value: "set by middleware"}))
 	}))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)

@@ -2,11 +2,14 @@
 // RequestID, Logger and Recoverer middleware: a WSRouter mounted under /ws
 // echoes every message on /ws/echo, and on /ws/rooms/{room} greets with the
 // room and chi's request ID, then echoes text prefixed with the room name;
-// GET /api/rooms/{room} is an ordinary chi JSON route. It is a module of
-// its own, so that chi never enters the library's go.mod.
+// /live/{room} is the same room handler on a chi route of its own, whose
+// path parameters chiPathParams hands to the connection; GET
+// /api/rooms/{room} is an ordinary chi JSON route. It is a module of its
+// own, so that chi never enters the library's go.mod.
 //
 //	cd examples/chi && go run .          # listens on 127.0.0.1:8080
 //	wscat -c ws://127.0.0.1:8080/ws/rooms/lobby
+//	wscat -c ws://127.0.0.1:8080/live/lobby
 //	curl http://127.0.0.1:8080/api/rooms/lobby
 package main
 
@@ -42,13 +45,14 @@ func main() {
 	}
 	// The resolved address on stderr lets tests start the demo on port 0.
 	slog.Info("chi server listening", "addr", ln.Addr().String(),
-		"routes", "/ws/echo /ws/rooms/{room} GET /api/rooms/{room}")
+		"routes", "/ws/echo /ws/rooms/{room} /live/{room} GET /api/rooms/{room}")
 
 	// The tracker lets the shutdown close the WebSockets, which
 	// http.Server.Shutdown does not touch.
 	tracker := websocket.NewTracker(nil)
-	ws := newWSRouter(&router.Options{WebSocket: &websocket.Options{Tracker: tracker}})
-	h := newRouter(ws, middleware.RequestID, middleware.Logger, middleware.Recoverer)
+	wsOpts := &websocket.Options{Tracker: tracker}
+	ws := newWSRouter(&router.Options{WebSocket: wsOpts})
+	h := newRouter(ws, wsOpts, middleware.RequestID, middleware.Logger, middleware.Recoverer)
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	stopper := graceful.Attach(srv, &graceful.Options{Tracker: tracker})
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -68,16 +72,40 @@ func main() {
 }
 
 // newRouter is the application's chi router: mws (chi middleware, the
-// first outermost) for every request, an ordinary JSON route, and the
-// WebSocket routes of ws under /ws. chi's Mount leaves r.URL.Path whole,
-// so http.StripPrefix hands ws the rest of the path: its patterns do not
-// depend on where it is mounted.
-func newRouter(ws *router.WSRouter, mws ...func(http.Handler) http.Handler) *chi.Mux {
+// first outermost) for every request, an ordinary JSON route, the
+// WebSocket routes of ws under /ws, and a WebSocket on a chi route of its
+// own, configured by wsOpts (nil for defaults). chi's Mount leaves
+// r.URL.Path whole, so http.StripPrefix hands ws the rest of the path: its
+// patterns do not depend on where it is mounted.
+func newRouter(ws *router.WSRouter, wsOpts *websocket.Options, mws ...func(http.Handler) http.Handler) *chi.Mux {
 	r := chi.NewRouter()
 	r.Use(mws...)
 	r.Get("/api/rooms/{room}", roomInfo)
+	r.With(chiPathParams).Get("/live/{room:[a-z0-9-]+}", websocket.Handler(room, wsOpts).ServeHTTP)
 	r.Mount("/ws", http.StripPrefix("/ws", ws))
 	return r
+}
+
+// chiPathParams is the adapter that hands the path parameters chi matched
+// to the WebSocket connection, for its PathParam and PathParams. A
+// WebSocket lists by itself only the wildcards of a ServeMux-style
+// pattern in r.Pattern, which chi's {name:regexp} and * are not. Use it
+// on a route (chi's With or Group), where chi has matched them; a Use
+// middleware of the whole router runs before routing.
+func chiPathParams(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rctx := chi.RouteContext(r.Context()); rctx != nil {
+			keys, values := rctx.URLParams.Keys, rctx.URLParams.Values
+			ps := make([]websocket.Param, 0, len(keys))
+			for i, k := range keys {
+				if i < len(values) {
+					ps = append(ps, websocket.Param{Name: k, Value: values[i]})
+				}
+			}
+			r = websocket.WithPathParams(r, ps...)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // newWSRouter returns the WebSocket routes; opts as in router.NewWithOptions.

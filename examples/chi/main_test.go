@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 	gws "github.com/gorilla/websocket"
 	"go.uber.org/goleak"
@@ -97,22 +99,25 @@ func checkApp(t *testing.T, base string, wantReqID bool) {
 	}
 	closeClean(t, c)
 
-	c, status = dial(t, ws+"/ws/rooms/lobby", http.Header{"X-Request-Id": {"req-ws-1"}})
-	if status != http.StatusSwitchingProtocols {
-		t.Fatalf("/ws/rooms/lobby: handshake status %d", status)
+	// The room on the WSRouter, and on chi's own route.
+	for _, path := range []string{"/ws/rooms/lobby", "/live/lobby"} {
+		c, status = dial(t, ws+path, http.Header{"X-Request-Id": {"req-ws-1"}})
+		if status != http.StatusSwitchingProtocols {
+			t.Fatalf("%s: handshake status %d", path, status)
+		}
+		var hello map[string]string
+		if err := c.ReadJSON(&hello); err != nil || hello["room"] != "lobby" {
+			t.Errorf("%s: room greeting %v %v, want room lobby from the path", path, hello, err)
+		}
+		if got := hello["requestId"]; wantReqID && got != "req-ws-1" || !wantReqID && got != "" {
+			t.Errorf("%s: room greeting requestId %q (RequestID in the chain: %v)", path, got, wantReqID)
+		}
+		c.WriteMessage(gws.TextMessage, []byte("hi"))
+		if _, data, err := c.ReadMessage(); err != nil || string(data) != "lobby: hi" {
+			t.Errorf("%s: room echo %q %v", path, data, err)
+		}
+		closeClean(t, c)
 	}
-	var hello map[string]string
-	if err := c.ReadJSON(&hello); err != nil || hello["room"] != "lobby" {
-		t.Errorf("room greeting %v %v, want room lobby from the path", hello, err)
-	}
-	if got := hello["requestId"]; wantReqID && got != "req-ws-1" || !wantReqID && got != "" {
-		t.Errorf("room greeting requestId %q (RequestID in the chain: %v)", got, wantReqID)
-	}
-	c.WriteMessage(gws.TextMessage, []byte("hi"))
-	if _, data, err := c.ReadMessage(); err != nil || string(data) != "lobby: hi" {
-		t.Errorf("room echo %q %v", data, err)
-	}
-	closeClean(t, c)
 
 	status, body := httpGet(t, base+"/api/rooms/lobby")
 	var info map[string]string
@@ -139,7 +144,7 @@ func checkApp(t *testing.T, base string, wantReqID bool) {
 			t.Errorf("GET %s: %d %q, want %d %q", tt.path, status, body, tt.status, tt.body)
 		}
 	}
-	for _, path := range []string{"/ws/nope", "/ws/rooms/a/b", "/nope"} {
+	for _, path := range []string{"/ws/nope", "/ws/rooms/a/b", "/nope", "/live/Not_A_Room"} {
 		if _, status := dial(t, ws+path, nil); status != http.StatusNotFound {
 			t.Errorf("handshake to %s: status %d, want 404", path, status)
 		}
@@ -192,6 +197,10 @@ func (l *statusLog) waitFor(path string, upgrade bool) (logEntry, bool) {
 	return logEntry{}, false
 }
 
+func quietWSOptions() *websocket.Options {
+	return &websocket.Options{Logger: slog.New(slog.DiscardHandler)}
+}
+
 func quietWSRouter() *router.WSRouter {
 	return newWSRouter(&router.Options{Logger: slog.New(slog.DiscardHandler)})
 }
@@ -221,7 +230,7 @@ func TestUpgradeThroughChiMiddleware(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var access statusLog
-			srv := httptest.NewServer(newRouter(quietWSRouter(), tt.mws(&access)...))
+			srv := httptest.NewServer(newRouter(quietWSRouter(), quietWSOptions(), tt.mws(&access)...))
 			defer srv.Close()
 			if tt.wrapped {
 				// The wrapping middleware sees the handshake's HTTP handler
@@ -268,7 +277,7 @@ func TestHandlerPanicUnderRecoverer(t *testing.T) {
 		}
 		panic("boom")
 	})
-	srv := httptest.NewServer(newRouter(wsr, middleware.RequestID, middleware.Recoverer))
+	srv := httptest.NewServer(newRouter(wsr, quietWSOptions(), middleware.RequestID, middleware.Recoverer))
 	defer srv.Close()
 	base := "ws" + strings.TrimPrefix(srv.URL, "http")
 
@@ -294,4 +303,66 @@ func TestHandlerPanicUnderRecoverer(t *testing.T) {
 func TestDemo(t *testing.T) {
 	addr := wstest.StartExample(t)
 	checkApp(t, "http://"+addr, true)
+}
+
+// TestPathParamsUnderChi: on chi routes, with chiPathParams, PathParam,
+// PathParams and Request's PathValue give chi's parameters alike (a
+// {name:regexp} and the * of a catch-all too), before and after Accept;
+// without it, those of a pattern ServeMux could read still reach them.
+func TestPathParamsUnderChi(t *testing.T) {
+	t.Parallel()
+	type view struct {
+		Params    map[string]string `json:"params"`
+		Param     map[string]string `json:"param"`
+		PathValue map[string]string `json:"pathValue"`
+	}
+	names := []string{"tenant", "room", "*", "missing"}
+	look := func(ws *websocket.WebSocket) view {
+		v := view{Params: ws.PathParams(), Param: map[string]string{}, PathValue: map[string]string{}}
+		for _, n := range names {
+			v.Param[n] = ws.PathParam(n)
+			v.PathValue[n] = ws.Request().PathValue(n)
+		}
+		return v
+	}
+	h := websocket.Handler(func(ws *websocket.WebSocket) error {
+		before := look(ws)
+		if err := ws.Accept(ws.Context(), nil); err != nil {
+			return err
+		}
+		return ws.SendJSON([]view{before, look(ws)})
+	}, quietWSOptions())
+	r := chi.NewRouter()
+	r.With(chiPathParams).Get("/t/{tenant}/live/{room:[a-z0-9-]+}/*", h.ServeHTTP)
+	r.Get("/t/{tenant}/plain/{room}", h.ServeHTTP)
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+	base := "ws" + strings.TrimPrefix(srv.URL, "http")
+
+	for _, tt := range []struct {
+		path string
+		want map[string]string
+	}{
+		{"/t/acme/live/lobby/a/b", map[string]string{"tenant": "acme", "room": "lobby", "*": "a/b"}},
+		{"/t/acme/plain/lobby", map[string]string{"tenant": "acme", "room": "lobby"}},
+	} {
+		want := view{Params: tt.want, Param: map[string]string{}, PathValue: map[string]string{}}
+		for _, n := range names {
+			want.Param[n], want.PathValue[n] = tt.want[n], tt.want[n]
+		}
+		c, status := dial(t, base+tt.path, nil)
+		if status != http.StatusSwitchingProtocols {
+			t.Fatalf("%s: handshake status %d", tt.path, status)
+		}
+		var got []view
+		if err := c.ReadJSON(&got); err != nil {
+			t.Fatalf("%s: %v", tt.path, err)
+		}
+		closeClean(t, c)
+		for i, when := range []string{"before", "after"} {
+			if len(got) != 2 || !reflect.DeepEqual(got[i], want) {
+				t.Errorf("%s %s Accept:\n got %+v\nwant %+v", tt.path, when, got, want)
+			}
+		}
+	}
 }
