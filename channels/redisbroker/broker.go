@@ -58,6 +58,13 @@
 // Options.Timeout or ctx) and returns it, with the position of a saved
 // message. Close writes what is queued before it lets go of Redis.
 //
+// Two outcomes stay ambiguous, as with any client of a remote server: a
+// publish that failed because Redis did not answer within the timeout
+// may still have been carried out (a caller that sends it again may
+// duplicate it), and a SCRIPT FLUSH sent by another client between the
+// pipeline's loading of its script and a batch's saved messages makes
+// those messages go after the batch's unsaved ones of the same group.
+//
 // # Keys
 //
 // Every key starts with Options.Prefix, and each has a TTL or an owner

@@ -69,7 +69,6 @@ type pipeline struct {
 	pending int   // those requests
 	down    error // set while Redis is known to be unreachable
 	closing bool
-	loaded  bool // the script is known to be loaded (writer only)
 
 	wake chan struct{} // cap 1: the queue has something, or closing
 	done chan struct{} // closed when the writer has finished
@@ -244,14 +243,18 @@ func (p *pipeline) write(batch []*pubReq) error {
 	c := p.sh.client
 	us := units(batch)
 	cmds := make(rueidis.Commands, 0, len(us)+1)
+	// A batch with saved messages loads the script first, in the same
+	// round trip: Redis may have lost its scripts (a restart, SCRIPT
+	// FLUSH) since the last batch, and an EVALSHA refused with NOSCRIPT
+	// would have to be sent again after the batch's unsaved messages of
+	// the same group, out of order. Loading a script Redis has is a hash
+	// and a lookup, once per batch.
 	load := false
-	if !p.loaded {
-		for _, r := range batch {
-			if r.saved {
-				load = true
-				cmds = append(cmds, c.B().ScriptLoad().Script(publishSavedSrc).Build())
-				break
-			}
+	for _, r := range batch {
+		if r.saved {
+			load = true
+			cmds = append(cmds, c.B().ScriptLoad().Script(publishSavedSrc).Build())
+			break
 		}
 	}
 	for _, u := range us {
@@ -265,9 +268,6 @@ func (p *pipeline) write(batch []*pubReq) error {
 	p.stats.batches.Add(1)
 	p.stats.commands.Add(uint64(len(batch)))
 	if load {
-		if res[0].Error() == nil {
-			p.loaded = true
-		}
 		res = res[1:]
 	}
 	// Redis being unreachable is recorded before anyone hears of it, so
@@ -293,9 +293,9 @@ func (p *pipeline) write(batch []*pubReq) error {
 			err = res[i].Error()
 		}
 		if re, ok := rueidis.IsRedisErr(err); ok && re.IsNoScript() && !u.reqs[0].retried {
-			// Redis lost its scripts (a restart, SCRIPT FLUSH): load it
-			// and send these again, ahead of anything newer.
-			p.loaded = false
+			// Only a SCRIPT FLUSH from another client between the load
+			// and this command gets here: send these again, ahead of
+			// anything newer (behind this batch's unsaved messages).
 			for _, r := range u.reqs {
 				r.retried = true
 			}

@@ -62,10 +62,12 @@ local size, maxb = tonumber(ARGV[2]), tonumber(ARGV[5])
 local len = redis.call('XLEN', KEYS[2])
 local freed = 0
 local function over() return len > 1 and (len > size or (maxb > 0 and sz - freed > maxb)) end
+local want = 0
 while over() do
-  -- The oldest entries, as many as the count cap needs gone (one at
-  -- least, for the byte cap), a bounded number at a time.
-  local k = math.min(math.max(len - size, 1), len - 1, 1000)
+  -- The oldest entries: as many as the count cap needs gone, then, for
+  -- the byte cap, twice as many each round, a bounded number at a time.
+  want = math.max(len - size, want * 2, 1)
+  local k = math.min(want, len - 1, 1000)
   local ids = {}
   for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', k)) do
     if not over() then break end
