@@ -102,7 +102,9 @@
 //	4001  StatusSlowConsumer        the peer's outbound queue overflowed
 //	4002  StatusPongTimeout         no pong within Options.PongTimeout of a ping
 //	4003  StatusRateLimited         the peer sent faster than its rate limit
-//	4004  StatusUnauthorized        authentication failed or expired
+//	4004  StatusUnauthorized        authentication failed or expired (for applications to
+//	                                send: the library refuses a failed authentication with
+//	                                401 before the upgrade)
 //	4005  StatusExpired             the connection outlived its expiry
 //
 // # Defaults
