@@ -60,6 +60,25 @@ type PublishQueue interface {
 	PendingPublishes() (messages, bytes int)
 }
 
+// ShardedBroker is a Broker that spreads its work over several servers
+// (shards) and can tell the state of each.
+type ShardedBroker interface {
+	Shards() []ShardState
+}
+
+// ShardState is one shard of a ShardedBroker at one moment.
+type ShardState struct {
+	// Name tells the shard apart in metrics; it never holds an address
+	// or a password.
+	Name string
+	// Up is false while the broker cannot use the shard (its connection
+	// is down, or it refuses sends until its server answers).
+	Up bool
+	// PendingMessages and PendingBytes are what waits for the shard's
+	// server (see PublishQueue).
+	PendingMessages, PendingBytes int
+}
+
 // HistorySizer is a Broker that can tell the size of its histories.
 type HistorySizer interface {
 	HistorySize() (entries, bytes int)

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/redis/rueidis"
+
+	"github.com/switchboard-go/switchboard/channels"
 )
 
 // shard is one Redis server of the broker and what runs against it: a
@@ -88,4 +91,28 @@ func newClient(addr string, o *Options) (rueidis.Client, error) {
 		return nil, fmt.Errorf("redisbroker: connecting to %s: %w", addr, reach(err))
 	}
 	return client, nil
+}
+
+// Shards implements channels.ShardedBroker: for each shard, in the order
+// of Options.Shards (one entry for Addr), whether its pub/sub connection
+// is up and its pipeline is not refusing sends for want of Redis, and
+// what its pipeline holds. Shards are named by index, since an address
+// may carry a password.
+func (b *Broker) Shards() []channels.ShardState {
+	out := make([]channels.ShardState, len(b.shards))
+	for i, sh := range b.shards {
+		sh.sub.wireMu.Lock()
+		subscribed := sh.sub.conn != nil
+		sh.sub.wireMu.Unlock()
+		p := sh.pipe
+		p.mu.Lock()
+		out[i] = channels.ShardState{
+			Name:            strconv.Itoa(i),
+			Up:              subscribed && p.down == nil,
+			PendingMessages: p.pending,
+			PendingBytes:    p.bytes,
+		}
+		p.mu.Unlock()
+	}
+	return out
 }

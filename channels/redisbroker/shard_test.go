@@ -305,6 +305,15 @@ func TestShardKilled(t *testing.T) {
 	_, err = p.n1.box.OnlineUsers(ctx)
 	down("OnlineUsers, which needs every shard,", err)
 	p.checkOthers(t, dead, "during the outage")
+	// The broker reports which shard is down, for metrics.
+	eventually(t, "Shards to show the dead shard down and the others up", func() bool {
+		for i, st := range p.n1.broker.Shards() {
+			if st.Up != (i != dead) || st.Name != strconv.Itoa(i) {
+				return false
+			}
+		}
+		return true
+	})
 
 	p.rss[dead].Restart()
 	// The shard lost its group's saved messages: the group's member is
@@ -322,6 +331,9 @@ func TestShardKilled(t *testing.T) {
 		}
 		break
 	}
+	eventually(t, "every shard up again", func() bool {
+		return !slices.ContainsFunc(p.n1.broker.Shards(), func(st channels.ShardState) bool { return !st.Up })
+	})
 	rejoined, _ := p.n2.connect(query("group", p.groups[dead]))
 	eventually(t, "a confirmed send to the dead shard's group", func() bool {
 		_, err := p.n1.box.GroupSend(ctx, p.groups[dead], "back", channels.SaveHistory(), channels.Confirm())

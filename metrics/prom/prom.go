@@ -29,6 +29,10 @@
 //	switchboard_pipeline_pending_messages, switchboard_pipeline_pending_bytes
 //	                                        gauges of what waits for the broker's server
 //	                                        (brokers that queue, channels.PublishQueue)
+//	switchboard_broker_shard_up             gauge    1 while a shard of the broker is usable, 0 while
+//	                                        not, by shard (its index; brokers that are a
+//	                                        channels.ShardedBroker)
+//	switchboard_broker_shard_pending_bytes  gauge    what waits for each shard's server, by shard
 //
 // For the pipeline's series, give the collector to the broker too:
 // redisbroker.Options{Metrics: m}.
@@ -84,7 +88,7 @@ type Metrics struct {
 	batchSize  prometheus.Histogram
 	batchTime  prometheus.Histogram
 
-	pendingMsgs, pendingBytes                                                     *prometheus.Desc
+	pendingMsgs, pendingBytes, shardUp, shardPending                              *prometheus.Desc
 	conns, queued, chans, users, groups, members, largest, histEntries, histBytes *prometheus.Desc
 }
 
@@ -140,15 +144,19 @@ func New(opts *Options) *Metrics {
 			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, .5, 2}}),
 		pendingMsgs:  desc("pipeline_pending_messages", "Messages a network broker has taken in and its server not yet answered."),
 		pendingBytes: desc("pipeline_pending_bytes", "Bytes of the messages a network broker has taken in and its server not yet answered."),
-		conns:        desc("connections", "Open WebSocket connections."),
-		queued:       desc("outbound_queue_bytes", "Bytes waiting in the connections' outbound queues."),
-		chans:        desc("channels", "Channels registered in the boxes."),
-		users:        desc("users", "Distinct users with a channel in the boxes."),
-		groups:       desc("groups", "Groups with local members."),
-		members:      desc("group_memberships", "Sum of the groups' local sizes."),
-		largest:      desc("largest_group", "Local members of the largest group."),
-		histEntries:  desc("history_entries", "Entries kept in the groups' histories (brokers that can tell)."),
-		histBytes:    desc("history_bytes", "Bytes of the entries kept in the groups' histories (brokers that can tell)."),
+		shardUp: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "broker_shard_up"),
+			"1 while a shard of the broker is usable (connected, not refusing sends), 0 while not.", []string{"shard"}, nil),
+		shardPending: prometheus.NewDesc(prometheus.BuildFQName(ns, "", "broker_shard_pending_bytes"),
+			"Bytes of the messages a shard's pipeline has taken in and its server not yet answered.", []string{"shard"}, nil),
+		conns:       desc("connections", "Open WebSocket connections."),
+		queued:      desc("outbound_queue_bytes", "Bytes waiting in the connections' outbound queues."),
+		chans:       desc("channels", "Channels registered in the boxes."),
+		users:       desc("users", "Distinct users with a channel in the boxes."),
+		groups:      desc("groups", "Groups with local members."),
+		members:     desc("group_memberships", "Sum of the groups' local sizes."),
+		largest:     desc("largest_group", "Local members of the largest group."),
+		histEntries: desc("history_entries", "Entries kept in the groups' histories (brokers that can tell)."),
+		histBytes:   desc("history_bytes", "Bytes of the entries kept in the groups' histories (brokers that can tell)."),
 	}
 }
 
@@ -162,7 +170,7 @@ func (m *Metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, c := range m.vectors() {
 		c.Describe(ch)
 	}
-	for _, d := range []*prometheus.Desc{m.conns, m.queued, m.chans, m.users, m.groups, m.members, m.largest, m.histEntries, m.histBytes, m.pendingMsgs, m.pendingBytes} {
+	for _, d := range []*prometheus.Desc{m.conns, m.queued, m.chans, m.users, m.groups, m.members, m.largest, m.histEntries, m.histBytes, m.pendingMsgs, m.pendingBytes, m.shardUp, m.shardPending} {
 		ch <- d
 	}
 }
@@ -188,6 +196,16 @@ func (m *Metrics) Collect(ch chan<- prometheus.Metric) {
 		var pendingMsgs, pendingBytes int
 		brokers := map[channels.Broker]bool{} // boxes sharing a broker count it once
 		for _, b := range boxes {
+			if sb, ok := b.Broker().(channels.ShardedBroker); ok && !brokers[b.Broker()] {
+				for _, st := range sb.Shards() {
+					up := 0.0
+					if st.Up {
+						up = 1
+					}
+					ch <- prometheus.MustNewConstMetric(m.shardUp, prometheus.GaugeValue, up, st.Name)
+					ch <- prometheus.MustNewConstMetric(m.shardPending, prometheus.GaugeValue, float64(st.PendingBytes), st.Name)
+				}
+			}
 			if q, ok := b.Broker().(channels.PublishQueue); ok && !brokers[b.Broker()] {
 				n, nb := q.PendingPublishes()
 				pendingMsgs += n

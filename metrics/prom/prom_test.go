@@ -130,6 +130,10 @@ type queueBroker struct{ *channels.MemoryBroker }
 
 func (queueBroker) PendingPublishes() (int, int) { return 3, 300 }
 
+func (queueBroker) Shards() []channels.ShardState {
+	return []channels.ShardState{{Name: "0", Up: true, PendingBytes: 100}, {Name: "1", PendingBytes: 200}}
+}
+
 // A network broker's pipeline reports through the same collector: its
 // publishes by kind, its failures by reason, its round trips and, read
 // at scrape time, what waits.
@@ -159,6 +163,9 @@ func TestPipelineSeries(t *testing.T) {
 		`switchboard_pipeline_batch_seconds_count 1`,
 		`switchboard_pipeline_pending_messages 3`,
 		`switchboard_pipeline_pending_bytes 300`,
+		`switchboard_broker_shard_up{shard="0"} 1`,
+		`switchboard_broker_shard_up{shard="1"} 0`,
+		`switchboard_broker_shard_pending_bytes{shard="1"} 200`,
 	} {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("the scrape lacks %s", want)
