@@ -50,7 +50,7 @@ var static embed.FS
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "listen address")
-	redisURL := flag.String("redis", "", "Redis URL (redis://host:port) shared by every process of the chat; in memory when empty")
+	redisURL := flag.String("redis", "", "Redis URL (redis://host:port) shared by every process of the chat, or several, comma-separated, to shard over (the same list, in the same order, for every process); in memory when empty")
 	history := flag.Int("history", channels.DefaultHistorySize, "messages each room keeps for those who join or come back")
 	flag.Parse()
 	ln, err := net.Listen("tcp", *addr)
@@ -59,7 +59,11 @@ func main() {
 	}
 	var broker *redisbroker.Broker
 	if *redisURL != "" {
-		if broker, err = redisbroker.New(&redisbroker.Options{Addr: *redisURL}); err != nil {
+		bo := &redisbroker.Options{Addr: *redisURL}
+		if addrs := strings.Split(*redisURL, ","); len(addrs) > 1 {
+			bo = &redisbroker.Options{Shards: addrs}
+		}
+		if broker, err = redisbroker.New(bo); err != nil {
 			log.Fatal(err)
 		}
 	}
