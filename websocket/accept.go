@@ -92,7 +92,7 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 	ws.subprotocol = conn.Subprotocol()
 	ws.state.Store(int32(StateConnected))
 	if ws.cfg.pingInterval > 0 && !ws.closing {
-		keepalives.schedule(ws, time.Now().Add(ws.cfg.pingInterval).UnixNano())
+		ws.cfg.keepalive.schedule(ws, time.Now().Add(ws.cfg.pingInterval).UnixNano())
 	}
 	ws.mu.Unlock()
 	ws.cfg.metrics.Accepted()

@@ -144,7 +144,7 @@ func (ws *WebSocket) teardown() {
 	clear(ws.queue)
 	ws.queue, ws.spare, ws.queued, ws.pongAt = nil, nil, 0, 0
 	if ws.cfg.pingInterval > 0 {
-		keepalives.unschedule(ws)
+		ws.cfg.keepalive.unschedule(ws)
 	}
 	bc := ws.bc
 	hooks := ws.onClose

@@ -58,15 +58,15 @@
 // goroutine stays shallow; a 512-byte read buffer is lent from a pool only
 // while a message is read, and the keepalive's pings and pongs are
 // answered without it. Keepalive needs no timer per connection: one timer
-// serves every connection of the process, from a heap of their next
-// checks. net/http's own per-request buffers are released
-// right after the handshake, and so is the request: an accepted
-// connection keeps only what its methods read (the URL's path and query,
-// the protocol, host, addresses, pattern, path values and TLS state) and
-// the headers packed in one string, not in net/http's map; Header and
-// Request rebuild the map and the request on first use. A handler that
-// calls Request before Accept keeps the request it made, with net/http's
-// header map.
+// serves every connection of a Handler, from a heap of their next
+// checks, and is stopped while the Handler has no connection. net/http's
+// own per-request buffers are released right after the handshake, and so
+// is the request: an accepted connection keeps only what its methods
+// read (the URL's path and query, the protocol, host, addresses, pattern,
+// path values and TLS state) and the headers packed in one string, not
+// in net/http's map; Header and Request rebuild the map and the request
+// on first use. A handler that calls Request before Accept keeps the
+// request it made, with net/http's header map.
 //
 // A goroutine's stack usually starts at 2 KiB and doubles whenever it
 // runs out; one that waits never gets the space back. Accept, Receive,
@@ -77,6 +77,17 @@
 // branch inline is not) costs 2 KiB of stack per idle connection; one that
 // goes deeper costs 4 KiB, and so does a connection whose handler has
 // processed messages of any weight.
+//
+// # State
+//
+// The package keeps no mutable state of its own. What connections share
+// belongs to the Handler that accepted them: each call to Handler (and so
+// each router.WSRouter route) resolves its Options into a configuration
+// of its own, with its buffer pools (sync.Pool) and its keepalive
+// scheduler. Two Handlers share neither, even when made from the same
+// *Options, and one Handler's connections never wait on another's.
+// Package-level variables are read-only: the error values, the names of
+// the close codes and the bytes of the ping frame.
 //
 // # Close codes
 //

@@ -29,6 +29,10 @@ type HandlerFunc func(ws *WebSocket) error
 // fn runs on a goroutine of its own; the HTTP handler goroutine answers the
 // handshake on fn's behalf and returns right after, so that net/http frees
 // its per-request buffers while the connection lives on.
+//
+// Each call makes a Handler with buffer pools and a keepalive scheduler of
+// its own, shared by its connections and by no other Handler (see State
+// in the package doc).
 func Handler(fn HandlerFunc, opts *Options) http.Handler {
 	if fn == nil {
 		panic("websocket: nil HandlerFunc")

@@ -55,7 +55,7 @@ func (ws *WebSocket) onPong(string) error {
 }
 
 // onKeepalive runs when the connection's keepalive check is due (see
-// keepalives). It pings a connection that has been silent for
+// scheduler). It pings a connection that has been silent for
 // PingInterval and closes it with StatusPongTimeout when nothing arrived
 // within PongTimeout of the ping.
 func (ws *WebSocket) onKeepalive(now int64) {
@@ -89,6 +89,8 @@ func (ws *WebSocket) onKeepalive(now int64) {
 	ws.rearm(now, ws.cfg.pongTimeout)
 }
 
+// pingFrame is the ping every connection queues: an empty payload, the
+// same bytes for all. It is never written to, so one copy is shared.
 var pingFrame = []byte{0x80 | opPing, 0}
 
 // rearm schedules the connection's next keepalive check d after now,
@@ -96,18 +98,20 @@ var pingFrame = []byte{0x80 | opPing, 0}
 func (ws *WebSocket) rearm(now int64, d time.Duration) {
 	ws.mu.Lock()
 	if !ws.closing {
-		keepalives.schedule(ws, now+int64(d))
+		ws.cfg.keepalive.schedule(ws, now+int64(d))
 	}
 	ws.mu.Unlock()
 }
 
-// keepalives holds the next keepalive check of every connection of the
-// process in a min-heap and runs the due ones from one timer: a
-// connection costs a heap slot and two fields instead of a timer of its
-// own. Lock order: a connection's mu, then keepalives.mu.
-var keepalives ticker
-
-type ticker struct {
+// scheduler holds the next keepalive check of every connection of one
+// Handler (its config owns it) in a min-heap and runs the due ones from
+// one timer: a connection costs a heap slot and two fields instead of a
+// timer of its own. The zero value is ready to use. The timer is made on
+// first use and is stopped whenever the heap is empty, so a scheduler
+// with no connections has no timer armed and no goroutine; fire runs on
+// a goroutine of its own (time.AfterFunc's) only while checks are due.
+// Lock order: a connection's mu, then the scheduler's mu.
+type scheduler struct {
 	mu    sync.Mutex
 	heap  kaHeap       // by kaAt
 	timer *time.Timer  // runs fire; made on first use
@@ -117,7 +121,7 @@ type ticker struct {
 
 // schedule sets ws's next check to at (unix nanos), adding ws to the heap
 // if it is not in it.
-func (k *ticker) schedule(ws *WebSocket, at int64) {
+func (k *scheduler) schedule(ws *WebSocket, at int64) {
 	k.mu.Lock()
 	ws.kaAt = at
 	if ws.kaIdx == 0 {
@@ -129,16 +133,30 @@ func (k *ticker) schedule(ws *WebSocket, at int64) {
 	k.mu.Unlock()
 }
 
-// unschedule takes ws out of the heap.
-func (k *ticker) unschedule(ws *WebSocket) {
+// unschedule takes ws out of the heap, and stops the timer when the heap
+// is left empty.
+func (k *scheduler) unschedule(ws *WebSocket) {
 	k.mu.Lock()
 	if ws.kaIdx != 0 {
 		k.removeLocked(int(ws.kaIdx) - 1)
+		if len(k.heap) == 0 {
+			k.stopLocked()
+		}
 	}
 	k.mu.Unlock()
 }
 
-func (k *ticker) removeLocked(i int) *WebSocket {
+// stopLocked disarms the timer. A fire that the timer has started
+// already runs as any other: it arms the timer again only for a check
+// scheduled since.
+func (k *scheduler) stopLocked() {
+	if k.timer != nil {
+		k.timer.Stop()
+	}
+	k.at = 0
+}
+
+func (k *scheduler) removeLocked(i int) *WebSocket {
 	ws := heap.Remove(&k.heap, i).(*WebSocket)
 	if cap(k.heap) > 256 && len(k.heap) < cap(k.heap)/4 {
 		k.heap = slices.Clip(slices.Clone(k.heap)) // give back what a burst grew
@@ -147,7 +165,7 @@ func (k *ticker) removeLocked(i int) *WebSocket {
 }
 
 // armLocked makes the timer fire at the earliest check.
-func (k *ticker) armLocked() {
+func (k *scheduler) armLocked() {
 	if len(k.heap) == 0 {
 		return
 	}
@@ -166,7 +184,7 @@ func (k *ticker) armLocked() {
 
 // fire runs the due checks, in batches so that the lock is not held
 // while they run.
-func (k *ticker) fire() {
+func (k *scheduler) fire() {
 	const batch = 256
 	for {
 		now := time.Now().UnixNano()

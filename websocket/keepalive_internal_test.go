@@ -1,18 +1,22 @@
 package websocket
 
 import (
+	"context"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	gws "github.com/gorilla/websocket"
 )
 
 // The keepalive heap stays a heap, with every connection's index right,
 // through random schedules, reschedules and removals.
 func TestKeepaliveHeap(t *testing.T) {
-	var k ticker
+	var k scheduler
 	defer func() {
 		if k.timer != nil {
 			k.timer.Stop()
@@ -62,6 +66,139 @@ func TestKeepaliveHeap(t *testing.T) {
 		}
 	}
 	check(-1)
+	if armed(&k) {
+		t.Fatal("the timer is armed with no connection scheduled")
+	}
+}
+
+// armed reports whether k's timer is armed, and stops it if it is: k
+// must have nothing scheduled.
+func armed(k *scheduler) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.at != 0 || (k.timer != nil && k.timer.Stop())
+}
+
+// scheduled returns the connections in k's heap.
+func scheduled(k *scheduler) []*WebSocket {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.heap)
+}
+
+// Each Handler has a keepalive scheduler of its own, made from the same
+// Options or not, that holds only its own connections and has no timer
+// armed once they are gone. One handler pings fast and its silent client
+// is closed with StatusPongTimeout (its check leaves the heap as it runs);
+// the other pings once an hour and its connection stays scheduled, until
+// the client leaves (and unschedule empties the heap).
+func TestKeepaliveSchedulerPerHandler(t *testing.T) {
+	t.Parallel()
+	fast := &Options{PingInterval: 20 * time.Millisecond, PongTimeout: 50 * time.Millisecond, CloseTimeout: 50 * time.Millisecond}
+	slow := &Options{PingInterval: time.Hour, CloseTimeout: 50 * time.Millisecond}
+	for _, tc := range []struct {
+		name         string
+		opts1, opts2 *Options
+	}{
+		{"different options", fast, slow},
+		{"same options", fast, fast},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			type served struct {
+				h    *handler
+				ws   chan *WebSocket
+				done chan error
+				url  string
+			}
+			serve := func(opts *Options) *served {
+				s := &served{ws: make(chan *WebSocket, 1), done: make(chan error, 1)}
+				s.h = Handler(func(ws *WebSocket) error {
+					if err := ws.Accept(context.Background(), nil); err != nil {
+						return err
+					}
+					s.ws <- ws
+					_, _, err := ws.Receive(context.Background())
+					s.done <- err
+					return err
+				}, opts).(*handler)
+				srv := httptest.NewServer(s.h)
+				t.Cleanup(srv.Close)
+				s.url = "ws" + strings.TrimPrefix(srv.URL, "http")
+				return s
+			}
+			dial := func(url string) *gws.Conn {
+				c, _, err := gws.DefaultDialer.Dial(url, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			wait := func(done <-chan error) error {
+				select {
+				case err := <-done:
+					return err
+				case <-time.After(10 * time.Second):
+					t.Fatal("handler did not return")
+					return nil
+				}
+			}
+
+			a, b := serve(tc.opts1), serve(tc.opts2)
+			if a.h.cfg == b.h.cfg || &a.h.cfg.keepalive == &b.h.cfg.keepalive {
+				t.Fatal("two handlers share a config")
+			}
+			// The clients never read, so they never answer a ping.
+			ca := dial(a.url)
+			wsA := <-a.ws
+			cb := dial(b.url)
+			wsB := <-b.ws
+
+			var sb []*WebSocket
+			if tc.opts2 == slow {
+				// b's only check is an hour away: its heap holds it
+				// whatever a's scheduler does.
+				sb = scheduled(&b.h.cfg.keepalive)
+				if len(sb) != 1 || sb[0] != wsB {
+					t.Fatalf("b's scheduler holds %d connections, want b's alone", len(sb))
+				}
+			}
+			if code := CloseStatus(wait(a.done)); code != StatusPongTimeout {
+				t.Fatalf("a's connection ended with %v, want %v", code, StatusPongTimeout)
+			}
+			<-wsA.Context().Done() // torn down
+			if sa := scheduled(&a.h.cfg.keepalive); len(sa) != 0 {
+				t.Fatalf("a's scheduler holds %d connections after its last ended", len(sa))
+			}
+			if armed(&a.h.cfg.keepalive) {
+				t.Fatal("a's scheduler has its timer armed with no connection")
+			}
+			if tc.opts2 == slow {
+				sb = scheduled(&b.h.cfg.keepalive)
+				if len(sb) != 1 || sb[0] != wsB {
+					t.Fatalf("after a's connection ended, b's scheduler holds %d connections, want b's", len(sb))
+				}
+			}
+
+			ca.Close()
+			want := StatusPongTimeout // b's client is as silent as a's
+			if tc.opts2 == slow {
+				want = StatusNormalClosure
+				cb.WriteMessage(gws.CloseMessage, gws.FormatCloseMessage(gws.CloseNormalClosure, ""))
+			}
+			if code := CloseStatus(wait(b.done)); code != want {
+				t.Fatalf("b's connection ended with %v, want %v", code, want)
+			}
+			<-wsB.Context().Done()
+			if sb := scheduled(&b.h.cfg.keepalive); len(sb) != 0 {
+				t.Fatalf("b's scheduler holds %d connections after its last ended", len(sb))
+			}
+			if armed(&b.h.cfg.keepalive) {
+				t.Fatal("b's scheduler has its timer armed with no connection")
+			}
+		})
+	}
 }
 
 // Pongs are bounded like any frame. With no writer to drain the queue: a

@@ -111,6 +111,9 @@ const (
 )
 
 // config is Options resolved, shared by every connection of a Handler.
+// It owns what those connections share: the buffer pools and the
+// keepalive scheduler. Each Handler call resolves its own, so two
+// Handlers share none of it, even when made from the same Options.
 type config struct {
 	readLimit        int64
 	pingInterval     time.Duration
@@ -129,6 +132,8 @@ type config struct {
 	burstPool sync.Pool // *[]byte of burstBufferSize, for coalesced writes
 	readPool  sync.Pool // *bufio.Reader of readBufferSize, lent while a message is read
 	writePool gws.BufferPool
+
+	keepalive scheduler // the connections' keepalive checks, when pingInterval > 0
 }
 
 func (o *Options) resolve() *config {

@@ -103,7 +103,7 @@ type WebSocket struct {
 	// Read side: readMu serialises readers; readBroken is guarded by it.
 	readMu     sync.Mutex
 	readBroken bool
-	kaIdx      int32         // index + 1 in keepalives.heap, 0 when not in it; guarded by keepalives.mu
+	kaIdx      int32         // index + 1 in cfg.keepalive's heap, 0 when not in it; guarded by its mu
 	lastRead   atomic.Int64  // unix nanos of the last frame read
 	activity   atomic.Uint64 // messages received and queued, for idle detection
 
@@ -126,7 +126,7 @@ type WebSocket struct {
 	onClose []func() // run once by teardown, guarded by mu
 	release func()   // frees the Tracker's limit slots (idempotent); set before the handler runs
 
-	kaAt     int64 // unix nanos of the next keepalive check; guarded by keepalives.mu
+	kaAt     int64 // unix nanos of the next keepalive check; guarded by cfg.keepalive's mu
 	pingSent int64 // unix nanos; touched only by onKeepalive, which runs for one connection at a time
 
 	storeMu sync.Mutex

@@ -281,9 +281,9 @@ func TestNoPongClosesWithPongTimeout(t *testing.T) {
 	}
 }
 
-// One timer serves the keepalive of every connection: among many at once,
-// each silent one is closed with StatusPongTimeout and each one that
-// answers stays open.
+// One timer serves the keepalive of every connection of a Handler: among
+// many at once, each silent one is closed with StatusPongTimeout and each
+// one that answers stays open.
 func TestKeepaliveManyConnections(t *testing.T) {
 	t.Parallel()
 	const n = 40
