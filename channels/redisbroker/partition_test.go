@@ -1,0 +1,224 @@
+package redisbroker
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The spec's test vector, and slots that redis-cli's CLUSTER KEYSLOT
+// gives for the same keys.
+func TestCRC16AndKeySlot(t *testing.T) {
+	t.Parallel()
+	if got := crc16("123456789"); got != 0x31C3 {
+		t.Fatalf("crc16(123456789) = %#x, want 0x31c3", got)
+	}
+	for _, c := range []struct {
+		key  string
+		slot int
+	}{
+		{"", 0},
+		{"foo", 12182},
+		{"{user1000}.following", keySlot("user1000")},
+		{"foo{}{bar}", keySlot("foo{}{bar}")}, // empty tag: whole key
+		{"foo{{bar}}zap", keySlot("{bar")},
+		{"foo{bar}{zap}", keySlot("bar")},
+		{"{", keySlot("{")},
+		{"a{b", int(crc16("a{b")) % clusterSlots},
+	} {
+		if got := keySlot(c.key); got != c.slot {
+			t.Errorf("keySlot(%q) = %d, want %d", c.key, got, c.slot)
+		}
+	}
+	if keySlot("foo{}{bar}") != int(crc16("foo{}{bar}"))%clusterSlots {
+		t.Error("an empty tag must hash the whole key")
+	}
+}
+
+// FuzzKeySlot checks the hash tag parser: the slot is in range, and a key
+// that starts with a well-formed tag hashes as the tag alone.
+func FuzzKeySlot(f *testing.F) {
+	for _, s := range []string{"", "{", "}", "{}", "{a}", "a{b}c", "{{}}", "x{}{y}"} {
+		f.Add(s, "rest")
+	}
+	f.Fuzz(func(t *testing.T, tag, rest string) {
+		if s := keySlot(tag + rest); s < 0 || s >= clusterSlots {
+			t.Fatalf("slot %d out of range", s)
+		}
+		if tag == "" || strings.Contains(tag, "}") {
+			return
+		}
+		if got, want := keySlot("{"+tag+"}"+rest), int(crc16(tag))%clusterSlots; got != want {
+			t.Fatalf("keySlot({%s}%s) = %d, want %d", tag, rest, got, want)
+		}
+	})
+}
+
+// evenSlotMap splits the slots as redis-cli --cluster create does
+// (clusterManagerCommandCreate in redis-cli.c).
+func evenSlotMap(masters int) []SlotRange {
+	per := float64(clusterSlots) / float64(masters)
+	var r []SlotRange
+	first, cursor := 0, 0.0
+	for i := range masters {
+		last := int(math.Round(cursor + per - 1))
+		if last > clusterSlots-1 || i == masters-1 {
+			last = clusterSlots - 1
+		}
+		if last < first {
+			last = first
+		}
+		r = append(r, SlotRange{first, last, "m" + strconv.Itoa(i)})
+		first = last + 1
+		cursor += per
+	}
+	return r
+}
+
+// unevenSlotMap gives master i a share proportional to i+1, the last
+// master's share split in two ranges, as after a resharding.
+func unevenSlotMap(masters int) []SlotRange {
+	total := masters * (masters + 1) / 2
+	var r []SlotRange
+	start := 0
+	for i := range masters {
+		end := start + clusterSlots*(i+1)/total - 1
+		if i == masters-1 {
+			end = clusterSlots - 1
+		}
+		r = append(r, SlotRange{start, end, "m" + strconv.Itoa(i)})
+		start = end + 1
+	}
+	// Move the first 100 slots of the first master to the last one.
+	r[0].Start += 100
+	r = append(r, SlotRange{0, 99, "m" + strconv.Itoa(masters-1)})
+	return r
+}
+
+// checkSpread verifies that every master gets within 10% of n/M of the n
+// partitions and that each tag's slot belongs to the master it counts for.
+func checkSpread(t *testing.T, n int, slotMap []SlotRange, tags []string) {
+	t.Helper()
+	owner := map[int]string{}
+	for _, r := range slotMap {
+		for s := r.Start; s <= r.End; s++ {
+			owner[s] = r.Master
+		}
+	}
+	count := map[string]int{}
+	for _, r := range slotMap {
+		count[r.Master] = 0
+	}
+	seen := map[string]bool{}
+	for p, tag := range tags {
+		if tag == "" || seen[tag] {
+			t.Fatalf("partition %d: empty or repeated tag %q", p, tag)
+		}
+		seen[tag] = true
+		count[owner[keySlot("{"+tag+"}")]]++
+	}
+	ideal := float64(n) / float64(len(count))
+	for m, c := range count {
+		if d := math.Abs(float64(c)-ideal) / ideal; d > 0.10 {
+			t.Errorf("master %s has %d partitions, %.1f%% off %.2f", m, c, 100*d, ideal)
+		}
+	}
+}
+
+func TestPartitionTagsSpread(t *testing.T) {
+	t.Parallel()
+	for masters := 3; masters <= 16; masters++ {
+		for name, slotMap := range map[string][]SlotRange{
+			"even":   evenSlotMap(masters),
+			"uneven": unevenSlotMap(masters),
+		} {
+			t.Run(name+"/"+strconv.Itoa(masters), func(t *testing.T) {
+				t.Parallel()
+				tags, err := partitionTags(defaultPartitions, slotMap)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkSpread(t, defaultPartitions, slotMap, tags)
+				// Deterministic, whatever the order of the ranges.
+				rev := slices.Clone(slotMap)
+				slices.Reverse(rev)
+				again, err := partitionTags(defaultPartitions, rev)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(tags, again) {
+					t.Fatalf("tags differ between runs:\n%v\n%v", tags, again)
+				}
+			})
+		}
+	}
+}
+
+// The tags of the even 3-master split are pinned: a change would move
+// every group of a running cluster to another slot.
+func TestPartitionTagsPinned(t *testing.T) {
+	t.Parallel()
+	tags, err := partitionTags(6, evenSlotMap(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"3", "1", "0", "7", "2", "4"}
+	if !slices.Equal(tags, want) {
+		t.Fatalf("partitionTags(6, even 3) = %q, want %q", tags, want)
+	}
+}
+
+func TestPartitionTagsErrors(t *testing.T) {
+	t.Parallel()
+	for name, c := range map[string]struct {
+		n int
+		m []SlotRange
+	}{
+		"no partitions": {0, evenSlotMap(3)},
+		"no slots":      {8, nil},
+		"out of range":  {8, []SlotRange{{0, clusterSlots, "a"}}},
+		"reversed":      {8, []SlotRange{{10, 5, "a"}}},
+		"overlap":       {8, []SlotRange{{0, 10, "a"}, {10, 20, "b"}}},
+		"too few slots": {8, []SlotRange{{0, 3, "a"}}},
+	} {
+		if _, err := partitionTags(c.n, c.m); err == nil {
+			t.Errorf("%s: no error", name)
+		}
+	}
+}
+
+// Every key and the channel of a group share its partition's slot,
+// whatever braces the prefix or the group's name hold.
+func TestPartitionKeysShareSlot(t *testing.T) {
+	t.Parallel()
+	tags, err := partitionTags(defaultPartitions, evenSlotMap(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prefix := range []string{"sb:", "{x}:", ""} {
+		k := partitionKeys{keys{prefix}}
+		for i := range 500 {
+			g := "room{" + strconv.Itoa(i) + "}"
+			p := partitionOf(g, defaultPartitions)
+			tag := tags[p]
+			want := keySlot("{" + tag + "}")
+			for _, key := range []string{k.meta(tag, g), k.stream(tag, g), k.presence(tag, g), k.groupChan(tag, g)} {
+				if got := keySlot(key); got != want {
+					t.Fatalf("%q: slot %d, want %d", key, got, want)
+				}
+			}
+		}
+	}
+}
+
+// partitionOf is stable: these values must never change.
+func TestPartitionOfPinned(t *testing.T) {
+	t.Parallel()
+	for g, want := range map[string]int{"": 90, "room": 120, "chat:42": 118} {
+		if got := partitionOf(g, 128); got != want {
+			t.Errorf("partitionOf(%q) = %d, want %d", g, got, want)
+		}
+	}
+}
