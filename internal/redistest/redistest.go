@@ -22,6 +22,7 @@ type Server struct {
 	dir  string
 	cmd  *exec.Cmd
 	done chan struct{}
+	args []string // more redis-server arguments
 }
 
 // Start starts a redis-server on a free port and stops it when the test
@@ -59,6 +60,7 @@ func (s *Server) start() {
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
 		"--loglevel", "warning")
+	s.cmd.Args = append(s.cmd.Args, s.args...)
 	// Its log goes to a file in the test's directory, not the test output.
 	logf, err := os.OpenFile(s.dir+"/redis.log", os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {

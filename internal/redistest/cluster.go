@@ -1,0 +1,223 @@
+package redistest
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Cluster is a Redis Cluster of throwaway redis-servers started for one
+// test, each on a free 127.0.0.1 port, keeping nothing on disk.
+type Cluster struct {
+	tb      testing.TB
+	nodes   []*Server
+	masters []string // addresses of the masters at start, by first slot
+	slots   []SlotRange
+}
+
+// SlotRange is a range of slots, Start to End inclusive, and the address
+// of the master that owns them.
+type SlotRange struct {
+	Start, End int
+	Master     string
+}
+
+// clusterNodeTimeout is the cluster-node-timeout of the test clusters:
+// short, so that a replica takes over from a killed master within a few
+// seconds.
+const clusterNodeTimeout = 1000 * time.Millisecond
+
+// StartCluster starts masters*(1+replicasPerMaster) redis-servers,
+// makes them a cluster with redis-cli --cluster create, and waits until
+// every node reports cluster_state:ok and every replica is in sync with
+// its master; it stops them all when the test
+// ends. Without redis-server or redis-cli the test is skipped, or fails
+// when the CI environment variable is set.
+func StartCluster(tb testing.TB, masters, replicasPerMaster int) *Cluster {
+	tb.Helper()
+	for _, bin := range []string{"redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(bin); err != nil {
+			if os.Getenv("CI") != "" {
+				tb.Fatalf("redistest: %s is not installed (CI must install it)", bin)
+			}
+			tb.Skipf("redistest: %s is not installed; skipping (apt-get install redis-server)", bin)
+		}
+	}
+	c := &Cluster{tb: tb}
+	tb.Cleanup(c.kill)
+	var addrs []string
+	for range masters * (1 + replicasPerMaster) {
+		s := &Server{tb: tb, port: clusterPort(tb), dir: tb.TempDir()}
+		s.args = []string{"--cluster-enabled", "yes",
+			"--cluster-config-file", s.dir + "/nodes.conf",
+			"--cluster-node-timeout", strconv.Itoa(int(clusterNodeTimeout / time.Millisecond)),
+			// Replicas sync at once rather than after the default 5s,
+			// so that they can take over soon after start.
+			"--repl-diskless-sync-delay", "0"}
+		s.start()
+		c.nodes = append(c.nodes, s)
+		addrs = append(addrs, s.Addr())
+	}
+	args := append([]string{"--cluster", "create"}, addrs...)
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicasPerMaster), "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redistest: redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range c.nodes {
+		for !strings.Contains(c.cli(s.Addr(), "CLUSTER", "INFO"), "cluster_state:ok") {
+			if time.Now().After(deadline) {
+				tb.Fatalf("redistest: cluster not ok within 20s at %s", s.Addr())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	// A replica that has not synced with its master cannot replace it.
+	for _, s := range c.nodes {
+		for {
+			info := c.cli(s.Addr(), "INFO", "replication")
+			if strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("redistest: replica %s not in sync within 20s", s.Addr())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	slots, err := parseClusterNodes(c.cli(addrs[0], "CLUSTER", "NODES"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	c.slots = slots
+	for _, r := range slots {
+		if !slices.Contains(c.masters, r.Master) {
+			c.masters = append(c.masters, r.Master)
+		}
+	}
+	return c
+}
+
+// clusterPort finds a free port whose cluster bus port (port+10000) is
+// free too.
+func clusterPort(tb testing.TB) int {
+	tb.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if port+10000 > 65535 {
+			continue
+		}
+		b, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port+10000))
+		if err != nil {
+			continue
+		}
+		b.Close()
+		return port
+	}
+	tb.Fatal("redistest: no free port pair for a cluster node")
+	return 0
+}
+
+// cli runs redis-cli against one node and returns its output, or "" when
+// the node does not answer.
+func (c *Cluster) cli(addr string, args ...string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	out, err := exec.Command("redis-cli", append([]string{"-h", host, "-p", port}, args...)...).Output()
+	if err != nil {
+		return ""
+	}
+	return string(out)
+}
+
+// Addrs are the addresses of all the nodes, masters and replicas.
+func (c *Cluster) Addrs() []string {
+	a := make([]string, len(c.nodes))
+	for i, s := range c.nodes {
+		a[i] = s.Addr()
+	}
+	return a
+}
+
+// Masters are the addresses of the masters at start, ordered by the
+// first slot each owns.
+func (c *Cluster) Masters() []string { return slices.Clone(c.masters) }
+
+// Slots is the slot map at start, from CLUSTER NODES.
+func (c *Cluster) Slots() []SlotRange { return slices.Clone(c.slots) }
+
+// SlotsNow reads the slot map again from the node at addr.
+func (c *Cluster) SlotsNow(addr string) ([]SlotRange, error) {
+	return parseClusterNodes(c.cli(addr, "CLUSTER", "NODES"))
+}
+
+// Info is the output of CLUSTER INFO at addr, "" if it does not answer.
+func (c *Cluster) Info(addr string) string { return c.cli(addr, "CLUSTER", "INFO") }
+
+// KillMaster stops Masters()[i] with SIGKILL.
+func (c *Cluster) KillMaster(i int) {
+	for _, s := range c.nodes {
+		if s.Addr() == c.masters[i] {
+			s.Kill()
+		}
+	}
+}
+
+func (c *Cluster) kill() {
+	for _, s := range c.nodes {
+		s.Kill()
+	}
+}
+
+// parseClusterNodes reads the slot map from the output of CLUSTER NODES:
+// a line per node, "<id> <ip:port@cport[,hostname]> <flags> <master>
+// <ping> <pong> <epoch> <link> <slot>...", where a slot is "n" or "n-m"
+// and "[...]" entries are slots being migrated (left out). CLUSTER NODES
+// rather than CLUSTER SLOTS or SHARDS: it is plain text that redis-cli
+// prints as is, so no RESP parser is needed here. Ranges come ordered by
+// start.
+func parseClusterNodes(out string) ([]SlotRange, error) {
+	var r []SlotRange
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) < 8 {
+			return nil, fmt.Errorf("redistest: short CLUSTER NODES line %q", line)
+		}
+		addr, _, _ := strings.Cut(f[1], "@")
+		for _, sl := range f[8:] {
+			if strings.HasPrefix(sl, "[") {
+				continue
+			}
+			a, b, isRange := strings.Cut(sl, "-")
+			start, err := strconv.Atoi(a)
+			if err != nil {
+				return nil, fmt.Errorf("redistest: bad slot %q", sl)
+			}
+			end := start
+			if isRange {
+				if end, err = strconv.Atoi(b); err != nil {
+					return nil, fmt.Errorf("redistest: bad slot %q", sl)
+				}
+			}
+			if start < 0 || end < start || end > 16383 {
+				return nil, fmt.Errorf("redistest: bad slot range %q", sl)
+			}
+			r = append(r, SlotRange{start, end, addr})
+		}
+	}
+	slices.SortFunc(r, func(a, b SlotRange) int { return a.Start - b.Start })
+	return r, nil
+}
