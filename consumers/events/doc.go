@@ -5,15 +5,19 @@
 // package protocol's.
 //
 //	ev := events.NewEvents(&events.EventOptions{Box: box})
-//	ev.On("message", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
-//		var m struct{ Text string }
-//		if err := e.Decode(&m); err != nil {
-//			return err // bad_request, "invalid payload for message"
-//		}
-//		_, err := c.EmitToRoom(ctx, e.Room, "message", m)
+//	events.On(ev, "message", func(ctx context.Context, c *events.EventConn, m Message) error {
+//		_, err := c.EmitToRoom(ctx, events.EventOf(ctx).Room, "message", m)
 //		return err
 //	})
+//	events.OnRequest(ev, "add", func(ctx context.Context, c *events.EventConn, s Sum) (int, error) {
+//		return s.A + s.B, nil // the ack's payload
+//	})
 //	rt.HandleFunc("/ws", ev.Handler())
+//
+// A payload that does not decode into the handler's type gets an error
+// event, bad_request "invalid payload for message", and never reaches
+// it. Events.On registers an untyped handler, which gets the *Event and
+// decodes its payload itself (Event.Decode), or not at all.
 //
 // # The protocol
 //

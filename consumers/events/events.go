@@ -322,7 +322,8 @@ func (c *EventConn) runHandler(ctx context.Context, h EventHandler, ev *Event) e
 				err = errors.New("internal error")
 			}
 		}()
-		return h(context.WithValue(ctx, replyKey{}, rs), c, ev)
+		ctx = context.WithValue(context.WithValue(ctx, replyKey{}, rs), eventKey{}, ev)
+		return h(ctx, c, ev)
 	}
 	var err error
 	if d := c.events.opts.HandlerTimeout; d > 0 {

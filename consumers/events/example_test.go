@@ -45,3 +45,42 @@ func ExampleEventOptions_authorizeJoin() {
 	// Output:
 	// error map[code:forbidden error:members of the team only]
 }
+
+// Typed handlers: On decodes the payload into the handler's type, and
+// OnRequest's result is the payload of the ack.
+func ExampleOn() {
+	box := channels.NewBox(nil)
+	defer box.Close(context.Background())
+	ev := events.NewEvents(&events.EventOptions{Box: box})
+
+	type message struct {
+		Text string `json:"text"`
+	}
+	events.On(ev, "message", func(ctx context.Context, c *events.EventConn, m message) error {
+		room := events.EventOf(ctx).Room // the room the event is aimed at
+		_, err := c.EmitToRoom(ctx, room, "message", m)
+		return err
+	})
+	type sum struct{ A, B int }
+	events.OnRequest(ev, "add", func(ctx context.Context, c *events.EventConn, s sum) (int, error) {
+		return s.A + s.B, nil
+	})
+
+	rt := router.New()
+	rt.HandleFunc("/ws", ev.Handler())
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+	ws, _, _ := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws", nil)
+	defer ws.Close()
+	for _, frame := range []string{
+		`{"event":"add","payload":{"A":2,"B":40},"ref":"1"}`,
+		`{"event":"add","payload":"two and forty","ref":"2"}`,
+	} {
+		ws.WriteMessage(gws.TextMessage, []byte(frame))
+		_, got, _ := ws.ReadMessage()
+		fmt.Println(string(got))
+	}
+	// Output:
+	// {"event":"ack","payload":42,"ref":"1"}
+	// {"event":"error","payload":{"code":"bad_request","error":"invalid payload for add"},"ref":"2"}
+}

@@ -154,6 +154,13 @@ func startDocServer(t *testing.T, attrs map[string]string) *docServer {
 		_, err := c.EmitToRoom(ctx, e.Room, "message", p)
 		return err
 	})
+	type operands struct {
+		A int `json:"a"`
+		B int `json:"b"`
+	}
+	events.OnRequest(ev, "add", func(_ context.Context, _ *events.EventConn, p operands) (map[string]int, error) {
+		return map[string]int{"sum": p.A + p.B}, nil
+	})
 	ev.On("fail", func(context.Context, *events.EventConn, *events.Event) error {
 		return errors.New("the database is on fire")
 	})
