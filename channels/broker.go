@@ -82,6 +82,15 @@ type Broker interface {
 	Close(ctx context.Context) error
 }
 
+// ChannelsPublisher is a Broker that sends one message to many channels
+// in one call (ChannelBox.SendToChannels uses it): PublishToChannels
+// delivers msg to each channel of ids held by another node than
+// msg.Origin, and returns how many it reached, as far as the broker can
+// tell; an id no node holds is not counted, and not an error.
+type ChannelsPublisher interface {
+	PublishToChannels(ctx context.Context, channelIDs []string, msg *Message) (int, error)
+}
+
 // Handler is the side of a box that a broker delivers to.
 type Handler interface {
 	// NodeID identifies the box; messages it published carry it as Origin

@@ -15,6 +15,7 @@
 //	// anywhere:
 //	box.GroupSend(ctx, "room:lobby", msg, channels.SaveHistory())
 //	box.SendToUser(ctx, "ada", notice)
+//	reached, err := box.SendToChannels(ctx, ids, notice) // on any node
 //
 // # Sending
 //

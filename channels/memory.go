@@ -41,7 +41,10 @@ type MemoryBroker struct {
 	seed      maphash.Seed
 }
 
-var _ Broker = (*MemoryBroker)(nil)
+var (
+	_ Broker            = (*MemoryBroker)(nil)
+	_ ChannelsPublisher = (*MemoryBroker)(nil)
+)
 
 // MemoryBrokerOptions configure a MemoryBroker; nil means defaults.
 type MemoryBrokerOptions struct {
@@ -163,6 +166,27 @@ func (b *MemoryBroker) PublishToChannel(ctx context.Context, channelID string, m
 		}
 	}
 	return ErrNoSuchChannel
+}
+
+// PublishToChannels implements ChannelsPublisher.
+func (b *MemoryBroker) PublishToChannels(ctx context.Context, channelIDs []string, msg *Message) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	hs, err := b.others(msg.Origin)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, id := range channelIDs {
+		for _, h := range hs {
+			if h.DeliverChannel(id, msg) {
+				n++
+				break
+			}
+		}
+	}
+	return n, nil
 }
 
 func (b *MemoryBroker) PublishToUser(ctx context.Context, user string, msg *Message) (int, error) {

@@ -11,7 +11,7 @@ import (
 // scrape time are in ChannelBox.Stats.
 type Metrics interface {
 	// BrokerCall reports a broker call the box made for a send: op is
-	// "publish", "publish_saved", "send_to_channel" or "send_to_user".
+	// "publish", "publish_saved", "send_to_channel", "send_to_channels" or "send_to_user".
 	// err is nil when the call succeeded (a channel that is nowhere is not
 	// an error).
 	BrokerCall(op string, d time.Duration, err error)

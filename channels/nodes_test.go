@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	gws "github.com/gorilla/websocket"
+
 	"github.com/switchboard-go/switchboard/channels"
 )
 
@@ -103,5 +105,31 @@ func TestTwoNodesShareABroker(t *testing.T) {
 	es, _, _, _ := n2.box.History(ctx, "room", nil)
 	if len(es) != 1 || string(es[0].Message.Data) != "kept" {
 		t.Errorf("history seen from node 2: %v", es)
+	}
+}
+
+// plainBroker hides the MemoryBroker's PublishToChannels: a broker that
+// sends to one channel a call.
+type plainBroker struct{ channels.Broker }
+
+// SendToChannels works over a broker without ChannelsPublisher too, one
+// PublishToChannel a channel on another node.
+func TestSendToChannelsOneCallEach(t *testing.T) {
+	t.Parallel()
+	mem := channels.NewMemoryBroker(nil)
+	defer mem.Close(ctx)
+	opts := &channels.Options{Broker: plainBroker{mem}}
+	n1 := newEnv(t, opts, nil)
+	n2 := newEnv(t, opts, nil)
+	a, aCh := n1.connect(query())
+	b, bCh := n2.connect(query())
+	n, err := n1.box.SendToChannels(ctx, []string{bCh.ID(), "nowhere", aCh.ID(), bCh.ID()}, "to both")
+	if err != nil || n != 2 {
+		t.Fatalf("SendToChannels: %d, %v; want 2", n, err)
+	}
+	for i, c := range []*gws.Conn{a, b} {
+		if _, d := read(t, c); d != "to both" {
+			t.Errorf("node %d got %q", i+1, d)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package channels
 
 import (
 	"context"
+	"errors"
 	"hash/maphash"
 	"sync"
 	"unicode/utf8"
@@ -340,6 +341,89 @@ func (b *ChannelBox) SendTo(ctx context.Context, channelID string, payload any) 
 	return b.timed("send_to_channel", func() error { return b.broker.PublishToChannel(ctx, channelID, msg) })
 }
 
+// SendToChannels sends payload to each channel named in ids, on this node
+// or another, and returns how many it reached: the channels it was
+// queued for here, and those on other nodes the broker reached (as far
+// as it can tell). An id that names no channel anywhere is not reached,
+// and not an error: the count tells the caller; an id given twice is
+// sent to once. The payload is encoded once per payload type, as in
+// GroupSend, and a string that is not valid UTF-8 returns
+// websocket.ErrInvalidUTF8 before it reaches anyone. The channels on
+// other nodes cost one broker call in all with a broker that implements
+// ChannelsPublisher (the Redis one does: one round trip per server),
+// one per channel otherwise. On a broker error the count is of the
+// channels reached before it.
+func (b *ChannelBox) SendToChannels(ctx context.Context, ids []string, payload any) (int, error) {
+	msg, err := b.newSend(payload)
+	if err != nil {
+		return 0, err
+	}
+	seen := make(map[string]struct{}, len(ids))
+	var local []*Channel
+	var remote []string
+	for _, id := range ids {
+		if _, dup := seen[id]; dup || id == "" {
+			continue
+		}
+		seen[id] = struct{}{}
+		if ch := b.channelOf(id); ch != nil {
+			local = append(local, ch)
+		} else {
+			remote = append(remote, id)
+		}
+	}
+	var f fanout
+	if err := f.prepare(msg, local); err != nil {
+		return 0, err
+	}
+	for _, ch := range local {
+		f.send(ch, msg)
+	}
+	b.evict(f.gone)
+	n := f.n
+	if f.err != nil || len(remote) == 0 {
+		return n, f.err
+	}
+	err = b.timed("send_to_channels", func() error {
+		m, err := publishToChannels(ctx, b.broker, remote, msg)
+		n += m
+		return err
+	})
+	return n, err
+}
+
+// publishToChannels sends msg to channels on other nodes: in one call
+// when the broker can, else one call per channel.
+func publishToChannels(ctx context.Context, br Broker, ids []string, msg *Message) (int, error) {
+	if p, ok := br.(ChannelsPublisher); ok {
+		return p.PublishToChannels(ctx, ids, msg)
+	}
+	n := 0
+	for _, id := range ids {
+		switch err := br.PublishToChannel(ctx, id, msg); {
+		case err == nil:
+			n++
+		case !errors.Is(err, ErrNoSuchChannel):
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// newSend checks that the box is open and makes the message of a send
+// from this node, refusing invalid UTF-8 (see checkText).
+func (b *ChannelBox) newSend(payload any) (*Message, error) {
+	if b.isClosed() {
+		return nil, ErrBoxClosed
+	}
+	msg := NewMessage(payload)
+	if err := checkText(msg); err != nil {
+		return nil, err
+	}
+	msg.Origin = b.handler.id
+	return msg, nil
+}
+
 // SendToUser sends payload to every channel of user, on every node, and
 // returns how many it reached (on other nodes, as far as the broker can
 // tell).
@@ -351,14 +435,10 @@ func (b *ChannelBox) SendToUser(ctx context.Context, user string, payload any) (
 // A string that is not valid UTF-8 returns websocket.ErrInvalidUTF8 before
 // it reaches anyone, as in GroupSend.
 func (b *ChannelBox) SendToUsers(ctx context.Context, users []string, payload any) (int, error) {
-	if b.isClosed() {
-		return 0, ErrBoxClosed
-	}
-	msg := NewMessage(payload)
-	if err := checkText(msg); err != nil {
+	msg, err := b.newSend(payload)
+	if err != nil {
 		return 0, err
 	}
-	msg.Origin = b.handler.id
 	total := 0
 	for _, u := range users {
 		n, err := b.deliverUser(u, msg)

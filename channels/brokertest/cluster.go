@@ -97,6 +97,7 @@ func suite() []struct {
 			{"NodeOrderKept", testNodeOrderKept},
 			{"RecoveryFromAPosition", testRecovery},
 			{"SendToChannelAndUser", testSendToChannelAndUser},
+			{"SendToChannels", testSendToChannels},
 			{"PresenceAndOnline", testPresenceAndOnline},
 			{"NodeKilled", testNodeKilled},
 			{"Outage", testOutage},

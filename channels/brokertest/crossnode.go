@@ -2,6 +2,7 @@ package brokertest
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/switchboard-go/switchboard/channels"
+	"github.com/switchboard-go/switchboard/websocket"
 )
 
 // Saved messages sent to a group from two nodes at once, one node
@@ -247,5 +249,58 @@ func testPresenceAndOnline(t *testing.T, c Cluster) {
 	expectPresence(t, ctx, n1.broker, "room", channels.PresenceInfo{ChannelID: cy.id(), User: "cy"})
 	if n := count("on:ada", nodes...); n != 1 {
 		t.Errorf("OnOnline ran %d times for ada", n)
+	}
+}
+
+// SendToChannels reaches the channels named, on every node, once each,
+// and counts those it reached: not an unknown id, nor a repeated one.
+func testSendToChannels(t *testing.T, c Cluster) {
+	ctx := callCtx(t)
+	n1, n2, n3 := newNode(t, c.NewNode(t)), newNode(t, c.NewNode(t)), newNode(t, c.NewNode(t))
+	a, b := n1.connect("ada"), n2.connect("bob")
+	cy, dee := n3.connect("cy"), n3.connect("")
+	for _, s := range []struct {
+		from *node
+		to   []*client
+		ids  []string
+		want int
+	}{
+		{n1, []*client{a, b, cy, dee}, []string{a.id(), b.id(), cy.id(), dee.id()}, 4},
+		{n2, []*client{cy, dee}, []string{cy.id(), "nowhere", dee.id(), cy.id()}, 2},
+		{n3, nil, []string{"nowhere", "gone"}, 0},
+		{n3, []*client{a}, []string{a.id()}, 1},
+		{n1, nil, nil, 0},
+	} {
+		msg := fmt.Sprintf("to %d", len(s.ids))
+		n, err := s.from.box.SendToChannels(ctx, s.ids, msg)
+		if err != nil || n != s.want {
+			t.Fatalf("SendToChannels(%q): %d, %v; want %d", s.ids, n, err, s.want)
+		}
+		for _, cl := range s.to {
+			if got := cl.read(); got != msg {
+				t.Errorf("channel %s got %q, want %q", cl.id(), got, msg)
+			}
+		}
+	}
+	// Nothing more came: each got one message a send, the repeated id too.
+	for _, cl := range []*client{a, b, cy, dee} {
+		if err := n1.box.SendTo(ctx, cl.id(), "end"); err != nil {
+			t.Fatal(err)
+		}
+		if got := cl.read(); got != "end" {
+			t.Errorf("channel %s got %q after its sends, want end", cl.id(), got)
+		}
+	}
+	// A value is encoded for each node; invalid UTF-8 reaches no one.
+	if n, err := n2.box.SendToChannels(ctx, []string{a.id(), b.id()}, map[string]int{"n": 1}); err != nil || n != 2 {
+		t.Fatalf("SendToChannels of a value: %d, %v", n, err)
+	}
+	for _, cl := range []*client{a, b} {
+		if got := cl.read(); got != `{"n":1}` {
+			t.Errorf("channel %s got %q", cl.id(), got)
+		}
+	}
+	if n, err := n1.box.SendToChannels(ctx, []string{a.id(), cy.id()}, "\xff"); !errors.Is(err, websocket.ErrInvalidUTF8) || n != 0 {
+		t.Errorf("SendToChannels of invalid UTF-8: %d, %v", n, err)
 	}
 }

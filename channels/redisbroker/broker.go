@@ -296,7 +296,10 @@ type connRec struct {
 	us   int // index of the shard of the user's entries
 }
 
-var _ channels.Broker = (*Broker)(nil)
+var (
+	_ channels.Broker            = (*Broker)(nil)
+	_ channels.ChannelsPublisher = (*Broker)(nil)
+)
 
 // New connects to Redis (to every shard) and returns a running Broker;
 // it fails when the options are inconsistent (Addr and Shards both set,
@@ -496,15 +499,25 @@ func (b *Broker) metaTTL(historyTTL time.Duration) time.Duration {
 	return max(b.opts.HistoryMetaTTL, historyTTL)
 }
 
-// PublishToChannel implements channels.Broker.
-func (b *Broker) PublishToChannel(ctx context.Context, channelID string, msg *channels.Message) error {
+// beginSend readies a send of msg to a channel or a user: the broker
+// open, msg encoded, and ctx bounded as every call to Redis is.
+func (b *Broker) beginSend(ctx context.Context, msg *channels.Message) (context.Context, context.CancelFunc, error) {
 	if b.isClosed() {
-		return channels.ErrBrokerClosed
+		return nil, nil, channels.ErrBrokerClosed
 	}
 	if err := msg.Encode(); err != nil {
-		return err
+		return nil, nil, err
 	}
 	ctx, cancel := b.ctx(ctx)
+	return ctx, cancel, nil
+}
+
+// PublishToChannel implements channels.Broker.
+func (b *Broker) PublishToChannel(ctx context.Context, channelID string, msg *channels.Message) error {
+	ctx, cancel, err := b.beginSend(ctx, msg)
+	if err != nil {
+		return err
+	}
 	defer cancel()
 	n, err := toChannelScript.Exec(ctx, b.shardOf(channelID).client, []string{b.keys.conn(channelID)},
 		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toChannel, channelID, encodeBody(msg))), msg.Origin}).AsInt64()
@@ -517,16 +530,50 @@ func (b *Broker) PublishToChannel(ctx context.Context, channelID string, msg *ch
 	return nil
 }
 
+// PublishToChannels implements channels.ChannelsPublisher: the channels
+// of each shard in one pipelined round trip (after loading the script),
+// rather than one round trip per channel.
+func (b *Broker) PublishToChannels(ctx context.Context, channelIDs []string, msg *channels.Message) (int, error) {
+	ctx, cancel, err := b.beginSend(ctx, msg)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	body := encodeBody(msg)
+	var order []*shard
+	byShard := make(map[*shard][]rueidis.LuaExec)
+	for _, id := range channelIDs {
+		s := b.shardOf(id)
+		if _, ok := byShard[s]; !ok {
+			order = append(order, s)
+		}
+		byShard[s] = append(byShard[s], rueidis.LuaExec{
+			Keys: []string{b.keys.conn(id)},
+			Args: []string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toChannel, id, body)), msg.Origin},
+		})
+	}
+	n := 0
+	for _, s := range order {
+		for _, r := range toChannelScript.ExecMulti(ctx, s.client, byShard[s]...) {
+			reached, err := r.AsInt64()
+			if err != nil {
+				return n, fmt.Errorf("redisbroker: send to channels: %w", reach(err))
+			}
+			if reached > 0 {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
 // PublishToUser implements channels.Broker; the count is of the user's
 // channels on the nodes the message reached.
 func (b *Broker) PublishToUser(ctx context.Context, user string, msg *channels.Message) (int, error) {
-	if b.isClosed() {
-		return 0, channels.ErrBrokerClosed
-	}
-	if err := msg.Encode(); err != nil {
+	ctx, cancel, err := b.beginSend(ctx, msg)
+	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	n, err := toUserScript.Exec(ctx, b.shardOf(user).client, []string{b.keys.user(user)},
 		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toUser, user, encodeBody(msg))), msg.Origin}).AsInt64()

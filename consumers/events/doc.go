@@ -19,6 +19,17 @@
 // it. Events.On registers an untyped handler, which gets the *Event and
 // decodes its payload itself (Event.Decode), or not at all.
 //
+// # Lifecycle and emits
+//
+// EventOptions.OnConnect decides on the handshake; OnAccept runs once it
+// is accepted and before the first event is read (greet the client, send
+// its id); OnDisconnect runs when it ends. A handler answers with Reply
+// (or the ack), and emits to the connection (Emit), a room, saved and
+// recoverable (EmitToRoom) or not (EmitToRoomUnsaved), a list of
+// connections on any node (EmitToChannels, which counts those reached),
+// a user (EmitToUser), or the endpoint's other or every connections
+// (EmitToOthers, EmitToAll).
+//
 // # The protocol
 //
 // NewEvents serves switchboard.v1, the event protocol that clients speak

@@ -55,10 +55,21 @@ type EventOptions struct {
 	// Expires is the idle expiry of the connections. Defaults to never.
 	Expires time.Duration
 	// OnConnect runs before the handshake is accepted (it must not accept
-	// it itself): an error rejects it with 403 (503 for one that carries
-	// websocket.StatusTryAgainLater, as a broker outage does). OnDisconnect
-	// runs once when an accepted connection ends.
-	OnConnect    func(ctx context.Context, c *EventConn) error
+	// it itself; OnAccept runs after): an error rejects it with 403 (503
+	// for one that carries websocket.StatusTryAgainLater, as a broker
+	// outage does). Defaults to accepting every handshake.
+	OnConnect func(ctx context.Context, c *EventConn) error
+	// OnAccept runs once the handshake is accepted, the connection is in
+	// the box and in the endpoint's AllGroup, and before its first event
+	// is read: the place to greet the client, to send it its id
+	// (c.WebSocket().ID()), or to join it to rooms of the server's
+	// choosing. An error closes the connection, as a hook's does in
+	// package consumers (1011, or the code of a websocket.CloseError it
+	// carries, 1013 for a broker outage), and OnDisconnect runs. Defaults
+	// to none.
+	OnAccept func(ctx context.Context, c *EventConn) error
+	// OnDisconnect runs once when an accepted connection ends, with the
+	// close code sent or received. Defaults to none.
 	OnDisconnect func(c *EventConn, code websocket.StatusCode)
 	// AuthorizeJoin allows or refuses each join (the built-in "join", and
 	// Join called from an override): nil allows it; an error refuses it,
@@ -198,7 +209,8 @@ type EventConn struct {
 }
 
 // OnConnect runs EventOptions.OnConnect, then accepts with the event
-// subprotocols and joins the endpoint's own group.
+// subprotocols, joins the endpoint's own group and runs
+// EventOptions.OnAccept.
 func (c *EventConn) OnConnect(ctx context.Context) error {
 	if fn := c.events.opts.OnConnect; fn != nil {
 		if err := fn(ctx, c); err != nil {
@@ -216,6 +228,9 @@ func (c *EventConn) OnConnect(ctx context.Context) error {
 		if _, err := c.JoinGroup(ctx, c.events.route); err != nil {
 			return err
 		}
+	}
+	if fn := c.events.opts.OnAccept; fn != nil {
+		return fn(ctx, c)
 	}
 	return nil
 }
@@ -449,6 +464,35 @@ func (c *EventConn) EmitToRoom(ctx context.Context, room, event string, payload 
 	}
 	opts = append([]channels.SendOption{channels.Confirm()}, opts...)
 	return EmitToRoom(ctx, c.Box(), c.events.opts.Fields, room, event, payload, opts...)
+}
+
+// EmitToRoomUnsaved sends an event to every member of room without
+// saving it: members get it with "room" at the top level and no offset,
+// and a client that rejoins does not recover it. It is for what is worth
+// only now (someone is typing, a cursor moved). Options are channels'
+// (c.ExceptSelf(), say); with a network broker it returns once the broker
+// has taken the message in (channels.Confirm waits for its server). A
+// reserved room is refused with a forbidden *ClientError, as in
+// EmitToRoom. The count is of the members reached on this node.
+func (c *EventConn) EmitToRoomUnsaved(ctx context.Context, room, event string, payload any, opts ...channels.SendOption) (int, error) {
+	if c.Box() == nil {
+		return 0, consumers.ErrNoBox
+	}
+	if c.events.reserved(room) {
+		return 0, errReserved
+	}
+	return c.Box().GroupSend(ctx, room, envelope{protocol.Envelope{Fields: c.events.opts.Fields, Event: event, Payload: payload, Room: room}}, opts...)
+}
+
+// EmitToChannels sends an event to each connection named in ids,
+// wherever it lives, and returns how many it reached: an id that names
+// no connection is not reached, and not an error (see
+// channels.ChannelBox.SendToChannels).
+func (c *EventConn) EmitToChannels(ctx context.Context, ids []string, event string, payload any) (int, error) {
+	if c.Box() == nil {
+		return 0, consumers.ErrNoBox
+	}
+	return c.Box().SendToChannels(ctx, ids, newEnvelope(c.events.opts.Fields, event, payload))
 }
 
 // EmitToOthers sends an event to every connection of this endpoint but

@@ -84,3 +84,43 @@ func ExampleOn() {
 	// {"event":"ack","payload":42,"ref":"1"}
 	// {"event":"error","payload":{"code":"bad_request","error":"invalid payload for add"},"ref":"2"}
 }
+
+// OnAccept greets each client once its handshake is accepted, before its
+// first event is read; EmitToRoomUnsaved sends what is worth only now.
+func ExampleEventOptions_onAccept() {
+	box := channels.NewBox(nil)
+	defer box.Close(context.Background())
+	ev := events.NewEvents(&events.EventOptions{
+		Box: box,
+		OnAccept: func(ctx context.Context, c *events.EventConn) error {
+			return c.Emit("welcome", map[string]any{"rooms": []string{"lobby"}})
+		},
+	})
+	events.On(ev, "typing", func(ctx context.Context, c *events.EventConn, p struct{ User string }) error {
+		_, err := c.EmitToRoomUnsaved(ctx, events.EventOf(ctx).Room, "typing", p.User, c.ExceptSelf())
+		return err
+	})
+	rt := router.New()
+	rt.HandleFunc("/ws", ev.Handler())
+	srv := httptest.NewServer(rt)
+	defer srv.Close()
+
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	ada, _, _ := gws.DefaultDialer.Dial(url, nil)
+	defer ada.Close()
+	bob, _, _ := gws.DefaultDialer.Dial(url, nil)
+	defer bob.Close()
+	for _, c := range []*gws.Conn{ada, bob} {
+		_, hello, _ := c.ReadMessage()
+		fmt.Println(string(hello))
+		c.WriteMessage(gws.TextMessage, []byte(`{"event":"join","payload":"lobby","ref":"1"}`))
+		c.ReadMessage() // joined
+	}
+	ada.WriteMessage(gws.TextMessage, []byte(`{"event":"typing","room":"lobby","payload":{"User":"ada"}}`))
+	_, typing, _ := bob.ReadMessage()
+	fmt.Println(string(typing))
+	// Output:
+	// {"event":"welcome","payload":{"rooms":["lobby"]}}
+	// {"event":"welcome","payload":{"rooms":["lobby"]}}
+	// {"event":"typing","payload":"ada","room":"lobby"}
+}

@@ -161,6 +161,10 @@ func startDocServer(t *testing.T, attrs map[string]string) *docServer {
 	events.OnRequest(ev, "add", func(_ context.Context, _ *events.EventConn, p operands) (map[string]int, error) {
 		return map[string]int{"sum": p.A + p.B}, nil
 	})
+	events.On(ev, "typing", func(ctx context.Context, c *events.EventConn, p any) error {
+		_, err := c.EmitToRoomUnsaved(ctx, events.EventOf(ctx).Room, "typing", p, c.ExceptSelf())
+		return err
+	})
 	ev.On("fail", func(context.Context, *events.EventConn, *events.Event) error {
 		return errors.New("the database is on fire")
 	})
