@@ -191,17 +191,19 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		presenceLeft(ctx, box, c, room)
 		return nil
 	})
-	chat.On("message", func(ctx context.Context, c *events.EventConn, ev *events.Event) error {
-		var p struct {
-			Text string `json:"text"`
-		}
-		if err := ev.Decode(&p); err != nil || p.Text == "" || len(p.Text) > maxMessage {
+	// message: {"text": "..."} aimed at a room the sender is in, saved in
+	// its history. A payload that is no such object is a bad_request.
+	events.On(chat, "message", func(ctx context.Context, c *events.EventConn, p struct {
+		Text string `json:"text"`
+	}) error {
+		room := events.EventOf(ctx).Room
+		if p.Text == "" || len(p.Text) > maxMessage {
 			return errMessageSize
 		}
-		if !slices.Contains(rooms(c).list(), ev.Room) {
+		if !slices.Contains(rooms(c).list(), room) {
 			return errJoinFirst
 		}
-		_, err := c.EmitToRoom(ctx, ev.Room, "message", map[string]any{
+		_, err := c.EmitToRoom(ctx, room, "message", map[string]any{
 			"user": c.WebSocket().User(), "text": p.Text, "time": time.Now().UnixMilli(),
 		})
 		return err
@@ -212,7 +214,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		if !slices.Contains(rooms(c).list(), ev.Room) {
 			return errJoinFirst
 		}
-		_, err := box.GroupSend(ctx, ev.Room, typing(ev.Room, c.WebSocket().User()), channels.Except(c.Channel().ID()))
+		_, err := c.EmitToRoomUnsaved(ctx, ev.Room, "typing", map[string]any{"user": c.WebSocket().User()}, c.ExceptSelf())
 		return err
 	})
 
@@ -304,8 +306,8 @@ func presenceJoined(ctx context.Context, box *channels.ChannelBox, c *events.Eve
 	if err != nil {
 		return
 	}
-	c.Send(presence(room, map[string]any{"users": users}))                                                                      //nolint:errcheck // best effort
-	box.GroupSend(ctx, room, presence(room, map[string]any{"joined": c.WebSocket().User()}), channels.Except(c.Channel().ID())) //nolint:errcheck // best effort
+	c.Send(presence(room, map[string]any{"users": users}))                                                     //nolint:errcheck // best effort
+	c.EmitToRoomUnsaved(ctx, room, "presence", map[string]any{"joined": c.WebSocket().User()}, c.ExceptSelf()) //nolint:errcheck // best effort
 }
 
 // presenceLeft tells a room that c's user left, once the user has no
@@ -318,7 +320,7 @@ func presenceLeft(ctx context.Context, box *channels.ChannelBox, c *events.Event
 	if err != nil || slices.Contains(users, user) {
 		return
 	}
-	box.GroupSend(ctx, room, presence(room, map[string]any{"left": user})) //nolint:errcheck // best effort
+	c.EmitToRoomUnsaved(ctx, room, "presence", map[string]any{"left": user}) //nolint:errcheck // best effort
 }
 
 // presenceGone tells a room that the users of a dead node's connections
@@ -362,9 +364,4 @@ func roomUsers(ctx context.Context, box *channels.ChannelBox, room, except strin
 
 func presence(room string, payload map[string]any) map[string]any {
 	return map[string]any{"event": "presence", "payload": payload, "room": room}
-}
-
-// typing is the event that tells a room that user is typing.
-func typing(room, user string) map[string]any {
-	return map[string]any{"event": "typing", "payload": map[string]any{"user": user}, "room": room}
 }
