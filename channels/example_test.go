@@ -117,3 +117,44 @@ func ExampleChannelBox_SendToUser() {
 	// {"notice":"build passed"}
 	// {"notice":"build passed"}
 }
+
+// SendToChannels sends one message to connections picked by id (the
+// players of a match, say), wherever they live, and counts those it
+// reached.
+func ExampleChannelBox_SendToChannels() {
+	box := channels.NewBox(nil)
+	defer box.Close(context.Background())
+
+	ids := make(chan string, 2)
+	srv := httptest.NewServer(websocket.Handler(func(ws *websocket.WebSocket) error {
+		if err := ws.Accept(ws.Context(), nil); err != nil {
+			return err
+		}
+		ch, err := box.Register(ws, nil)
+		if err != nil {
+			return err
+		}
+		ids <- ch.ID()
+		for {
+			if _, _, err := ws.Receive(ws.Context()); err != nil {
+				return err
+			}
+		}
+	}, nil))
+	defer srv.Close()
+
+	url := "ws" + strings.TrimPrefix(srv.URL, "http")
+	ada, _, _ := gws.DefaultDialer.Dial(url, nil)
+	defer ada.Close()
+	bob, _, _ := gws.DefaultDialer.Dial(url, nil)
+	defer bob.Close()
+	players := []string{<-ids, <-ids, "left-an-hour-ago"}
+
+	n, err := box.SendToChannels(context.Background(), players, map[string]string{"match": "starts"})
+	fmt.Println(n, err)
+	_, got, _ := bob.ReadMessage()
+	fmt.Println(string(got))
+	// Output:
+	// 2 <nil>
+	// {"match":"starts"}
+}
