@@ -271,3 +271,38 @@ func BenchmarkPublish(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSendToChannels sends one message to 100 channels held by
+// another node: in one PublishToChannels call (one round trip, after the
+// script's load) or one PublishToChannel a channel.
+func BenchmarkSendToChannels(b *testing.B) {
+	pub, _, sub := pair(b, "redis")
+	ids := make([]string, 100)
+	for i := range ids {
+		ids[i] = "c" + strconv.Itoa(i)
+	}
+	// The channels are held by the subscriber's node (recorded through
+	// the publisher's broker: both share one Redis).
+	for _, id := range ids {
+		if _, err := pub.Connected(ctx, sub, id, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("batched", func(b *testing.B) {
+		for b.Loop() {
+			n, err := pub.(channels.ChannelsPublisher).PublishToChannels(ctx, ids, message("x"))
+			if err != nil || n != len(ids) {
+				b.Fatalf("PublishToChannels: %d, %v", n, err)
+			}
+		}
+	})
+	b.Run("one-by-one", func(b *testing.B) {
+		for b.Loop() {
+			for _, id := range ids {
+				if err := pub.PublishToChannel(ctx, id, message("x")); err != nil {
+					b.Fatalf("PublishToChannel %s: %v", id, err)
+				}
+			}
+		}
+	})
+}
