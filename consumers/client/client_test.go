@@ -30,8 +30,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 type server struct {
 	t      testing.TB
 	addr   string
-	broker channels.Broker // shared by the box of every start; nil: a new memory broker each time
+	broker func() channels.Broker // a broker for each start; nil: the box's own memory broker
 	box    *channels.ChannelBox
+	closer func(context.Context) error // closes the start's broker
 	srv    *http.Server
 	done   chan struct{}
 	wrap   func(http.Handler) http.Handler
@@ -57,7 +58,12 @@ func (s *server) start() {
 		s.t.Fatal(err)
 	}
 	s.addr = ln.Addr().String()
-	s.box = channels.NewBox(&channels.Options{Broker: s.broker})
+	var b channels.Broker
+	if s.broker != nil {
+		b = s.broker()
+		s.closer = b.Close
+	}
+	s.box = channels.NewBox(&channels.Options{Broker: b, Logger: slog.New(slog.DiscardHandler)})
 	ev := consumers.NewEvents(&consumers.EventOptions{Box: s.box, Logger: slog.New(slog.DiscardHandler)})
 	ev.On("echo", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
 		var p any
@@ -114,6 +120,10 @@ func (s *server) stop() {
 	s.srv.Shutdown(ctx) //nolint:errcheck // closing anyway
 	<-s.done
 	s.srv = nil
+	if s.closer != nil {
+		s.closer(ctx) //nolint:errcheck // closing anyway
+		s.closer = nil
+	}
 }
 
 // recorder collects what a client's callbacks and handlers get.
