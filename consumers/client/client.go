@@ -195,6 +195,7 @@ type Client struct {
 	state    State
 	conn     *conn // the open connection, nil when none
 	handlers map[string]func(context.Context, *Event)
+	fallback func(context.Context, *Event) // OnAny's
 	calls    map[string]*call // unanswered calls, by ref
 	nextRef  uint64
 	rooms    map[string]*room // rooms joined, by name
@@ -322,6 +323,14 @@ func (c *Client) On(name string, fn func(ctx context.Context, ev *Event)) {
 	c.handlers[name] = fn
 }
 
+// OnAny sets the handler of the events that have none of their own (see
+// On); without it they are dropped.
+func (c *Client) OnAny(fn func(ctx context.Context, ev *Event)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fallback = fn
+}
+
 // dispatch runs handlers until the client stops.
 func (c *Client) dispatch() {
 	for {
@@ -331,6 +340,9 @@ func (c *Client) dispatch() {
 		case ev := <-c.queue:
 			c.mu.Lock()
 			fn := c.handlers[ev.Name]
+			if fn == nil {
+				fn = c.fallback
+			}
 			c.mu.Unlock()
 			if fn != nil {
 				c.safely(ev, fn)

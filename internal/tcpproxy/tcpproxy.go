@@ -30,16 +30,25 @@ type Proxy struct {
 // ends.
 func Start(tb testing.TB, target string) *Proxy {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := New(target)
 	if err != nil {
 		tb.Fatal(err)
+	}
+	tb.Cleanup(p.Close)
+	return p
+}
+
+// New starts a proxy to target (host:port); Close stops it.
+func New(target string) (*Proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
 	}
 	p := &Proxy{l: l, target: target, conns: make(map[net.Conn]struct{})}
 	p.flow = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept()
-	tb.Cleanup(p.stop)
-	return p
+	return p, nil
 }
 
 // Addr is the proxy's host:port.
@@ -89,7 +98,8 @@ func (p *Proxy) closeAllLocked() {
 	clear(p.conns)
 }
 
-func (p *Proxy) stop() {
+// Close stops the proxy and closes its connections.
+func (p *Proxy) Close() {
 	p.l.Close()
 	p.Cut()
 	p.wg.Wait()
