@@ -196,7 +196,7 @@ type Client struct {
 	conn     *conn // the open connection, nil when none
 	handlers map[string]func(context.Context, *Event)
 	fallback func(context.Context, *Event) // OnAny's
-	calls    map[string]*call // unanswered calls, by ref
+	calls    map[string]*call              // unanswered calls, by ref
 	nextRef  uint64
 	rooms    map[string]*room // rooms joined, by name
 	closed   chan struct{}    // closed by Close
