@@ -11,6 +11,10 @@ import (
 // JSON in binary frames (Bytes), or msgpack in binary frames (Msgpack).
 // A string payload is always a text frame and a []byte payload a binary
 // frame.
+//
+// It is the one payload-encoding type of the module: a consumer's
+// Options.Encoding (package consumers) is a PayloadType too, and also
+// says how received frames are decoded.
 type PayloadType uint8
 
 const (

@@ -14,11 +14,7 @@ type Base struct {
 	ws  *websocket.WebSocket
 	cfg *config
 	ch  *channels.Channel
-	enc Encoding             // from cfg; the event consumer sets it per connection
-	pt  channels.PayloadType // likewise
-	// accepted, when set, runs after the handshake and before the
-	// registration, to pick enc and pt from the subprotocol.
-	accepted func()
+	enc channels.PayloadType // from cfg, or from the subprotocol agreed on
 }
 
 func (b *Base) base() *Base { return b }
@@ -46,18 +42,30 @@ func (b *Base) Channel() *channels.Channel { return b.ch }
 // Accept completes the handshake and registers the connection in the box.
 func (b *Base) Accept(ctx context.Context) error { return b.AcceptWith(ctx, nil) }
 
-// AcceptWith is Accept with a subprotocol choice and extra headers.
+// AcceptWith is Accept with a subprotocol choice and extra headers. The
+// subprotocols of Options.Subprotocols are offered first; the one agreed
+// on decides the connection's encoding.
 func (b *Base) AcceptWith(ctx context.Context, opts *websocket.AcceptOptions) error {
+	if len(b.cfg.Subprotocols) > 0 {
+		o := websocket.AcceptOptions{}
+		if opts != nil {
+			o = *opts
+		}
+		offered := make([]string, 0, len(b.cfg.Subprotocols)+len(o.Subprotocols))
+		for _, s := range b.cfg.Subprotocols {
+			offered = append(offered, s.Name)
+		}
+		o.Subprotocols = append(offered, o.Subprotocols...)
+		opts = &o
+	}
 	if err := b.ws.Accept(ctx, opts); err != nil {
 		return err
 	}
-	if b.accepted != nil {
-		b.accepted()
-	}
+	b.enc = b.cfg.encodingFor(b.ws.Subprotocol())
 	if b.cfg.Box == nil {
 		return nil
 	}
-	ro := &channels.RegisterOptions{PayloadType: b.pt, Expires: b.cfg.Expires}
+	ro := &channels.RegisterOptions{PayloadType: b.enc, Expires: b.cfg.Expires}
 	if b.cfg.User != nil {
 		ro.User = b.cfg.User(b.ws)
 	}
@@ -81,8 +89,7 @@ func (b *Base) Send(payload any) error {
 	case []byte:
 		return b.ws.SendBytes(p)
 	}
-	switch b.pt {
-	case channels.Msgpack:
+	if b.enc == channels.Msgpack {
 		return b.ws.SendMsgpack(payload)
 	}
 	return b.ws.SendJSON(payload)

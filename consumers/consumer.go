@@ -12,7 +12,6 @@ import (
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/internal/safemsgpack"
-	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
@@ -31,44 +30,43 @@ type Consumer interface {
 	base() *Base
 }
 
-// Encoding is how messages reach OnReceive.
-type Encoding uint8
+// Encoding is how messages reach OnReceive and how values are sent: the
+// one payload-encoding type of the module, channels.PayloadType.
+//
+// Deprecated: use channels.PayloadType.
+type Encoding = channels.PayloadType
 
+// The encodings, as OnReceive sees them.
+//
+// Deprecated: use channels.JSON, channels.Text, channels.Bytes and
+// channels.Msgpack.
 const (
 	// JSON: text frames decoded with encoding/json into an any.
-	JSON Encoding = iota
+	JSON = channels.JSON
 	// Text: text frames as a string.
-	Text
+	Text = channels.Text
 	// Bytes: binary frames as a []byte.
-	Bytes
+	Bytes = channels.Bytes
 	// Msgpack: binary frames decoded with msgpack into an any.
-	Msgpack
+	Msgpack = channels.Msgpack
 )
-
-func (e Encoding) String() string {
-	switch e {
-	case JSON:
-		return "json"
-	case Text:
-		return "text"
-	case Bytes:
-		return "bytes"
-	case Msgpack:
-		return "msgpack"
-	}
-	return fmt.Sprintf("Encoding(%d)", e)
-}
 
 // Options configure a consumer Handler; nil means defaults.
 type Options struct {
 	// Box registers the connections; without one, the group helpers return
 	// ErrNoBox. Defaults to none.
 	Box *channels.ChannelBox
-	// Encoding of received messages. Defaults to JSON.
-	Encoding Encoding
-	// PayloadType of the channel, for what is sent to it. Defaults to the
-	// one matching Encoding.
-	PayloadType *channels.PayloadType
+	// Encoding decides what OnReceive gets and how values sent to the
+	// connection are encoded: channels.JSON (text frames decoded with
+	// encoding/json into an any), channels.Text (text frames as a
+	// string), channels.Bytes (binary frames as a []byte) or
+	// channels.Msgpack (binary frames decoded with msgpack into an any).
+	// Defaults to channels.JSON.
+	Encoding channels.PayloadType
+	// Subprotocols, when set, are offered at Accept (before
+	// websocket.AcceptOptions' own), and a connection that agrees on one
+	// of them gets its encoding instead of Encoding. Defaults to none.
+	Subprotocols []Subprotocol
 	// Expires closes the channel after that long without a message either
 	// way (see channels.RegisterOptions). Defaults to never.
 	Expires time.Duration
@@ -83,14 +81,31 @@ type Options struct {
 // has no Options.Box.
 var ErrNoBox = errors.New("consumers: no ChannelBox in Options")
 
+// Subprotocol is a WebSocket subprotocol a consumer speaks, with the
+// encoding of its messages.
+type Subprotocol struct {
+	Name     string
+	Encoding channels.PayloadType
+}
+
 type config struct {
 	Options
-	payloadType channels.PayloadType
+}
+
+// encodingFor returns the encoding of a connection that agreed on
+// subprotocol.
+func (c *config) encodingFor(subprotocol string) channels.PayloadType {
+	for _, s := range c.Subprotocols {
+		if s.Name == subprotocol && subprotocol != "" {
+			return s.Encoding
+		}
+	}
+	return c.Encoding
 }
 
 // Handler returns a router handler that runs a new Consumer from factory
 // for each connection.
-func Handler(factory func() Consumer, opts *Options) router.HandlerFunc {
+func Handler(factory func() Consumer, opts *Options) websocket.HandlerFunc {
 	if factory == nil {
 		panic("consumers: nil factory")
 	}
@@ -101,16 +116,10 @@ func Handler(factory func() Consumer, opts *Options) router.HandlerFunc {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.payloadType = map[Encoding]channels.PayloadType{
-		JSON: channels.JSON, Text: channels.Text, Bytes: channels.Bytes, Msgpack: channels.Msgpack,
-	}[cfg.Encoding]
-	if cfg.PayloadType != nil {
-		cfg.payloadType = *cfg.PayloadType
-	}
 	return func(ws *websocket.WebSocket) error {
 		c := factory()
 		b := c.base()
-		b.ws, b.cfg, b.enc, b.pt = ws, cfg, cfg.Encoding, cfg.payloadType
+		b.ws, b.cfg, b.enc = ws, cfg, cfg.Encoding
 		run(c, b)
 		return nil
 	}
@@ -146,8 +155,8 @@ func run(c Consumer, b *Base) {
 			}
 			break
 		}
-		if rc, ok := c.(rawReceiver); ok {
-			code = b.closeFor(b.safely("OnReceive", func() error { return rc.receiveRaw(ctx, typ, data) }))
+		if fr, ok := c.(FrameReceiver); ok {
+			code = b.closeFor(b.safely("OnReceive", func() error { return fr.ReceiveFrame(ctx, typ, data) }))
 			continue
 		}
 		msg, bad, reason := b.decode(typ, data)
@@ -163,10 +172,13 @@ func run(c Consumer, b *Base) {
 	}
 }
 
-// rawReceiver is a consumer that decodes frames itself (the event
-// consumer); its errors close the connection like OnReceive's.
-type rawReceiver interface {
-	receiveRaw(ctx context.Context, typ websocket.MessageType, data []byte) error
+// FrameReceiver is a Consumer that decodes frames itself (the event
+// router of package events does): ReceiveFrame gets each frame as it
+// came, instead of OnReceive, and its error closes the connection as
+// OnReceive's does.
+type FrameReceiver interface {
+	Consumer
+	ReceiveFrame(ctx context.Context, typ websocket.MessageType, data []byte) error
 }
 
 // closeFor closes the connection for a hook's error and returns the code
@@ -229,18 +241,18 @@ func (b *Base) safely(hook string, fn func() error) (err error) {
 // decode turns a frame into what OnReceive gets, or a close code.
 func (b *Base) decode(typ websocket.MessageType, data []byte) (any, websocket.StatusCode, string) {
 	want := websocket.TextMessage
-	if b.enc == Bytes || b.enc == Msgpack {
+	if b.enc == channels.Bytes || b.enc == channels.Msgpack {
 		want = websocket.BinaryMessage
 	}
 	if typ != want {
 		return nil, websocket.StatusUnsupportedData, fmt.Sprintf("expected %s frames", want)
 	}
 	switch b.enc {
-	case Text:
+	case channels.Text:
 		return string(data), 0, ""
-	case Bytes:
+	case channels.Bytes:
 		return data, 0, ""
-	case Msgpack:
+	case channels.Msgpack:
 		var v any
 		if err := safemsgpack.Unmarshal(data, &v); err != nil {
 			return nil, websocket.StatusInvalidPayload, "invalid msgpack"

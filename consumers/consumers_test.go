@@ -2,6 +2,7 @@ package consumers_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -101,7 +102,7 @@ type setup struct {
 	log *eventLog
 }
 
-func start(t *testing.T, enc consumers.Encoding) *setup {
+func start(t *testing.T, enc channels.PayloadType) *setup {
 	t.Helper()
 	box := channels.NewBox(nil)
 	s := &setup{box: box, log: newLog()}
@@ -167,7 +168,7 @@ func closeCode(t *testing.T, c *gws.Conn) int {
 
 func TestHooksOrderStateAndAutoLeave(t *testing.T) {
 	t.Parallel()
-	s := start(t, consumers.Text)
+	s := start(t, channels.Text)
 	a := s.dial(t, "/ws/blue")
 	b := s.dial(t, "/ws/blue")
 	s.waitMembers(t, "room:blue", 2)
@@ -200,21 +201,21 @@ func TestCloseCodes(t *testing.T) {
 	mp, _ := msgpack.Marshal(map[string]int{"a": 1})
 	tests := []struct {
 		name string
-		enc  consumers.Encoding
+		enc  channels.PayloadType
 		typ  int
 		data []byte
 		code int
 	}{
-		{"binary to a text consumer", consumers.Text, gws.BinaryMessage, []byte{1}, 1003},
-		{"text to a msgpack consumer", consumers.Msgpack, gws.TextMessage, []byte("x"), 1003},
-		{"bad JSON", consumers.JSON, gws.TextMessage, []byte("{nope"), 1007},
-		{"bad msgpack", consumers.Msgpack, gws.BinaryMessage, []byte{0xc1}, 1007},
-		{"panic", consumers.Text, gws.TextMessage, []byte("panic"), 1011},
-		{"error", consumers.Text, gws.TextMessage, []byte("fail"), 1011},
-		{"close error", consumers.Text, gws.TextMessage, []byte("coded"), 1008},
-		{"broker unavailable", consumers.Text, gws.TextMessage, []byte("outage"), 1013},
-		{"hook closes", consumers.Text, gws.TextMessage, []byte("close"), 4100},
-		{"good msgpack then close", consumers.Msgpack, gws.BinaryMessage, mp, 0},
+		{"binary to a text consumer", channels.Text, gws.BinaryMessage, []byte{1}, 1003},
+		{"text to a msgpack consumer", channels.Msgpack, gws.TextMessage, []byte("x"), 1003},
+		{"bad JSON", channels.JSON, gws.TextMessage, []byte("{nope"), 1007},
+		{"bad msgpack", channels.Msgpack, gws.BinaryMessage, []byte{0xc1}, 1007},
+		{"panic", channels.Text, gws.TextMessage, []byte("panic"), 1011},
+		{"error", channels.Text, gws.TextMessage, []byte("fail"), 1011},
+		{"close error", channels.Text, gws.TextMessage, []byte("coded"), 1008},
+		{"broker unavailable", channels.Text, gws.TextMessage, []byte("outage"), 1013},
+		{"hook closes", channels.Text, gws.TextMessage, []byte("close"), 4100},
+		{"good msgpack then close", channels.Msgpack, gws.BinaryMessage, mp, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,7 +243,7 @@ func TestCloseCodes(t *testing.T) {
 
 func TestConnectOutcomes(t *testing.T) {
 	t.Parallel()
-	s := start(t, consumers.Text)
+	s := start(t, channels.Text)
 	for _, q := range []string{"reject", "silent"} {
 		_, resp, err := gws.DefaultDialer.Dial(s.url+"/ws/r?connect="+q, nil)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
@@ -310,4 +311,71 @@ func (p *probe) OnConnect(ctx context.Context) error {
 	_, err := p.JoinGroup(ctx, "g")
 	p.errs <- err
 	return p.Send(map[string]string{"hello": "world"})
+}
+
+// echoer sends back what it received, encoded for its connection.
+type echoer struct{ consumers.Base }
+
+func (e *echoer) OnReceive(ctx context.Context, msg any) error {
+	return e.Send(map[string]any{"got": msg})
+}
+
+// Options.Subprotocols picks a connection's encoding, for what it
+// receives and what is sent to it, from the subprotocol agreed on.
+func TestSubprotocolsPickTheEncoding(t *testing.T) {
+	t.Parallel()
+	box := channels.NewBox(nil)
+	rt := router.New()
+	rt.HandleFunc("/ws", consumers.Handler(func() consumers.Consumer { return &echoer{} }, &consumers.Options{
+		Box: box, Encoding: channels.JSON, Logger: slog.New(slog.DiscardHandler),
+		Subprotocols: []consumers.Subprotocol{{Name: "x.msgpack", Encoding: channels.Msgpack}},
+	}))
+	srv := httptest.NewServer(rt)
+	t.Cleanup(func() {
+		box.Close(context.Background())
+		srv.Close()
+	})
+	url := "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws"
+	for _, tt := range []struct {
+		offer    []string
+		agreed   string
+		typ      int
+		frame    []byte
+		wantType int
+	}{
+		{[]string{"x.msgpack"}, "x.msgpack", gws.BinaryMessage, must(msgpack.Marshal("hi")), gws.BinaryMessage},
+		{nil, "", gws.TextMessage, []byte(`"hi"`), gws.TextMessage},
+		{[]string{"other"}, "", gws.TextMessage, []byte(`"hi"`), gws.TextMessage},
+	} {
+		c, resp, err := (&gws.Dialer{Subprotocols: tt.offer}).Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != tt.agreed {
+			t.Errorf("offered %v, agreed on %q, want %q", tt.offer, got, tt.agreed)
+		}
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		c.WriteMessage(tt.typ, tt.frame)
+		typ, data, err := c.ReadMessage()
+		if err != nil || typ != tt.wantType {
+			t.Fatalf("offered %v: read %d %q %v, want type %d", tt.offer, typ, data, err, tt.wantType)
+		}
+		var got map[string]any
+		if typ == gws.BinaryMessage {
+			err = msgpack.Unmarshal(data, &got)
+		} else {
+			err = json.Unmarshal(data, &got)
+		}
+		if err != nil || got["got"] != "hi" {
+			t.Errorf("offered %v: got %q (%v)", tt.offer, data, err)
+		}
+		c.Close()
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -71,34 +71,3 @@ func Example() {
 	// left with 1000 (normal closure)
 	// members: 1
 }
-
-// A room "team:NAME" is open only to the members of that team; a refused
-// join gets an error event with the code and message chosen here.
-func ExampleEventOptions_authorizeJoin() {
-	box := channels.NewBox(nil)
-	defer box.Close(context.Background())
-	teams := map[string]string{"ada": "core", "bob": "docs"}
-	events := consumers.NewEvents(&consumers.EventOptions{
-		Box:  box,
-		User: func(ws *websocket.WebSocket) string { return ws.Query().Get("user") },
-		AuthorizeJoin: func(ctx context.Context, c *consumers.EventConn, j consumers.JoinRequest) error {
-			if team, ok := strings.CutPrefix(j.Room, "team:"); ok && teams[j.User] != team {
-				return consumers.NewError(consumers.CodeForbidden, "members of the team only")
-			}
-			return nil
-		},
-	})
-	rt := router.New()
-	rt.HandleFunc("/ws", events.Handler())
-	srv := httptest.NewServer(rt)
-	defer srv.Close()
-
-	bob, _, _ := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?user=bob", nil)
-	defer bob.Close()
-	bob.WriteMessage(gws.TextMessage, []byte(`{"event":"join","payload":{"room":"team:core"},"ref":"1"}`))
-	var got map[string]any
-	bob.ReadJSON(&got)
-	fmt.Println(got["event"], got["payload"])
-	// Output:
-	// error map[code:forbidden error:members of the team only]
-}

@@ -33,7 +33,7 @@ func lookPath(ws *websocket.WebSocket) pathView {
 // first made before Accept or after.
 func TestPathParamsAgree(t *testing.T) {
 	t.Parallel()
-	look := func(early bool) router.HandlerFunc {
+	look := func(early bool) websocket.HandlerFunc {
 		return func(ws *websocket.WebSocket) error {
 			var before pathView
 			if early {

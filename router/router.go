@@ -19,10 +19,9 @@ type Handler interface {
 }
 
 // HandlerFunc adapts a function to Handler.
-type HandlerFunc func(ws *websocket.WebSocket) error
-
-// ServeWebSocket calls f(ws).
-func (f HandlerFunc) ServeWebSocket(ws *websocket.WebSocket) error { return f(ws) }
+//
+// Deprecated: use websocket.HandlerFunc, which it is.
+type HandlerFunc = websocket.HandlerFunc
 
 // Middleware wraps the HTTP handler of a route: it runs before the
 // handshake and may answer the request itself (a 401, say) instead of
@@ -148,7 +147,7 @@ func (rt *WSRouter) HandleFunc(pat string, fn func(*websocket.WebSocket) error, 
 	if fn == nil {
 		panic("router: nil handler for " + pat)
 	}
-	rt.Handle(pat, HandlerFunc(fn), mws...)
+	rt.Handle(pat, websocket.HandlerFunc(fn), mws...)
 }
 
 // Mount serves child under prefix, a literal path such as "/api/v1". The

@@ -20,7 +20,13 @@ import (
 // recovered and treated as an error. Returning without Accept or Reject
 // rejects the handshake with 403 (500 after an error, 503 after one that
 // carries StatusTryAgainLater).
+//
+// It is the one handler-func type of the module: router.WSRouter.Handle
+// takes it as a router.Handler, for it has the method ServeWebSocket.
 type HandlerFunc func(ws *WebSocket) error
+
+// ServeWebSocket calls f(ws).
+func (f HandlerFunc) ServeWebSocket(ws *WebSocket) error { return f(ws) }
 
 // Handler returns an http.Handler that runs fn for every WebSocket
 // handshake request, with the connection options opts (nil for defaults).

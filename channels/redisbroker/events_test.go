@@ -14,7 +14,8 @@ import (
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/internal/redistest"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -95,7 +96,7 @@ func joinedPos(e envelope) channels.Position {
 // calls.
 func emit(t testing.TB, n *node, room string, i int) {
 	t.Helper()
-	if _, err := consumers.EmitToRoom(ctx, n.box, consumers.DefaultFields(), room, "message", map[string]int{"i": i}, channels.Confirm()); err != nil {
+	if _, err := events.EmitToRoom(ctx, n.box, protocol.DefaultFields(), room, "message", map[string]int{"i": i}, channels.Confirm()); err != nil {
 		t.Fatalf("emit %d: %v", i, err)
 	}
 }

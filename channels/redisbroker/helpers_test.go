@@ -13,7 +13,7 @@ import (
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
 	"github.com/switchboard-go/switchboard/internal/wstest"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
@@ -75,12 +75,12 @@ func newNode(t testing.TB, redisURL string, bopts *redisbroker.Options, opts *ch
 			}
 		}
 	})
-	events := consumers.NewEvents(&consumers.EventOptions{
+	ev := events.NewEvents(&events.EventOptions{
 		Box:  box,
 		User: func(ws *websocket.WebSocket) string { return ws.Query().Get("user") },
 	})
 	// shout goes to every connection of the endpoint, on every node.
-	events.On("shout", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+	ev.On("shout", func(ctx context.Context, c *events.EventConn, ev *events.Event) error {
 		var p any
 		if err := ev.Decode(&p); err != nil {
 			return err
@@ -88,7 +88,7 @@ func newNode(t testing.TB, redisURL string, bopts *redisbroker.Options, opts *ch
 		_, err := c.EmitToAll(ctx, "shout", p)
 		return err
 	})
-	rt.Handle("/events", events.Handler())
+	rt.Handle("/events", ev.Handler())
 	srv := httptest.NewServer(rt)
 	n.url = "ws" + strings.TrimPrefix(srv.URL, "http")
 	t.Cleanup(func() {

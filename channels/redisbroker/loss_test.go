@@ -14,7 +14,8 @@ import (
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/internal/redistest"
 )
 
@@ -154,7 +155,7 @@ func TestNoSilentLossWhenRedisLosesData(t *testing.T) {
 					}
 				}
 				var pos channels.Position
-				_, err := consumers.EmitToRoom(ctx, nd.box, consumers.DefaultFields(), room, "message",
+				_, err := events.EmitToRoom(ctx, nd.box, protocol.DefaultFields(), room, "message",
 					map[string]any{"i": i, "pad": pad}, channels.ReportPosition(&pos))
 				switch {
 				case err == nil && pos.Offset != 0:

@@ -38,7 +38,8 @@ import (
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/graceful"
 	"github.com/switchboard-go/switchboard/metrics/prom"
 	"github.com/switchboard-go/switchboard/router"
@@ -140,7 +141,7 @@ func checkName(name string) error {
 // the page as a bare drop, which a client retries forever, while a close
 // code and reason reach it (switchboard.js reports them as "refused").
 func refuse(ws *websocket.WebSocket, reason string) error {
-	opts := &websocket.AcceptOptions{Subprotocols: []string{consumers.SubprotocolJSON, consumers.SubprotocolMsgpack}}
+	opts := &websocket.AcceptOptions{Subprotocols: []string{protocol.SubprotocolJSON, protocol.SubprotocolMsgpack}}
 	if err := ws.Accept(ws.Context(), opts); err != nil {
 		return err
 	}
@@ -151,18 +152,18 @@ func refuse(ws *websocket.WebSocket, reason string) error {
 // its WebSockets for the shutdown, and metrics (which may be nil) are
 // served at /metrics.
 func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *prom.Metrics) http.Handler {
-	chat := consumers.NewEvents(&consumers.EventOptions{
+	chat := events.NewEvents(&events.EventOptions{
 		Box:       box,
 		RateLimit: 20, // messages a second, per connection
 		// A room "dm:alice:bob" is open only to alice and bob.
-		AuthorizeJoin: func(_ context.Context, _ *consumers.EventConn, j consumers.JoinRequest) error {
+		AuthorizeJoin: func(_ context.Context, _ *events.EventConn, j events.JoinRequest) error {
 			return mayJoin(j.User, j.Room)
 		},
-		OnConnect: func(ctx context.Context, c *consumers.EventConn) error {
+		OnConnect: func(ctx context.Context, c *events.EventConn) error {
 			c.WebSocket().Set("rooms", &roomSet{})
 			return nil
 		},
-		OnDisconnect: func(c *consumers.EventConn, _ websocket.StatusCode) {
+		OnDisconnect: func(c *events.EventConn, _ websocket.StatusCode) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			for _, room := range rooms(c).list() {
@@ -172,8 +173,8 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 	})
 	// join: the built-in join (history, recovery), then the room's new
 	// presence for everyone in it.
-	chat.On("join", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
-		if err := consumers.Join(ctx, c, ev); err != nil {
+	chat.On("join", func(ctx context.Context, c *events.EventConn, ev *events.Event) error {
+		if err := events.Join(ctx, c, ev); err != nil {
 			return err
 		}
 		room, _ := c.RoomOf(ev)
@@ -181,8 +182,8 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		presenceJoined(ctx, box, c, room)
 		return nil
 	})
-	chat.On("leave", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
-		if err := consumers.Leave(ctx, c, ev); err != nil {
+	chat.On("leave", func(ctx context.Context, c *events.EventConn, ev *events.Event) error {
+		if err := events.Leave(ctx, c, ev); err != nil {
 			return err
 		}
 		room, _ := c.RoomOf(ev)
@@ -190,7 +191,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 		presenceLeft(ctx, box, c, room)
 		return nil
 	})
-	chat.On("message", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+	chat.On("message", func(ctx context.Context, c *events.EventConn, ev *events.Event) error {
 		var p struct {
 			Text string `json:"text"`
 		}
@@ -207,7 +208,7 @@ func newServer(box *channels.ChannelBox, tracker *websocket.Tracker, metrics *pr
 	})
 	// typing: {"user": "ada"} to the room's other members, not saved (no
 	// offset, nothing to recover): what is worth only now.
-	chat.On("typing", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+	chat.On("typing", func(ctx context.Context, c *events.EventConn, ev *events.Event) error {
 		if !slices.Contains(rooms(c).list(), ev.Room) {
 			return errJoinFirst
 		}
@@ -243,8 +244,8 @@ const maxMessage = 2000
 
 // The chat's errors, in the words the page shows.
 var (
-	errMessageSize = consumers.NewError(consumers.CodeBadRequest, "a message is 1 to 2000 bytes")
-	errJoinFirst   = consumers.NewError(consumers.CodeForbidden, "join the room first")
+	errMessageSize = events.NewError(protocol.CodeBadRequest, "a message is 1 to 2000 bytes")
+	errJoinFirst   = events.NewError(protocol.CodeForbidden, "join the room first")
 )
 
 // mayJoin is the chat's join rule: a direct-message room "dm:alice:bob"
@@ -257,7 +258,7 @@ func mayJoin(user, room string) error {
 	if a, b, ok := strings.Cut(pair, ":"); ok && (user == a || user == b) {
 		return nil
 	}
-	return consumers.NewError(consumers.CodeForbidden, "a dm:alice:bob room is only for alice and bob")
+	return events.NewError(protocol.CodeForbidden, "a dm:alice:bob room is only for alice and bob")
 }
 
 // roomSet is the rooms a connection joined, kept in its store.
@@ -266,7 +267,7 @@ type roomSet struct {
 	rooms []string
 }
 
-func rooms(c *consumers.EventConn) *roomSet {
+func rooms(c *events.EventConn) *roomSet {
 	v, _ := c.WebSocket().Get("rooms")
 	return v.(*roomSet)
 }
@@ -298,7 +299,7 @@ func (s *roomSet) list() []string {
 
 // presenceJoined tells the joiner who is in the room, and the others
 // that its user joined.
-func presenceJoined(ctx context.Context, box *channels.ChannelBox, c *consumers.EventConn, room string) {
+func presenceJoined(ctx context.Context, box *channels.ChannelBox, c *events.EventConn, room string) {
 	users, err := roomUsers(ctx, box, room, "")
 	if err != nil {
 		return
@@ -311,7 +312,7 @@ func presenceJoined(ctx context.Context, box *channels.ChannelBox, c *consumers.
 // other connection in it. (On a disconnect, c may still be in the
 // room's presence: the box removes it when the connection has closed,
 // which may come after OnDisconnect.)
-func presenceLeft(ctx context.Context, box *channels.ChannelBox, c *consumers.EventConn, room string) {
+func presenceLeft(ctx context.Context, box *channels.ChannelBox, c *events.EventConn, room string) {
 	user := c.WebSocket().User()
 	users, err := roomUsers(ctx, box, room, c.Channel().ID())
 	if err != nil || slices.Contains(users, user) {

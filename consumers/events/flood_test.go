@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 	gws "github.com/gorilla/websocket"
 
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
@@ -19,7 +19,7 @@ import (
 // logged, not asserted: timings belong to the load tool.)
 func TestFloodDoesNotHoldUpOthers(t *testing.T) {
 	t.Parallel()
-	_, url := startEvents(t, &consumers.EventOptions{RateLimit: 100, RateBurst: 20, MaxViolations: 50})
+	_, url := startEvents(t, &events.EventOptions{RateLimit: 100, RateBurst: 20, MaxViolations: 50})
 
 	flooder := dialEvents(t, url)
 	flooded := make(chan error, 1)

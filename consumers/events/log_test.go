@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
 )
 
 // logRecords is a slog.Handler that keeps every record.
@@ -55,10 +55,10 @@ func TestRefusedHandshakeIsLogged(t *testing.T) {
 	t.Parallel()
 	box := channels.NewBox(nil)
 	logs := &logRecords{}
-	ev := consumers.NewEvents(&consumers.EventOptions{
+	ev := events.NewEvents(&events.EventOptions{
 		Box:       box,
 		Logger:    slog.New(logs),
-		OnConnect: func(context.Context, *consumers.EventConn) error { return errors.New("token expired") },
+		OnConnect: func(context.Context, *events.EventConn) error { return errors.New("token expired") },
 	})
 	_, resp, err := gws.DefaultDialer.Dial(serveEvents(t, box, ev), nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {

@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"bufio"

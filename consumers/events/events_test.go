@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"context"
@@ -12,37 +12,41 @@ import (
 
 	gws "github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
+	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
-func startEvents(t *testing.T, opts *consumers.EventOptions) (*consumers.Events, string) {
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func startEvents(t *testing.T, opts *events.EventOptions) (*events.Events, string) {
 	t.Helper()
 	box := channels.NewBox(nil)
 	if opts == nil {
-		opts = &consumers.EventOptions{}
+		opts = &events.EventOptions{}
 	}
 	opts.Box = box
 	opts.Logger = slog.New(slog.DiscardHandler)
-	ev := consumers.NewEvents(opts)
-	ev.On("echo", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev := events.NewEvents(opts)
+	ev.On("echo", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var p any
 		if err := e.Decode(&p); err != nil {
 			return err
 		}
 		return c.Reply(ctx, e, "echo", p)
 	})
-	ev.On("fire", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error { return nil })
-	ev.On("fail", func(context.Context, *consumers.EventConn, *consumers.Event) error { return errors.New("nope") })
-	ev.On("boom", func(context.Context, *consumers.EventConn, *consumers.Event) error { panic("bug") })
-	ev.On("slow", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("fire", func(ctx context.Context, c *events.EventConn, e *events.Event) error { return nil })
+	ev.On("fail", func(context.Context, *events.EventConn, *events.Event) error { return errors.New("nope") })
+	ev.On("boom", func(context.Context, *events.EventConn, *events.Event) error { panic("bug") })
+	ev.On("slow", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
-	ev.On("message", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("message", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var p map[string]any
 		if err := e.Decode(&p); err != nil {
 			return err
@@ -50,7 +54,7 @@ func startEvents(t *testing.T, opts *consumers.EventOptions) (*consumers.Events,
 		_, err := c.EmitToRoom(ctx, e.Room, "message", p)
 		return err
 	})
-	ev.On("relay", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("relay", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var p struct{ Room string }
 		if err := e.Decode(&p); err != nil {
 			return err
@@ -58,11 +62,11 @@ func startEvents(t *testing.T, opts *consumers.EventOptions) (*consumers.Events,
 		_, err := c.EmitToRoom(ctx, p.Room, "relayed", nil)
 		return err
 	})
-	ev.On("shout", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("shout", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		_, err := c.EmitToAll(ctx, "shout", "hey")
 		return err
 	})
-	ev.On("whisper", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("whisper", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		_, err := c.EmitToOthers(ctx, "whisper", "psst")
 		return err
 	})
@@ -120,7 +124,7 @@ func jsonOf(v any) string {
 
 func TestEventRoutingRepliesAndErrors(t *testing.T) {
 	t.Parallel()
-	_, url := startEvents(t, &consumers.EventOptions{HandlerTimeout: 50 * time.Millisecond})
+	_, url := startEvents(t, &events.EventOptions{HandlerTimeout: 50 * time.Millisecond})
 	c := dialEvents(t, url)
 	tests := []struct {
 		send, want string
@@ -153,7 +157,7 @@ func TestEventRoutingRepliesAndErrors(t *testing.T) {
 
 func TestChannelDataEnvelope(t *testing.T) {
 	t.Parallel()
-	_, url := startEvents(t, &consumers.EventOptions{Fields: consumers.ChannelDataFields()})
+	_, url := startEvents(t, &events.EventOptions{Fields: protocol.ChannelDataFields()})
 	c := dialEvents(t, url)
 	c.send(`{"channel":"echo","data":"x","ref":"r"}`)
 	if got := jsonOf(c.recv()); got != `{"channel":"echo","data":"x","ref":"r"}` {
@@ -164,8 +168,8 @@ func TestChannelDataEnvelope(t *testing.T) {
 func TestMsgpackSubprotocol(t *testing.T) {
 	t.Parallel()
 	_, url := startEvents(t, nil)
-	c := dialEvents(t, url, consumers.SubprotocolMsgpack)
-	if c.c.Subprotocol() != consumers.SubprotocolMsgpack {
+	c := dialEvents(t, url, protocol.SubprotocolMsgpack)
+	if c.c.Subprotocol() != protocol.SubprotocolMsgpack {
 		t.Fatalf("subprotocol %q", c.c.Subprotocol())
 	}
 	b, _ := msgpack.Marshal(map[string]any{"event": "echo", "payload": map[string]any{"n": 5}, "ref": "m1"})
@@ -280,7 +284,7 @@ func TestRoomsJoinRecoveryAndEmit(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
-	_, url := startEvents(t, &consumers.EventOptions{RateLimit: 0.001, RateBurst: 2, MaxViolations: 3})
+	_, url := startEvents(t, &events.EventOptions{RateLimit: 0.001, RateBurst: 2, MaxViolations: 3})
 	c := dialEvents(t, url)
 	for i := 0; i < 2; i++ {
 		c.send(`{"event":"echo","payload":1}`)

@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"context"
@@ -11,7 +11,8 @@ import (
 	"testing"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
@@ -88,7 +89,7 @@ func TestReservedGroupsAreRefused(t *testing.T) {
 // An AllGroup named by the application is reserved too.
 func TestNamedAllGroupIsRefused(t *testing.T) {
 	t.Parallel()
-	_, url := startEvents(t, &consumers.EventOptions{AllGroup: "everyone"})
+	_, url := startEvents(t, &events.EventOptions{AllGroup: "everyone"})
 	a := dialEvents(t, url)
 	a.send(`{"event":"join","payload":{"room":"everyone"},"ref":"1"}`)
 	a.wantError("1", "forbidden")
@@ -104,19 +105,19 @@ func TestEndpointsOnOneBoxDoNotShareAllGroup(t *testing.T) {
 	rt := router.New()
 	names := make(chan []string, 1)
 	for _, path := range []string{"/a", "/b"} {
-		ev := consumers.NewEvents(&consumers.EventOptions{Box: box, Logger: slog.New(slog.DiscardHandler)})
-		ev.On("shout", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		ev := events.NewEvents(&events.EventOptions{Box: box, Logger: slog.New(slog.DiscardHandler)})
+		ev.On("shout", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 			_, err := c.EmitToAll(ctx, "shout", path)
 			return err
 		})
-		ev.On("whisper", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		ev.On("whisper", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 			_, err := c.EmitToOthers(ctx, "whisper", path)
 			return err
 		})
-		ev.On("echo", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		ev.On("echo", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 			return c.Reply(ctx, e, "echo", nil)
 		})
-		ev.On("groups", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+		ev.On("groups", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 			names <- box.GroupsOf(c.Channel().ID())
 			return nil
 		})
@@ -150,7 +151,7 @@ func TestEndpointsOnOneBoxDoNotShareAllGroup(t *testing.T) {
 
 	b.send(`{"event":"groups","ref":"g"}`)
 	b.until("ack")
-	if got := <-names; !slices.Equal(got, []string{consumers.DefaultAllGroup + ":2"}) {
+	if got := <-names; !slices.Equal(got, []string{events.DefaultAllGroup + ":2"}) {
 		t.Errorf("the second endpoint's groups: %q", got)
 	}
 }
@@ -162,12 +163,12 @@ func TestAuthorizeJoin(t *testing.T) {
 	t.Parallel()
 	box := channels.NewBox(nil)
 	var mu sync.Mutex
-	var asked []consumers.JoinRequest
-	ev := consumers.NewEvents(&consumers.EventOptions{
+	var asked []events.JoinRequest
+	ev := events.NewEvents(&events.EventOptions{
 		Box:    box,
 		Logger: slog.New(slog.DiscardHandler),
 		User:   func(ws *websocket.WebSocket) string { return ws.Query().Get("user") },
-		AuthorizeJoin: func(ctx context.Context, c *consumers.EventConn, j consumers.JoinRequest) error {
+		AuthorizeJoin: func(ctx context.Context, c *events.EventConn, j events.JoinRequest) error {
 			mu.Lock()
 			asked = append(asked, j)
 			mu.Unlock()
@@ -177,7 +178,7 @@ func TestAuthorizeJoin(t *testing.T) {
 			j.Event.Decode(&p) //nolint:errcheck // a bare room name has no token
 			switch {
 			case j.Room == "vip" && p.Token != "gold":
-				return consumers.NewError(consumers.CodeUnauthorized, "show your ticket")
+				return events.NewError(protocol.CodeUnauthorized, "show your ticket")
 			case strings.HasPrefix(j.Room, "dm:"):
 				if !slices.Contains(strings.Split(j.Room, ":")[1:], j.User) {
 					return errors.New("dm: " + j.User + " is not in " + j.Room)
@@ -186,10 +187,10 @@ func TestAuthorizeJoin(t *testing.T) {
 			return nil
 		},
 	})
-	ev.On("echo", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("echo", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		return c.Reply(ctx, e, "echo", nil)
 	})
-	ev.On("message", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("message", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		_, err := c.EmitToRoom(ctx, e.Room, "message", "hi")
 		return err
 	})

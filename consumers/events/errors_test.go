@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"context"
@@ -9,12 +9,13 @@ import (
 	"testing"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 )
 
 // leaks are what an error event's text must never show: package names,
 // Go types, decoder errors.
-var leaks = []string{"consumers:", "channels:", "json:", "msgpack:", "Go value", "main.", "redis", "127.0.0.1", "%!"}
+var leaks = []string{"consumers:", "events:", "protocol:", "channels:", "json:", "msgpack:", "Go value", "main.", "redis", "127.0.0.1", "%!"}
 
 // Error events carry a code and a short message, never the error's text;
 // the log has the whole error.
@@ -22,30 +23,30 @@ func TestErrorEventsAreCodedAndDoNotLeak(t *testing.T) {
 	t.Parallel()
 	box := channels.NewBox(nil)
 	logs := &logRecords{}
-	ev := consumers.NewEvents(&consumers.EventOptions{Box: box, Logger: slog.New(logs)})
-	ev.On("typed", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev := events.NewEvents(&events.EventOptions{Box: box, Logger: slog.New(logs)})
+	ev.On("typed", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var p struct{ N int }
 		return e.Decode(&p)
 	})
-	ev.On("outage", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+	ev.On("outage", func(context.Context, *events.EventConn, *events.Event) error {
 		return fmt.Errorf("redis 127.0.0.1:6379: %w", channels.ErrBrokerUnavailable)
 	})
-	ev.On("coded", func(context.Context, *consumers.EventConn, *consumers.Event) error {
-		return &consumers.ClientError{Code: consumers.CodeTooLarge, Message: "keep it short", Err: errors.New("main.post: 9000 bytes")}
+	ev.On("coded", func(context.Context, *events.EventConn, *events.Event) error {
+		return &events.ClientError{Code: protocol.CodeTooLarge, Message: "keep it short", Err: errors.New("main.post: 9000 bytes")}
 	})
-	ev.On("wrapped", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
-		return fmt.Errorf("main.wrapped: %w", consumers.NewError(consumers.CodeForbidden, ""))
+	ev.On("wrapped", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
+		return fmt.Errorf("main.wrapped: %w", events.NewError(protocol.CodeForbidden, ""))
 	})
-	ev.On("nocode", func(context.Context, *consumers.EventConn, *consumers.Event) error {
-		return &consumers.ClientError{Message: "main.x at 0xc000012345"}
+	ev.On("nocode", func(context.Context, *events.EventConn, *events.Event) error {
+		return &events.ClientError{Message: "main.x at 0xc000012345"}
 	})
-	ev.On("bug", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+	ev.On("bug", func(context.Context, *events.EventConn, *events.Event) error {
 		return errors.New("main.handler: dial tcp 10.0.0.7:5432: refused")
 	})
 	c := dialEvents(t, serveEvents(t, box, ev))
 	for _, tt := range []struct{ send, code, msg string }{
-		{`{"event":"typed","payload":{"N":"x"},"ref":"1"}`, "bad_request", "invalid payload"},
-		{`{"event":"join","payload":{"room":7},"ref":"2"}`, "bad_request", "invalid payload"},
+		{`{"event":"typed","payload":{"N":"x"},"ref":"1"}`, "bad_request", "invalid payload for typed"},
+		{`{"event":"join","payload":{"room":7},"ref":"2"}`, "bad_request", "invalid payload for join"},
 		{`{"event":"join","payload":{"room":"` + strings.Repeat("r", 300) + `"},"ref":"3"}`, "bad_request", "invalid room name"},
 		{`{"event":"join","payload":{},"ref":"4"}`, "bad_request", "no room given"},
 		{`{"event":"nope","ref":"5"}`, "not_found", "unknown event"},
@@ -72,7 +73,7 @@ func TestErrorEventsAreCodedAndDoNotLeak(t *testing.T) {
 		}
 	}
 	// The log has the whole error, the client's event and connection.
-	r, attrs, ok := logs.find("consumers: event failed")
+	r, attrs, ok := logs.find("events: event failed")
 	if !ok || r.Level != slog.LevelDebug || !strings.Contains(attrs["err"], "json:") || attrs["code"] != "bad_request" || attrs["id"] == "" || attrs["event"] != "typed" {
 		t.Errorf("first failure logged as %v %v", r, attrs)
 	}

@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
-func serveEvents(t *testing.T, box *channels.ChannelBox, ev *consumers.Events) string {
+func serveEvents(t *testing.T, box *channels.ChannelBox, ev *events.Events) string {
 	t.Helper()
 	rt := router.New()
 	rt.HandleFunc("/ws", ev.Handler())
@@ -32,14 +33,14 @@ func TestLateReplyIsRefused(t *testing.T) {
 	t.Parallel()
 	box := channels.NewBox(nil)
 	late := make(chan error, 1)
-	ev := consumers.NewEvents(&consumers.EventOptions{Box: box, HandlerTimeout: 30 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	ev.On("late", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev := events.NewEvents(&events.EventOptions{Box: box, HandlerTimeout: 30 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	ev.On("late", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		time.Sleep(100 * time.Millisecond) // ignores ctx
 		err := c.Reply(ctx, e, "late", "done")
 		late <- err
 		return err
 	})
-	ev.On("ping", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("ping", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		return c.Reply(ctx, e, "pong", nil)
 	})
 	c := dialEvents(t, serveEvents(t, box, ev))
@@ -47,7 +48,7 @@ func TestLateReplyIsRefused(t *testing.T) {
 	if got := c.recv(); got["event"] != "error" || got["ref"] != "1" {
 		t.Fatalf("first answer %v", got)
 	}
-	if err := <-late; !errors.Is(err, consumers.ErrHandlerTimedOut) {
+	if err := <-late; !errors.Is(err, events.ErrHandlerTimedOut) {
 		t.Errorf("late Reply returned %v", err)
 	}
 	c.send(`{"event":"ping","ref":"2"}`)
@@ -62,8 +63,8 @@ func TestLeftoverHandlersAreBounded(t *testing.T) {
 	t.Parallel()
 	box := channels.NewBox(nil)
 	release := make(chan struct{})
-	ev := consumers.NewEvents(&consumers.EventOptions{Box: box, HandlerTimeout: 5 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
-	ev.On("stuck", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+	ev := events.NewEvents(&events.EventOptions{Box: box, HandlerTimeout: 5 * time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	ev.On("stuck", func(context.Context, *events.EventConn, *events.Event) error {
 		<-release
 		return nil
 	})
@@ -90,7 +91,7 @@ func TestLeftoverHandlersAreBounded(t *testing.T) {
 // Malformed envelopes take tokens too.
 func TestGarbageIsRateLimited(t *testing.T) {
 	t.Parallel()
-	_, url := startEvents(t, &consumers.EventOptions{RateLimit: 0.001, RateBurst: 1, MaxViolations: 3})
+	_, url := startEvents(t, &events.EventOptions{RateLimit: 0.001, RateBurst: 1, MaxViolations: 3})
 	c := dialEvents(t, url)
 	for range 10 {
 		c.send(`{}`)
@@ -114,9 +115,9 @@ func TestGarbageIsRateLimited(t *testing.T) {
 func TestJoinOverrideCoversAlias(t *testing.T) {
 	t.Parallel()
 	box := channels.NewBox(nil)
-	ev := consumers.NewEvents(&consumers.EventOptions{Box: box, Logger: slog.New(slog.DiscardHandler)})
-	ev.On("join", func(context.Context, *consumers.EventConn, *consumers.Event) error {
-		return consumers.NewError(consumers.CodeForbidden, "members only")
+	ev := events.NewEvents(&events.EventOptions{Box: box, Logger: slog.New(slog.DiscardHandler)})
+	ev.On("join", func(context.Context, *events.EventConn, *events.Event) error {
+		return events.NewError(protocol.CodeForbidden, "members only")
 	})
 	c := dialEvents(t, serveEvents(t, box, ev))
 	c.send(`{"event":"joinRoom","payload":"secret","ref":"1"}`)
@@ -149,16 +150,16 @@ func TestJoinIsAtomicWithRoomMessages(t *testing.T) {
 	t.Parallel()
 	hb := &hookBroker{Broker: channels.NewMemoryBroker(nil)}
 	box := channels.NewBox(&channels.Options{Broker: hb})
-	ev := consumers.NewEvents(&consumers.EventOptions{Box: box, Logger: slog.New(slog.DiscardHandler)})
+	ev := events.NewEvents(&events.EventOptions{Box: box, Logger: slog.New(slog.DiscardHandler)})
 	url := serveEvents(t, box, ev)
 	ctx := context.Background()
-	consumers.EmitToRoom(ctx, box, consumers.Fields{}, "r1", "message", "m1")
-	consumers.EmitToRoom(ctx, box, consumers.Fields{}, "r1", "message", "m2")
+	events.EmitToRoom(ctx, box, protocol.Fields{}, "r1", "message", "m1")
+	events.EmitToRoom(ctx, box, protocol.Fields{}, "r1", "message", "m2")
 	_, pos, _, _ := box.History(ctx, "r1", nil)
 	published := make(chan struct{})
 	hb.hook = func() {
 		go func() { // a concurrent publisher hits the join's window
-			consumers.EmitToRoom(ctx, box, consumers.Fields{}, "r1", "message", "m3")
+			events.EmitToRoom(ctx, box, protocol.Fields{}, "r1", "message", "m3")
 			close(published)
 		}()
 		time.Sleep(20 * time.Millisecond)

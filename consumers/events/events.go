@@ -1,8 +1,7 @@
-package consumers
+package events
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,8 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/router"
+	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
@@ -32,8 +32,9 @@ type EventOptions struct {
 	// join and leave events and the emit helpers other than Emit and
 	// Reply.
 	Box *channels.ChannelBox
-	// Fields names the envelope's fields. Defaults to DefaultFields().
-	Fields Fields
+	// Fields names the envelope's fields. Defaults to
+	// protocol.DefaultFields().
+	Fields protocol.Fields
 	// HandlerTimeout bounds each handler: past it the client gets an error
 	// event and the connection reads on (the handler's ctx is cancelled).
 	// Defaults to none.
@@ -113,16 +114,6 @@ type Events struct {
 	handlers map[string]EventHandler
 }
 
-// Built-in event names.
-const (
-	EventJoin   = "join"
-	EventLeave  = "leave"
-	EventJoined = "joined"
-	EventLeft   = "left"
-	EventError  = "error"
-	EventAck    = "ack"
-)
-
 // NewEvents returns an Events with the built-in handlers.
 func NewEvents(opts *EventOptions) *Events {
 	e := &Events{handlers: make(map[string]EventHandler)}
@@ -143,8 +134,8 @@ func NewEvents(opts *EventOptions) *Events {
 	if e.route == "" {
 		e.route = DefaultAllGroup
 	}
-	if e.opts.Fields == (Fields{}) {
-		e.opts.Fields = DefaultFields()
+	if e.opts.Fields == (protocol.Fields{}) {
+		e.opts.Fields = protocol.DefaultFields()
 	}
 	if e.opts.Logger == nil {
 		e.opts.Logger = slog.Default()
@@ -157,8 +148,8 @@ func NewEvents(opts *EventOptions) *Events {
 			e.opts.MaxViolations = 20
 		}
 	}
-	e.handlers[EventJoin] = Join
-	e.handlers[EventLeave] = Leave
+	e.handlers[protocol.EventJoin] = Join
+	e.handlers[protocol.EventLeave] = Leave
 	return e
 }
 
@@ -166,38 +157,42 @@ func NewEvents(opts *EventOptions) *Events {
 // an empty name or a name registered with On before.
 func (e *Events) On(name string, h EventHandler) {
 	if name == "" || h == nil {
-		panic("consumers: On needs an event name and a handler")
+		panic("events: On needs an event name and a handler")
 	}
 	if canonical, ok := aliases[name]; ok {
-		panic(fmt.Sprintf("consumers: %q is an alias of %q: register %q", name, canonical, canonical))
+		panic(fmt.Sprintf("events: %q is an alias of %q: register %q", name, canonical, canonical))
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.handlers[name]; ok && !isBuiltin(name) {
-		panic(fmt.Sprintf("consumers: event %q already has a handler", name))
+		panic(fmt.Sprintf("events: event %q already has a handler", name))
 	}
 	e.handlers[name] = h
 }
 
-func isBuiltin(name string) bool { return name == EventJoin || name == EventLeave }
+func isBuiltin(name string) bool { return name == protocol.EventJoin || name == protocol.EventLeave }
 
 // aliases are other names of built-in events (Vania-style clients); they
 // reach whatever handles the event they stand for.
-var aliases = map[string]string{"joinRoom": EventJoin, "leftRoom": EventLeave}
+var aliases = map[string]string{"joinRoom": protocol.EventJoin, "leftRoom": protocol.EventLeave}
 
 // Handler returns the router handler of the endpoint.
-func (e *Events) Handler() router.HandlerFunc {
-	return Handler(func() Consumer { return &EventConn{events: e} }, &Options{
+func (e *Events) Handler() websocket.HandlerFunc {
+	return consumers.Handler(func() consumers.Consumer { return &EventConn{events: e} }, &consumers.Options{
 		Box: e.opts.Box, User: e.opts.User, Expires: e.opts.Expires, Logger: e.opts.Logger,
+		Subprotocols: []consumers.Subprotocol{
+			{Name: protocol.SubprotocolMsgpack, Encoding: channels.Msgpack},
+			{Name: protocol.SubprotocolJSON, Encoding: channels.JSON},
+		},
 	})
 }
 
 // EventConn is one connection of an Events endpoint: the consumer Base
 // (rooms are its groups) plus the emit helpers.
 type EventConn struct {
-	Base
+	consumers.Base
 	events   *Events
-	codec    codec
+	codec    protocol.Codec
 	limit    *bucket
 	leftover atomic.Int32 // handlers still running past their timeout
 }
@@ -210,16 +205,10 @@ func (c *EventConn) OnConnect(ctx context.Context) error {
 			return err
 		}
 	}
-	c.accepted = func() {
-		if c.WebSocket().Subprotocol() == SubprotocolMsgpack {
-			c.codec, c.enc, c.pt = codecMsgpack, Msgpack, channels.Msgpack
-		} else {
-			c.codec, c.enc, c.pt = codecJSON, JSON, channels.JSON
-		}
-	}
-	if err := c.AcceptWith(ctx, &websocket.AcceptOptions{Subprotocols: []string{SubprotocolMsgpack, SubprotocolJSON}}); err != nil {
+	if err := c.Accept(ctx); err != nil {
 		return err
 	}
+	c.codec = protocol.CodecFor(c.WebSocket().Subprotocol())
 	if r := c.events.opts.RateLimit; r > 0 {
 		c.limit = newBucket(r, c.events.opts.RateBurst, time.Now())
 	}
@@ -238,10 +227,11 @@ func (c *EventConn) OnDisconnect(code websocket.StatusCode) {
 	}
 }
 
-// receiveRaw decodes one envelope and runs its handler.
-func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, data []byte) error {
+// ReceiveFrame decodes one envelope and runs its handler; the consumer
+// machinery calls it for each frame (see consumers.FrameReceiver).
+func (c *EventConn) ReceiveFrame(ctx context.Context, typ websocket.MessageType, data []byte) error {
 	want := websocket.TextMessage
-	if c.codec == codecMsgpack {
+	if c.codec.Binary() {
 		want = websocket.BinaryMessage
 	}
 	if typ != want {
@@ -256,7 +246,7 @@ func (c *EventConn) receiveRaw(ctx context.Context, typ websocket.MessageType, d
 		}
 		return c.sendError(&Event{}, errRateLimited)
 	}
-	ev, err := decodeEnvelope(c.codec, data, c.events.opts.Fields)
+	ev, err := decodeEvent(c.codec, data, c.events.opts.Fields)
 	if err != nil {
 		return c.sendError(&Event{}, errEnvelope(err))
 	}
@@ -292,7 +282,7 @@ func (e *Events) checkRooms(c *EventConn, ev *Event, name string) error {
 	if ev.Room != "" && e.reserved(ev.Room) {
 		return errReserved
 	}
-	if name == EventJoin || name == EventLeave {
+	if name == protocol.EventJoin || name == protocol.EventLeave {
 		if req, err := c.roomOf(ev); err == nil && e.reserved(req.Room) {
 			return errReserved
 		}
@@ -315,7 +305,7 @@ var errTimeout = errors.New("handler timed out")
 // ErrHandlerTimedOut is returned by Reply from a handler that outlived
 // EventOptions.HandlerTimeout: the client already got an error event for
 // its ref.
-var ErrHandlerTimedOut = errors.New("consumers: handler timed out; its event was answered with an error")
+var ErrHandlerTimedOut = errors.New("events: handler timed out; its event was answered with an error")
 
 // maxLeftover bounds the handlers of one connection still running past
 // their timeout (handlers that ignore ctx); past it the connection closes.
@@ -328,7 +318,7 @@ func (c *EventConn) runHandler(ctx context.Context, h EventHandler, ev *Event) e
 	call := func(ctx context.Context) (err error) {
 		defer func() {
 			if p := recover(); p != nil {
-				c.events.opts.Logger.Error("consumers: event handler panicked", "event", ev.Name, "panic", p)
+				c.events.opts.Logger.Error("events: event handler panicked", "event", ev.Name, "panic", p)
 				err = errors.New("internal error")
 			}
 		}()
@@ -362,7 +352,7 @@ func (c *EventConn) runHandler(ctx context.Context, h EventHandler, ev *Event) e
 		err = call(ctx)
 	}
 	if err == nil && ev.Ref != "" && !rs.answered() {
-		return c.send(envelope{f: c.events.opts.Fields, event: EventAck, ref: ev.Ref})
+		return c.send(envelope{protocol.Envelope{Fields: c.events.opts.Fields, Event: protocol.EventAck, Ref: ev.Ref}})
 	}
 	return err
 }
@@ -408,8 +398,8 @@ type replyKey struct{}
 // sendError answers ev with an error event (see errorEvent) and logs err.
 func (c *EventConn) sendError(ev *Event, err error) error {
 	code, msg, level := errorEvent(err)
-	c.events.opts.Logger.Log(context.Background(), level, "consumers: event failed", "event", ev.Name, "id", c.WebSocket().ID(), "code", string(code), "err", err)
-	return c.send(envelope{f: c.events.opts.Fields, event: EventError, payload: map[string]string{"code": string(code), "error": msg}, ref: ev.Ref})
+	c.events.opts.Logger.Log(context.Background(), level, "events: event failed", "event", ev.Name, "id", c.WebSocket().ID(), "code", string(code), "err", err)
+	return c.send(envelope{protocol.Envelope{Fields: c.events.opts.Fields, Event: protocol.EventError, Payload: protocol.ErrorPayload{Code: code, Error: msg}, Ref: ev.Ref}})
 }
 
 func (c *EventConn) send(e any) error {
@@ -422,7 +412,7 @@ func (c *EventConn) send(e any) error {
 
 // Emit sends an event to this connection.
 func (c *EventConn) Emit(event string, payload any) error {
-	return c.send(envelope{f: c.events.opts.Fields, event: event, payload: payload})
+	return c.send(newEnvelope(c.events.opts.Fields, event, payload))
 }
 
 // Reply answers ev: an event to this connection carrying ev's ref. Call it
@@ -435,7 +425,7 @@ func (c *EventConn) Reply(ctx context.Context, ev *Event, event string, payload 
 	if r, ok := ctx.Value(replyKey{}).(*replyState); ok && !r.reply() {
 		return ErrHandlerTimedOut
 	}
-	return c.send(envelope{f: c.events.opts.Fields, event: event, payload: payload, ref: ev.Ref})
+	return c.send(envelope{protocol.Envelope{Fields: c.events.opts.Fields, Event: event, Payload: payload, Ref: ev.Ref}})
 }
 
 // EmitToRoom sends an event to every member of room, saved in the room's
@@ -448,7 +438,7 @@ func (c *EventConn) Reply(ctx context.Context, ev *Event, event string, payload 
 // forbidden *ClientError, for the room often comes from the client.
 func (c *EventConn) EmitToRoom(ctx context.Context, room, event string, payload any, opts ...channels.SendOption) (int, error) {
 	if c.Box() == nil {
-		return 0, ErrNoBox
+		return 0, consumers.ErrNoBox
 	}
 	if c.events.reserved(room) {
 		// A handler may take the room from the client's payload: the
@@ -465,42 +455,42 @@ func (c *EventConn) EmitToRoom(ctx context.Context, room, event string, payload 
 // c.ExceptSelf().)
 func (c *EventConn) EmitToOthers(ctx context.Context, event string, payload any) (int, error) {
 	if c.Box() == nil {
-		return 0, ErrNoBox
+		return 0, consumers.ErrNoBox
 	}
-	return c.Box().GroupSend(ctx, c.events.route, envelope{f: c.events.opts.Fields, event: event, payload: payload}, c.ExceptSelf())
+	return c.Box().GroupSend(ctx, c.events.route, newEnvelope(c.events.opts.Fields, event, payload), c.ExceptSelf())
 }
 
 // EmitTo sends an event to one connection by id, wherever it lives.
 func (c *EventConn) EmitTo(ctx context.Context, channelID, event string, payload any) error {
-	return c.SendTo(ctx, channelID, envelope{f: c.events.opts.Fields, event: event, payload: payload})
+	return c.SendTo(ctx, channelID, newEnvelope(c.events.opts.Fields, event, payload))
 }
 
 // EmitToUser sends an event to every connection of user.
 func (c *EventConn) EmitToUser(ctx context.Context, user, event string, payload any) (int, error) {
 	if c.Box() == nil {
-		return 0, ErrNoBox
+		return 0, consumers.ErrNoBox
 	}
-	return c.Box().SendToUser(ctx, user, envelope{f: c.events.opts.Fields, event: event, payload: payload})
+	return c.Box().SendToUser(ctx, user, newEnvelope(c.events.opts.Fields, event, payload))
 }
 
 // EmitToAll sends an event to every connection of this endpoint.
 func (c *EventConn) EmitToAll(ctx context.Context, event string, payload any) (int, error) {
 	if c.Box() == nil {
-		return 0, ErrNoBox
+		return 0, consumers.ErrNoBox
 	}
-	return c.Box().GroupSend(ctx, c.events.route, envelope{f: c.events.opts.Fields, event: event, payload: payload})
+	return c.Box().GroupSend(ctx, c.events.route, newEnvelope(c.events.opts.Fields, event, payload))
 }
 
 // EmitToRoom sends an event to a room from anywhere (an HTTP handler, a
 // job), as EventConn.EmitToRoom does, except that with a network broker it
 // returns once the broker has taken the message in, not once it is saved
 // (see channels.ChannelBox.GroupSend): pass channels.Confirm to wait.
-func EmitToRoom(ctx context.Context, box *channels.ChannelBox, f Fields, room, event string, payload any, opts ...channels.SendOption) (int, error) {
-	if f == (Fields{}) {
-		f = DefaultFields()
+func EmitToRoom(ctx context.Context, box *channels.ChannelBox, f protocol.Fields, room, event string, payload any, opts ...channels.SendOption) (int, error) {
+	if f == (protocol.Fields{}) {
+		f = protocol.DefaultFields()
 	}
 	opts = append([]channels.SendOption{channels.SaveHistory()}, opts...)
-	return box.GroupSend(ctx, room, envelope{f: f, event: event, payload: payload, room: room}, opts...)
+	return box.GroupSend(ctx, room, envelope{protocol.Envelope{Fields: f, Event: event, Payload: payload, Room: room}}, opts...)
 }
 
 // roomRequest is the payload of join and leave: {"room": "r1", "since":
@@ -561,9 +551,12 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 			return errRefused(err)
 		}
 	}
-	ch, err := c.channel()
-	if err != nil {
-		return err
+	ch := c.Channel()
+	if ch == nil {
+		if c.Box() == nil {
+			return consumers.ErrNoBox
+		}
+		return websocket.ErrNotAccepted
 	}
 	f := c.events.opts.Fields
 	since := req.Since
@@ -583,7 +576,7 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 				entries = nil
 			}
 		}
-		if err := c.Reply(ctx, ev, EventJoined, map[string]any{"room": req.Room, "recovered": recovered, "epoch": top.Epoch, "offset": top.Offset}); err != nil {
+		if err := c.Reply(ctx, ev, protocol.EventJoined, map[string]any{"room": req.Room, "recovered": recovered, "epoch": top.Epoch, "offset": top.Offset}); err != nil {
 			return err
 		}
 		for _, e := range entries {
@@ -594,23 +587,6 @@ func Join(ctx context.Context, c *EventConn, ev *Event) error {
 		return nil
 	})
 	return err
-}
-
-// replayed turns a history entry back into the envelope members got.
-func replayed(f Fields, e channels.Entry) any {
-	if env, ok := e.Message.Value.(envelope); ok {
-		return env.At(e.Position)
-	}
-	// The entry crossed a network: only its JSON is left.
-	var m map[string]any
-	if json.Unmarshal(e.Message.Data, &m) != nil {
-		return json.RawMessage(e.Message.Data)
-	}
-	m[f.Offset] = e.Position.Offset
-	if f.Epoch != "" {
-		m[f.Epoch] = e.Position.Epoch
-	}
-	return m
 }
 
 // Leave is the built-in "leave" handler: it takes the connection out of a
@@ -626,5 +602,5 @@ func Leave(ctx context.Context, c *EventConn, ev *Event) error {
 	if _, err := c.LeaveGroup(ctx, req.Room); err != nil {
 		return err
 	}
-	return c.Reply(ctx, ev, EventLeft, map[string]any{"room": req.Room})
+	return c.Reply(ctx, ev, protocol.EventLeft, map[string]any{"room": req.Room})
 }

@@ -1,4 +1,4 @@
-package consumers
+package events
 
 import "time"
 

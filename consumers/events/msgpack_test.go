@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"bytes"
@@ -10,7 +10,8 @@ import (
 	gws "github.com/gorilla/websocket"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 )
 
 // recvMsgpack reads one binary event.
@@ -36,7 +37,7 @@ func (cl *client) recvMsgpack() map[string]any {
 // allocation count.)
 func TestMsgpackBombs(t *testing.T) {
 	_, url := startEvents(t, nil)
-	c := dialEvents(t, url, consumers.SubprotocolMsgpack)
+	c := dialEvents(t, url, protocol.SubprotocolMsgpack)
 	mapBomb := []byte{0xdf, 0xff, 0xff, 0xff, 0xff, 0xa5, 'e', 'v', 'e', 'n', 't', 0xa1, 'x'}
 	envelope := func(payload []byte) []byte {
 		b, _ := msgpack.Marshal(map[string]any{"event": "echo", "ref": "1"})
@@ -83,7 +84,7 @@ func TestMsgpackUsesJSONTags(t *testing.T) {
 		Text string `json:"text"`
 		By   string `json:"by,omitempty"`
 	}
-	ev.On("note", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("note", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var n note
 		if err := e.Decode(&n); err != nil {
 			return err
@@ -91,7 +92,7 @@ func TestMsgpackUsesJSONTags(t *testing.T) {
 		n.By = "server"
 		return c.Reply(ctx, e, "note", n)
 	})
-	c := dialEvents(t, url, consumers.SubprotocolMsgpack)
+	c := dialEvents(t, url, protocol.SubprotocolMsgpack)
 	b, _ := msgpack.Marshal(map[string]any{"event": "note", "payload": map[string]any{"text": "hi"}, "ref": "1"})
 	c.c.WriteMessage(gws.BinaryMessage, b)
 	e := c.recvMsgpack()
@@ -104,7 +105,7 @@ func TestMsgpackUsesJSONTags(t *testing.T) {
 // malformed one gets rate_limited, not bad_request.
 func TestRateLimitBeforeDecoding(t *testing.T) {
 	t.Parallel()
-	_, url := startEvents(t, &consumers.EventOptions{RateLimit: 0.001, RateBurst: 1})
+	_, url := startEvents(t, &events.EventOptions{RateLimit: 0.001, RateBurst: 1})
 	c := dialEvents(t, url)
 	c.send(`{"event":"echo","payload":1,"ref":"1"}`)
 	if e := c.recv(); e["event"] != "echo" {

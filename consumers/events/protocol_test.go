@@ -1,4 +1,4 @@
-package consumers_test
+package events_test
 
 import (
 	"context"
@@ -18,13 +18,14 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
 // protocolDoc is the specification whose examples TestProtocolDoc replays.
-const protocolDoc = "../docs/PROTOCOL.md"
+const protocolDoc = "../../docs/PROTOCOL.md"
 
 // frameWait bounds the wait for each frame a block expects.
 const frameWait = 5 * time.Second
@@ -65,7 +66,7 @@ type docServer struct {
 	box    *channels.ChannelBox
 	broker *flakyBroker
 	attrs  map[string]string
-	fields consumers.Fields
+	fields protocol.Fields
 	codec  string // "json" or "msgpack"
 	offer  string // "none": the clients offer no subprotocol
 	pongs  bool   // the clients answer pings
@@ -75,9 +76,9 @@ type docServer struct {
 // block's info string.
 func startDocServer(t *testing.T, attrs map[string]string) *docServer {
 	t.Helper()
-	s := &docServer{attrs: attrs, broker: &flakyBroker{MemoryBroker: channels.NewMemoryBroker(nil)}, fields: consumers.DefaultFields(), codec: "json", pongs: true}
+	s := &docServer{attrs: attrs, broker: &flakyBroker{MemoryBroker: channels.NewMemoryBroker(nil)}, fields: protocol.DefaultFields(), codec: "json", pongs: true}
 	boxOpts := &channels.Options{Broker: s.broker}
-	evOpts := &consumers.EventOptions{Logger: slog.New(slog.DiscardHandler), AuthorizeJoin: authorizeJoin}
+	evOpts := &events.EventOptions{Logger: slog.New(slog.DiscardHandler), AuthorizeJoin: authorizeJoin}
 	wsOpts := &websocket.Options{}
 	for k, v := range attrs {
 		var err error
@@ -91,7 +92,7 @@ func startDocServer(t *testing.T, attrs map[string]string) *docServer {
 			if v != "channel-data" {
 				err = errors.New("only channel-data")
 			}
-			s.fields = consumers.ChannelDataFields()
+			s.fields = protocol.ChannelDataFields()
 		case "rate":
 			evOpts.RateLimit, err = strconv.ParseFloat(v, 64)
 		case "burst":
@@ -131,32 +132,32 @@ func startDocServer(t *testing.T, attrs map[string]string) *docServer {
 	}
 	s.box = channels.NewBox(boxOpts)
 	evOpts.Box, evOpts.Fields = s.box, s.fields
-	ev := consumers.NewEvents(evOpts)
-	ev.On("echo", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev := events.NewEvents(evOpts)
+	ev.On("echo", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var p any
 		if err := e.Decode(&p); err != nil {
 			return err
 		}
 		return c.Reply(ctx, e, "echo", p)
 	})
-	ev.On("message", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("message", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var p any
 		if err := e.Decode(&p); err != nil {
 			return err
 		}
 		if e.Room == "" {
-			return consumers.NewError(consumers.CodeBadRequest, "no room given")
+			return events.NewError(protocol.CodeBadRequest, "no room given")
 		}
 		if !slices.Contains(c.Box().GroupsOf(c.Channel().ID()), e.Room) {
-			return consumers.NewError(consumers.CodeForbidden, "join the room first")
+			return events.NewError(protocol.CodeForbidden, "join the room first")
 		}
 		_, err := c.EmitToRoom(ctx, e.Room, "message", p)
 		return err
 	})
-	ev.On("fail", func(context.Context, *consumers.EventConn, *consumers.Event) error {
+	ev.On("fail", func(context.Context, *events.EventConn, *events.Event) error {
 		return errors.New("the database is on fire")
 	})
-	ev.On("slow", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("slow", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		<-ctx.Done()
 		return ctx.Err()
 	})
@@ -177,12 +178,12 @@ func startDocServer(t *testing.T, attrs map[string]string) *docServer {
 
 // authorizeJoin is the example server's rule: rooms named "private:..."
 // are refused, rooms named "members:..." need a login nobody has.
-func authorizeJoin(_ context.Context, _ *consumers.EventConn, j consumers.JoinRequest) error {
+func authorizeJoin(_ context.Context, _ *events.EventConn, j events.JoinRequest) error {
 	switch {
 	case strings.HasPrefix(j.Room, "private:"):
 		return errors.New("not on the guest list")
 	case strings.HasPrefix(j.Room, "members:"):
-		return consumers.NewError(consumers.CodeUnauthorized, "log in first")
+		return events.NewError(protocol.CodeUnauthorized, "log in first")
 	}
 	return nil
 }
@@ -339,7 +340,7 @@ func (r *replayer) closeAll() {
 
 // sync sends an echo and reads up to its answer, failing on any frame
 // before it.
-func (p *peer) sync(f consumers.Fields, round int) {
+func (p *peer) sync(f protocol.Fields, round int) {
 	ref := fmt.Sprintf("end of block %d", round)
 	ev := map[string]any{f.Event: "echo", f.Payload: "end of block", f.Ref: ref}
 	p.send(step{kind: "envelope", pat: ev}, nil)
@@ -411,9 +412,9 @@ type peer struct {
 
 func dial(t *testing.T, s *docServer, name string) *peer {
 	t.Helper()
-	proto := consumers.SubprotocolJSON
+	proto := protocol.SubprotocolJSON
 	if s.codec == "msgpack" {
-		proto = consumers.SubprotocolMsgpack
+		proto = protocol.SubprotocolMsgpack
 	}
 	d := gws.Dialer{Subprotocols: []string{proto}, HandshakeTimeout: frameWait}
 	if s.offer == "none" {
