@@ -5,6 +5,8 @@ import (
 	"context"
 	"slices"
 	"strconv"
+
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 )
 
 // call is an event waiting for its answer.
@@ -24,11 +26,11 @@ type call struct {
 }
 
 // CallOption adds to an event that Call or Emit sends.
-type CallOption func(*out)
+type CallOption func(*protocol.Envelope)
 
 // InRoom aims the event at a room (the envelope's room field).
 func InRoom(room string) CallOption {
-	return func(e *out) { e.Room = room }
+	return func(e *protocol.Envelope) { e.Room = room }
 }
 
 // Call sends an event and waits for its answer: the server's reply, an
@@ -49,7 +51,7 @@ func (c *Client) Call(ctx context.Context, event string, payload any, opts ...Ca
 
 // newCall registers a call; it is not written yet.
 func (c *Client) newCall(event string, payload any, opts []CallOption) (*call, error) {
-	e := out{Event: event, Payload: payload}
+	e := protocol.Envelope{Event: event, Payload: payload}
 	for _, o := range opts {
 		o(&e)
 	}
@@ -60,7 +62,7 @@ func (c *Client) newCall(event string, payload any, opts []CallOption) (*call, e
 	}
 	c.nextRef++
 	e.Ref = fmtRef(c.nextRef)
-	data, err := c.opts.Codec.encode(e)
+	data, err := protocol.Encode(c.opts.Codec, e)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +85,7 @@ func (c *Client) await(ctx context.Context, cl *call) (*Event, error) {
 	if cl.err != nil {
 		return nil, cl.err
 	}
-	if cl.ans.Name == "error" {
+	if cl.ans.Name == protocol.EventError {
 		return cl.ans, serverError(cl.ans)
 	}
 	return cl.ans, nil
@@ -91,12 +93,9 @@ func (c *Client) await(ctx context.Context, cl *call) (*Event, error) {
 
 // serverError reads an error event's payload.
 func serverError(ev *Event) error {
-	var p struct {
-		Code  string `json:"code" msgpack:"code"`
-		Error string `json:"error" msgpack:"error"`
-	}
+	var p protocol.ErrorPayload
 	if err := ev.Decode(&p); err != nil || p.Code == "" {
-		return &ServerError{Code: "internal", Message: "an error event the client could not read"}
+		return &ServerError{Code: protocol.CodeInternal, Message: "an error event the client could not read"}
 	}
 	return &ServerError{Code: p.Code, Message: p.Error}
 }
@@ -105,11 +104,11 @@ func serverError(ev *Event) error {
 // with ErrNotConnected when the client has no open connection: an event
 // that must arrive should go by Call.
 func (c *Client) Emit(event string, payload any, opts ...CallOption) error {
-	e := out{Event: event, Payload: payload}
+	e := protocol.Envelope{Event: event, Payload: payload}
 	for _, o := range opts {
 		o(&e)
 	}
-	data, err := c.opts.Codec.encode(e)
+	data, err := protocol.Encode(c.opts.Codec, e)
 	if err != nil {
 		return err
 	}
@@ -258,7 +257,7 @@ func Call[R any](ctx context.Context, c *Client, event string, payload any, opts
 	if err != nil {
 		return r, err
 	}
-	if ev.Name == "ack" && isNull(ev.Payload) {
+	if ev.Name == protocol.EventAck && isNull(ev.Payload.Data) {
 		return r, nil
 	}
 	err = ev.Decode(&r)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
+
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 )
 
 // State is where a client is in its life.
@@ -47,7 +49,7 @@ func (s State) String() string {
 type Options struct {
 	// Codec is the envelope encoding, offered as the only subprotocol.
 	// Defaults to JSON.
-	Codec Codec
+	Codec protocol.Codec
 	// Header is sent with every handshake.
 	Header http.Header
 	// Credentials, when set, is called before every handshake, the first
@@ -175,12 +177,12 @@ func (e *HandshakeError) Error() string {
 // ServerError is an error event answering a call: its stable code
 // (docs/PROTOCOL.md, "Errors") and its words.
 type ServerError struct {
-	Code    string
+	Code    protocol.ErrorCode
 	Message string
 }
 
 func (e *ServerError) Error() string {
-	return "client: " + e.Code + ": " + e.Message
+	return "client: " + string(e.Code) + ": " + e.Message
 }
 
 // Client is a connection to a Switchboard event endpoint (docs/PROTOCOL.md)
@@ -427,7 +429,7 @@ func (c *Client) dial() (*conn, error) {
 	d := gws.Dialer{
 		NetDialContext:   c.opts.NetDial,
 		HandshakeTimeout: c.opts.HandshakeTimeout,
-		Subprotocols:     []string{c.opts.Codec.subprotocol()},
+		Subprotocols:     []string{subprotocol(c.opts.Codec)},
 	}
 	ws, resp, err := d.DialContext(ctx, c.url, h)
 	if err != nil {
@@ -438,7 +440,7 @@ func (c *Client) dial() (*conn, error) {
 		return nil, err
 	}
 	resp.Body.Close()
-	if ws.Subprotocol() == "" && c.opts.Codec == Msgpack {
+	if ws.Subprotocol() == "" && c.opts.Codec == protocol.Msgpack {
 		// A server that does not speak msgpack answers in JSON.
 		ws.Close()
 		return nil, errors.New("client: the server did not accept switchboard.v1.msgpack")

@@ -16,8 +16,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/consumers/client"
+	"github.com/switchboard-go/switchboard/consumers/events"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 	"github.com/switchboard-go/switchboard/internal/tcpproxy"
 	"github.com/switchboard-go/switchboard/internal/wstest"
 	"github.com/switchboard-go/switchboard/router"
@@ -64,26 +65,26 @@ func (s *server) start() {
 		s.closer = b.Close
 	}
 	s.box = channels.NewBox(&channels.Options{Broker: b, Logger: slog.New(slog.DiscardHandler)})
-	ev := consumers.NewEvents(&consumers.EventOptions{Box: s.box, Logger: slog.New(slog.DiscardHandler)})
-	ev.On("echo", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev := events.NewEvents(&events.EventOptions{Box: s.box, Logger: slog.New(slog.DiscardHandler)})
+	ev.On("echo", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var p any
 		if err := e.Decode(&p); err != nil {
 			return err
 		}
 		return c.Reply(ctx, e, "echo", p)
 	})
-	ev.On("message", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("message", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var p any
 		if err := e.Decode(&p); err != nil {
 			return err
 		}
 		if !slices.Contains(c.Box().GroupsOf(c.Channel().ID()), e.Room) {
-			return consumers.NewError(consumers.CodeForbidden, "join the room first")
+			return events.NewError(protocol.CodeForbidden, "join the room first")
 		}
 		_, err := c.EmitToRoom(ctx, e.Room, "message", p)
 		return err
 	})
-	ev.On("tick", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+	ev.On("tick", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var n int
 		if err := e.Decode(&n); err != nil {
 			return err
@@ -218,7 +219,7 @@ func testCtx(t testing.TB) context.Context {
 }
 
 func TestCallsReplyAckAndError(t *testing.T) {
-	for _, codec := range []client.Codec{client.JSON, client.Msgpack} {
+	for _, codec := range []protocol.Codec{protocol.JSON, protocol.Msgpack} {
 		t.Run(codec.String(), func(t *testing.T) {
 			s := startServer(t, &server{})
 			c := connect(t, s.url(), &client.Options{Codec: codec})
@@ -238,14 +239,14 @@ func TestCallsReplyAckAndError(t *testing.T) {
 			}
 			_, err = c.Call(ctx, "message", map[string]string{"text": "hi"}, client.InRoom("kitchen"))
 			var se *client.ServerError
-			if !errors.As(err, &se) || se.Code != "forbidden" || se.Message != "join the room first" {
+			if !errors.As(err, &se) || se.Code != protocol.CodeForbidden || se.Message != "join the room first" {
 				t.Fatalf("message to a room not joined: %v", err)
 			}
 			_, err = c.Call(ctx, "dance", nil)
-			if !errors.As(err, &se) || se.Code != "not_found" {
+			if !errors.As(err, &se) || se.Code != protocol.CodeNotFound {
 				t.Fatalf("unknown event: %v", err)
 			}
-			if _, err := c.Join(ctx, "events:all", nil); !errors.As(err, &se) || se.Code != "forbidden" {
+			if _, err := c.Join(ctx, "events:all", nil); !errors.As(err, &se) || se.Code != protocol.CodeForbidden {
 				t.Fatalf("reserved room: %v", err)
 			}
 			if _, _, ok := c.Position("events:all"); ok {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
+
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 )
 
 // conn is one WebSocket connection of a client.
@@ -21,7 +23,7 @@ type conn struct {
 
 func newConn(c *Client, ws *gws.Conn) *conn {
 	cn := &conn{c: c, ws: ws, typ: gws.TextMessage, done: make(chan struct{}), read: make(chan struct{})}
-	if c.opts.Codec == Msgpack {
+	if c.opts.Codec.Binary() {
 		cn.typ = gws.BinaryMessage
 	}
 	// Every frame shows the server alive: pongs and pings too.
@@ -129,7 +131,7 @@ func (c *Client) receive(ev *Event) bool {
 	if ev.Room != "" && ev.Offset > 0 && !c.track(ev) {
 		return true // a duplicate
 	}
-	if ev.Name == "error" && ev.Ref == "" {
+	if ev.Name == protocol.EventError && ev.Ref == "" {
 		c.opts.OnError(serverError(ev))
 		return true
 	}

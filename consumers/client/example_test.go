@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/consumers/client"
+	"github.com/switchboard-go/switchboard/consumers/events"
 	"github.com/switchboard-go/switchboard/router"
 )
 
@@ -22,8 +22,8 @@ func Example() {
 	// room.
 	box := channels.NewBox(nil)
 	defer box.Close(context.Background())
-	events := consumers.NewEvents(&consumers.EventOptions{Box: box})
-	events.On("message", func(ctx context.Context, c *consumers.EventConn, ev *consumers.Event) error {
+	endpoint := events.NewEvents(&events.EventOptions{Box: box})
+	endpoint.On("message", func(ctx context.Context, c *events.EventConn, ev *events.Event) error {
 		var m Message
 		if err := ev.Decode(&m); err != nil {
 			return err
@@ -32,7 +32,7 @@ func Example() {
 		return err
 	})
 	rt := router.New()
-	rt.HandleFunc("/ws", events.Handler())
+	rt.HandleFunc("/ws", endpoint.Handler())
 	srv := httptest.NewServer(rt)
 	defer srv.Close()
 

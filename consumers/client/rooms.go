@@ -3,6 +3,8 @@ package client
 import (
 	"context"
 	"fmt"
+
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 )
 
 // room is a room the client is in, and its position: the epoch and
@@ -91,7 +93,7 @@ func (c *Client) Leave(ctx context.Context, name string) error {
 	if !connected {
 		return nil
 	}
-	_, err := c.Call(ctx, "leave", map[string]any{"room": name})
+	_, err := c.Call(ctx, protocol.EventLeave, map[string]any{"room": name})
 	return err
 }
 
@@ -128,7 +130,7 @@ func (c *Client) joinCallLocked(r *room, rejoin bool) *call {
 		} else if r.history {
 			p["history"] = true
 		}
-		return c.opts.Codec.encode(out{Event: "join", Payload: p, Ref: cl.ref})
+		return protocol.Encode(c.opts.Codec, protocol.Envelope{Event: protocol.EventJoin, Payload: p, Ref: cl.ref})
 	}
 	cl.onAns = func(ev *Event) {
 		// On the read loop, before any message that follows the answer.
@@ -136,7 +138,7 @@ func (c *Client) joinCallLocked(r *room, rejoin bool) *call {
 		if r.join == cl {
 			r.join = nil
 		}
-		if ev.Name != "joined" {
+		if ev.Name != protocol.EventJoined {
 			if c.rooms[r.name] == r {
 				delete(c.rooms, r.name)
 			}

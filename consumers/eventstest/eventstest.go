@@ -1,4 +1,4 @@
-// Package eventstest tests event endpoints (consumers.NewEvents) the way
+// Package eventstest tests event endpoints (events.NewEvents) the way
 // their clients use them: it serves an endpoint on 127.0.0.1, connects
 // real clients (consumers/client) through a network the test can cut,
 // pushes events and asserts replies, broadcasts, close codes, drops and
@@ -29,8 +29,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/consumers/client"
+	"github.com/switchboard-go/switchboard/consumers/events"
 	"github.com/switchboard-go/switchboard/internal/tcpproxy"
 	"github.com/switchboard-go/switchboard/router"
 	"github.com/switchboard-go/switchboard/websocket"
@@ -66,7 +66,7 @@ type Server struct {
 }
 
 // NewServer serves events for the test t; it is closed when t ends.
-func NewServer(t TB, events *consumers.Events, opts *Options) *Server {
+func NewServer(t TB, endpoint *events.Events, opts *Options) *Server {
 	t.Helper()
 	var o Options
 	if opts != nil {
@@ -76,7 +76,7 @@ func NewServer(t TB, events *consumers.Events, opts *Options) *Server {
 		o.Timeout = 5 * time.Second
 	}
 	rt := router.NewWithOptions(&router.Options{WebSocket: o.WebSocket})
-	rt.HandleFunc("/ws", events.Handler())
+	rt.HandleFunc("/ws", endpoint.Handler())
 	srv := httptest.NewServer(rt)
 	t.Cleanup(srv.Close)
 	return &Server{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/ws", t: t, o: o, srv: srv}

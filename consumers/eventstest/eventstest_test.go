@@ -10,9 +10,10 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/consumers/client"
+	"github.com/switchboard-go/switchboard/consumers/events"
 	"github.com/switchboard-go/switchboard/consumers/eventstest"
+	"github.com/switchboard-go/switchboard/consumers/protocol"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -26,7 +27,7 @@ func newBox(t *testing.T) *channels.ChannelBox {
 func TestBroadcastDropAndRecovery(t *testing.T) {
 	srv := eventstest.NewServer(t, chat(newBox(t)), nil)
 	ada := srv.Connect(url.Values{"name": {"ada"}}, nil)
-	bob := srv.Connect(url.Values{"name": {"bob"}}, &client.Options{Codec: client.Msgpack})
+	bob := srv.Connect(url.Values{"name": {"bob"}}, &client.Options{Codec: protocol.Msgpack})
 	if j := ada.Join("lobby"); j.Recovered || j.Offset != 0 {
 		t.Fatalf("joined %+v", j)
 	}
@@ -80,7 +81,7 @@ func TestCloseAndLoss(t *testing.T) {
 	ada.Expect("said")
 	ada.ExpectMissed("lobby")
 
-	if se := ada.CallError("nope", nil); se.Code != "not_found" {
+	if se := ada.CallError("nope", nil); se.Code != protocol.CodeNotFound {
 		t.Fatalf("got %v", se)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -96,8 +97,8 @@ func TestCloseAndLoss(t *testing.T) {
 // Dial returns a refusal, as a refused client sees it.
 func TestDialRefused(t *testing.T) {
 	box := newBox(t)
-	ev := consumers.NewEvents(&consumers.EventOptions{Box: box, OnConnect: func(context.Context, *consumers.EventConn) error {
-		return consumers.NewError(consumers.CodeUnauthorized, "no")
+	ev := events.NewEvents(&events.EventOptions{Box: box, OnConnect: func(context.Context, *events.EventConn) error {
+		return events.NewError(protocol.CodeUnauthorized, "no")
 	}})
 	srv := eventstest.NewServer(t, ev, nil)
 	_, err := srv.Dial(nil, nil)

@@ -6,8 +6,8 @@ import (
 	"net/url"
 
 	"github.com/switchboard-go/switchboard/channels"
-	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/consumers/client"
+	"github.com/switchboard-go/switchboard/consumers/events"
 	"github.com/switchboard-go/switchboard/consumers/eventstest"
 )
 
@@ -18,9 +18,9 @@ type Msg struct {
 
 // chat is the endpoint under test: "say" sends a message to a room the
 // sender is in, signed with the name it connected with.
-func chat(box *channels.ChannelBox) *consumers.Events {
-	ev := consumers.NewEvents(&consumers.EventOptions{Box: box})
-	ev.On("say", func(ctx context.Context, c *consumers.EventConn, e *consumers.Event) error {
+func chat(box *channels.ChannelBox) *events.Events {
+	ev := events.NewEvents(&events.EventOptions{Box: box})
+	ev.On("say", func(ctx context.Context, c *events.EventConn, e *events.Event) error {
 		var m Msg
 		if err := e.Decode(&m); err != nil {
 			return err
@@ -56,7 +56,7 @@ func Example() {
 	// Output:
 	// {ada hi}
 	// {ada still there?}
-	// client: bad_request: invalid payload
+	// client: bad_request: invalid payload for say
 }
 
 // exampleT stands in for a *testing.T in the example.
