@@ -2,11 +2,14 @@ package client
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"time"
@@ -190,8 +193,9 @@ func (e *ServerError) Error() string {
 // from their positions and sends its unanswered calls again. Its methods
 // are safe for concurrent use.
 type Client struct {
-	url  string
-	opts Options
+	url     string
+	opts    Options
+	session string
 
 	mu       sync.Mutex
 	state    State
@@ -223,6 +227,7 @@ func New(url string, opts *Options) *Client {
 	return &Client{
 		url:      url,
 		opts:     o,
+		session:  newSession(),
 		handlers: map[string]func(context.Context, *Event){},
 		calls:    map[string]*call{},
 		rooms:    map[string]*room{},
@@ -234,6 +239,18 @@ func New(url string, opts *Options) *Client {
 		stop:     stop,
 	}
 }
+
+// newSession returns a random session name (protocol.SessionParam).
+func newSession() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// Session returns the session the client names in every handshake
+// (protocol.SessionParam): the server handles an event that the client
+// sends again after a reconnect, with the same ref, only once.
+func (c *Client) Session() string { return c.session }
 
 // State returns the client's state.
 func (c *Client) State() State {
@@ -431,7 +448,14 @@ func (c *Client) dial() (*conn, error) {
 		HandshakeTimeout: c.opts.HandshakeTimeout,
 		Subprotocols:     []string{subprotocol(c.opts.Codec)},
 	}
-	ws, resp, err := d.DialContext(ctx, c.url, h)
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	q := u.Query()
+	q.Set(protocol.SessionParam, c.session)
+	u.RawQuery = q.Encode()
+	ws, resp, err := d.DialContext(ctx, u.String(), h)
 	if err != nil {
 		if resp != nil && errors.Is(err, gws.ErrBadHandshake) {
 			resp.Body.Close()
