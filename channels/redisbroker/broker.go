@@ -400,7 +400,7 @@ func (k keys) conn(id string) string     { return k.p + "c:" + id }
 func (k keys) user(u string) string      { return k.p + "u:" + u }
 func (k keys) userPrefix() string        { return k.p + "u:" }
 func (k keys) online() string            { return k.p + "online" }
-func (k keys) outcome(key string) string  { return k.p + "o:" + key }
+func (k keys) outcome(key string) string { return k.p + "o:" + key }
 
 func userMember(node, channelID string) string { return node + "|" + channelID }
 
