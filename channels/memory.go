@@ -39,11 +39,14 @@ type MemoryBroker struct {
 	// the last node's delivery, so that every node sees offset order.
 	saveLocks [64]sync.Mutex
 	seed      maphash.Seed
+
+	outcomes *Outcomes
 }
 
 var (
 	_ Broker            = (*MemoryBroker)(nil)
 	_ ChannelsPublisher = (*MemoryBroker)(nil)
+	_ OutcomeStore      = (*MemoryBroker)(nil)
 )
 
 // MemoryBrokerOptions configure a MemoryBroker; nil means defaults.
@@ -72,6 +75,7 @@ func NewMemoryBroker(opts *MemoryBrokerOptions) *MemoryBroker {
 	if opts != nil && opts.Now != nil {
 		b.now = opts.Now
 	}
+	b.outcomes = NewOutcomes(0, 0, b.now)
 	if opts != nil && opts.MaxTotalBytes != 0 {
 		b.maxTotal = max(opts.MaxTotalBytes, 0)
 	}
@@ -580,4 +584,22 @@ func (r *ring) since(pos *Position, now time.Time) ([]Entry, Position, bool) {
 		return cmp.Compare(e.Position.Offset, off)
 	})
 	return slices.Clone(r.entries[i:]), top, pos.Offset+1 >= first
+}
+
+// ClaimOutcome implements OutcomeStore, in memory: the outcomes of the
+// boxes that share the broker, at most DefaultMaxOutcomes of them and
+// DefaultMaxOutcomeBytes, oldest dropped first.
+func (b *MemoryBroker) ClaimOutcome(ctx context.Context, key string, ttl time.Duration) ([]byte, bool, error) {
+	if err := b.check(); err != nil {
+		return nil, false, err
+	}
+	return b.outcomes.ClaimOutcome(ctx, key, ttl)
+}
+
+// SettleOutcome implements OutcomeStore.
+func (b *MemoryBroker) SettleOutcome(ctx context.Context, key string, outcome []byte, ttl time.Duration) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	return b.outcomes.SettleOutcome(ctx, key, outcome, ttl)
 }

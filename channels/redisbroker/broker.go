@@ -91,6 +91,8 @@
 //	                                                                                node runs, it holds the users
 //	                                                                                online within the last
 //	                                                                                PresenceTTL)
+//	o:<key>          an event's outcome (string),   ClaimOutcome, SettleOutcome     the claim's TTL (the event
+//	                 empty while it is handled                                      router's dedup window)
 //
 // A sorted set left empty is deleted by Redis. Group and node
 // messages travel on the pub/sub channels g:<group> and n:<node>, which
@@ -401,6 +403,7 @@ func (k keys) conn(id string) string     { return k.p + "c:" + id }
 func (k keys) user(u string) string      { return k.p + "u:" + u }
 func (k keys) userPrefix() string        { return k.p + "u:" }
 func (k keys) online() string            { return k.p + "online" }
+func (k keys) outcome(key string) string { return k.p + "o:" + key }
 
 func userMember(node, channelID string) string { return node + "|" + channelID }
 

@@ -37,6 +37,14 @@ func TestEveryKeyExpires(t *testing.T) {
 			if _, _, _, err := n.box.History(ctx, g, nil); err != nil {
 				t.Fatal(err)
 			}
+			if _, _, err := n.broker.ClaimOutcome(ctx, g, time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			if i%2 == 0 {
+				if err := n.broker.SettleOutcome(ctx, g, []byte("answer"), time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
 			conn.Close()
 		}
 		eventually(t, "every channel gone", func() bool { return n.box.Stats().Channels == 0 })

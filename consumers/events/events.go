@@ -90,6 +90,16 @@ type EventOptions struct {
 	// connections on every node; name it here when the processes do not
 	// create their endpoints in the same order.
 	AllGroup string
+	// DedupWindow is how long the answer to an event is kept for a resend:
+	// a client that names its session in the handshake
+	// (protocol.SessionParam) and
+	// sends an event again with the same ref, after a reconnect, gets the
+	// first answer again, and the handler runs once. Outcomes are kept in
+	// the box's broker when it can (the MemoryBroker; the Redis broker,
+	// across nodes), else on this node only, bounded in count and bytes
+	// (channels.DefaultMaxOutcomes, channels.DefaultMaxOutcomeBytes).
+	// Negative turns it off. Defaults to DefaultDedupWindow (2 minutes).
+	DedupWindow time.Duration
 }
 
 // DefaultAllGroup is the all-connections group of the first Events
@@ -123,6 +133,8 @@ type Events struct {
 	route    string // group of every connection on this endpoint
 	mu       sync.RWMutex
 	handlers map[string]EventHandler
+	store    channels.OutcomeStore // nil: no deduplication
+	window   time.Duration
 }
 
 // NewEvents returns an Events with the built-in handlers.
@@ -158,6 +170,12 @@ func NewEvents(opts *EventOptions) *Events {
 		if e.opts.MaxViolations <= 0 {
 			e.opts.MaxViolations = 20
 		}
+	}
+	if e.window = e.opts.DedupWindow; e.window == 0 {
+		e.window = DefaultDedupWindow
+	}
+	if e.window > 0 {
+		e.store = outcomeStore(e.opts.Box)
 	}
 	e.handlers[protocol.EventJoin] = Join
 	e.handlers[protocol.EventLeave] = Leave
@@ -206,6 +224,9 @@ type EventConn struct {
 	codec    protocol.Codec
 	limit    *bucket
 	leftover atomic.Int32 // handlers still running past their timeout
+	session  string       // the client's session (SessionParam), or ""
+	user     string
+	rec      atomic.Pointer[recorder] // the outcome being recorded, if any
 }
 
 // OnConnect runs EventOptions.OnConnect, then accepts with the event
@@ -221,6 +242,12 @@ func (c *EventConn) OnConnect(ctx context.Context) error {
 		return err
 	}
 	c.codec = protocol.CodecFor(c.WebSocket().Subprotocol())
+	if s := c.WebSocket().Query().Get(protocol.SessionParam); c.events.store != nil && protocol.ValidSession(s) {
+		c.session = s
+		if fn := c.events.opts.User; fn != nil {
+			c.user = fn(c.WebSocket())
+		}
+	}
 	if r := c.events.opts.RateLimit; r > 0 {
 		c.limit = newBucket(r, c.events.opts.RateBurst, time.Now())
 	}
@@ -278,6 +305,14 @@ func (c *EventConn) ReceiveFrame(ctx context.Context, typ websocket.MessageType,
 	if err := c.events.checkRooms(c, ev, name); err != nil {
 		return c.sendError(ev, err)
 	}
+	if key := c.dedupKey(ev, name); key != "" {
+		return c.once(ctx, key, h, ev)
+	}
+	return c.handle(ctx, h, ev)
+}
+
+// handle runs ev's handler and answers its failure.
+func (c *EventConn) handle(ctx context.Context, h EventHandler, ev *Event) error {
 	if err := c.runHandler(ctx, h, ev); err != nil {
 		// An outage's error carries a close (1013), which is for a hook's,
 		// not for one event's; a *ClientError is for the client.
@@ -419,6 +454,11 @@ func (c *EventConn) sendError(ev *Event, err error) error {
 }
 
 func (c *EventConn) send(e any) error {
+	if env, ok := e.(envelope); ok && env.Ref != "" {
+		if r := c.rec.Load(); r != nil {
+			r.add(env.Envelope)
+		}
+	}
 	err := c.Send(e)
 	if errors.Is(err, websocket.ErrClosed) || errors.Is(err, websocket.ErrSlowConsumer) {
 		return nil // the read loop will see the end

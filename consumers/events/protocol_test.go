@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,14 +63,15 @@ func TestProtocolDoc(t *testing.T) {
 // docServer is the example server of PROTOCOL.md: an Events endpoint at
 // /ws with the handlers its examples use.
 type docServer struct {
-	url    string
-	box    *channels.ChannelBox
-	broker *flakyBroker
-	attrs  map[string]string
-	fields protocol.Fields
-	codec  string // "json" or "msgpack"
-	offer  string // "none": the clients offer no subprotocol
-	pongs  bool   // the clients answer pings
+	url     string
+	box     *channels.ChannelBox
+	broker  *flakyBroker
+	attrs   map[string]string
+	fields  protocol.Fields
+	codec   string // "json" or "msgpack"
+	offer   string // "none": the clients offer no subprotocol
+	pongs   bool   // the clients answer pings
+	session bool   // each client names a session of its own (protocol.SessionParam)
 }
 
 // startDocServer starts the example server with the settings of a
@@ -118,6 +120,11 @@ func startDocServer(t *testing.T, attrs map[string]string) *docServer {
 			boxOpts.MaxGroupName, err = strconv.Atoi(v)
 		case "history-size":
 			boxOpts.HistorySize, err = strconv.Atoi(v)
+		case "session":
+			if v != "on" {
+				err = errors.New("only on")
+			}
+			s.session = true
 		case "offer":
 			if v != "none" {
 				err = errors.New("only none")
@@ -431,7 +438,12 @@ func dial(t *testing.T, s *docServer, name string) *peer {
 	if s.offer == "none" {
 		d.Subprotocols, proto = nil, ""
 	}
-	conn, resp, err := d.Dial(s.url, nil)
+	u := s.url
+	if s.session {
+		// The same session on every connection of one client.
+		u += "?" + url.Values{protocol.SessionParam: {"doc-session-of-" + name + "-client"}}.Encode()
+	}
+	conn, resp, err := d.Dial(u, nil)
 	if err != nil {
 		t.Fatalf("%s: dial: %v", name, err)
 	}

@@ -3,7 +3,6 @@
 package tcpproxy
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -18,9 +17,11 @@ type Proxy struct {
 	l      net.Listener
 	target string
 
-	mu    sync.Mutex
-	cut   bool
-	conns map[net.Conn]struct{}
+	mu      sync.Mutex
+	cut     bool
+	stalled bool       // bytes are held, connections kept
+	flow    *sync.Cond // signalled when stalled or cut changes; uses mu
+	conns   map[net.Conn]struct{}
 
 	wg sync.WaitGroup
 }
@@ -29,15 +30,25 @@ type Proxy struct {
 // ends.
 func Start(tb testing.TB, target string) *Proxy {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := New(target)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	tb.Cleanup(p.Close)
+	return p
+}
+
+// New starts a proxy to target (host:port); Close stops it.
+func New(target string) (*Proxy, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
 	p := &Proxy{l: l, target: target, conns: make(map[net.Conn]struct{})}
+	p.flow = sync.NewCond(&p.mu)
 	p.wg.Add(1)
 	go p.accept()
-	tb.Cleanup(p.stop)
-	return p
+	return p, nil
 }
 
 // Addr is the proxy's host:port.
@@ -52,21 +63,43 @@ func (p *Proxy) Cut() {
 	p.mu.Unlock()
 }
 
-// Restore lets connections through again.
-func (p *Proxy) Restore() {
+// Stall stops every byte in either direction, keeping the connections
+// open, as a network that drops packets silently does, until Restore (or
+// Cut).
+func (p *Proxy) Stall() {
 	p.mu.Lock()
-	p.cut = false
+	p.stalled = true
 	p.mu.Unlock()
 }
 
+// Restore lets connections and bytes through again.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	p.cut, p.stalled = false, false
+	p.flow.Broadcast()
+	p.mu.Unlock()
+}
+
+// flowing waits while the proxy is stalled; it reports false once cut.
+func (p *Proxy) flowing() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.stalled && !p.cut {
+		p.flow.Wait()
+	}
+	return !p.cut
+}
+
 func (p *Proxy) closeAllLocked() {
+	p.flow.Broadcast()
 	for c := range p.conns {
 		c.Close()
 	}
 	clear(p.conns)
 }
 
-func (p *Proxy) stop() {
+// Close stops the proxy and closes its connections.
+func (p *Proxy) Close() {
 	p.l.Close()
 	p.Cut()
 	p.wg.Wait()
@@ -105,11 +138,25 @@ func (p *Proxy) accept() {
 // pipe copies from src to dst until either ends, then closes both.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	io.Copy(dst, src) //nolint:errcheck // a broken side ends the pair
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 && (!p.flowing() || writeAll(dst, buf[:n]) != nil) {
+			break
+		}
+		if err != nil {
+			break // a broken side ends the pair
+		}
+	}
 	p.mu.Lock()
 	delete(p.conns, dst)
 	delete(p.conns, src)
 	p.mu.Unlock()
 	dst.Close()
 	src.Close()
+}
+
+func writeAll(dst net.Conn, b []byte) error {
+	_, err := dst.Write(b)
+	return err
 }

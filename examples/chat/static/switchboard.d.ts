@@ -149,6 +149,8 @@ export class Switchboard<In extends EventMap = Record<string, any>, Out extends 
   /** url, or a function called before every connect. */
   constructor(url: string | (() => string | Promise<string>), options?: Options);
   readonly status: Status;
+  /** The client's session, named in every handshake (sb_session) so that an event sent again after a reconnect is handled once. */
+  readonly session: string;
   /** The rooms joined or being joined. */
   readonly rooms: string[];
   /** Calls fn for every event named event; returns a function that removes it. */

@@ -44,7 +44,10 @@
 //     queueLimit, 100 by default; past it the promise fails with code
 //     "queue_full"). Queued events, and events in flight when the
 //     connection dropped, are sent again with their refs after the
-//     reconnect, so an event whose answer was lost may be handled twice.
+//     reconnect. Every handshake names the client's session (the query
+//     parameter sb_session, random per client), so the server answers an
+//     event sent again with the answer it gave the first time and
+//     handles it once (PROTOCOL.md section 4).
 //   - Heartbeat: the server pings only a client that has sent it nothing
 //     for 25 s, and a browser cannot send pings or see them. So after
 //     `heartbeat` ms (10 s by default) without a frame from the server,
@@ -65,6 +68,16 @@
 // The client's own events, "status", "refused" and "missed", share the
 // namespace of the server's events: an application should not name its
 // events so.
+
+// newSession returns a random session name: 22 characters of base64url
+// (128 bits).
+function newSession() {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  let s = "";
+  for (const x of b) s += String.fromCharCode(x);
+  return btoa(s).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
 
 // jsonCodec is the switchboard.v1.json codec: envelopes as JSON in text
 // frames.
@@ -129,6 +142,7 @@ export class Switchboard {
   #pending = new Map(); // ref -> {msg, kind, room, resolve, reject, timer, sent}
   #rooms = new Map(); // room -> {epoch, offset, history, here, inflight, joins, leave, since, gap}
   #nextRef = 1;
+  #session;
   #lastSeen = 0;
   #beatTimer = null;
   #beatRef = null;
@@ -143,12 +157,20 @@ export class Switchboard {
 
   constructor(url, options = {}) {
     this.#url = url;
+    this.#session = newSession();
     this.#opts = { ...DEFAULTS, ...options };
     this.#codec = options.codec ?? jsonCodec;
     this.#WebSocket = options.WebSocket ?? globalThis.WebSocket;
     globalThis.addEventListener?.("online", this.#online);
     // Handlers registered right after the constructor see "connecting".
     queueMicrotask(() => this.#connect());
+  }
+
+  // session is the name of the client's session, sent in every handshake
+  // (sb_session) so that an event sent again after a reconnect is handled
+  // once.
+  get session() {
+    return this.#session;
   }
 
   // status is the connection's: connecting, open, reconnecting, offline,
@@ -274,12 +296,12 @@ export class Switchboard {
     let url;
     try {
       url = typeof this.#url === "function" ? await this.#url() : this.#url;
+      const u = new URL(url, globalThis.location?.href);
       if (this.#opts.token) {
-        const token = await this.#opts.token();
-        const u = new URL(url, globalThis.location?.href);
-        u.searchParams.set(this.#opts.tokenParam, token);
-        url = u.href;
+        u.searchParams.set(this.#opts.tokenParam, await this.#opts.token());
       }
+      u.searchParams.set("sb_session", this.#session);
+      url = u.href;
     } catch (err) {
       if (!this.#stopped && generation === this.#generation) this.#retry(1006, "no token: " + (err && err.message));
       return;

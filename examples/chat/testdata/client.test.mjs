@@ -219,14 +219,15 @@ test("a rejoin that lost everything after the position, with nothing left to rep
   assert.deepEqual(missed, [{ room: "r1", epoch: "E", missed: 4 }]);
 });
 
-test("the token function is called before every connect", async (t) => {
+test("the token function is called before every connect, and the session is named in every handshake", async (t) => {
   let n = 0;
-  const { server } = await setup(t, { token: () => Promise.resolve("t" + ++n) });
+  const { server, sb } = await setup(t, { token: () => Promise.resolve("t" + ++n) });
+  assert.match(sb.session, /^[A-Za-z0-9_-]{22}$/);
   const conn = await server.nextConn(0);
-  assert.equal(conn.url, "/ws?token=t1");
+  assert.equal(conn.url, "/ws?token=t1&sb_session=" + sb.session);
   conn.drop();
   const again = await server.nextConn(1);
-  assert.equal(again.url, "/ws?token=t2");
+  assert.equal(again.url, "/ws?token=t2&sb_session=" + sb.session);
 });
 
 test("on, off and once", async (t) => {
