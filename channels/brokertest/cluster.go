@@ -90,6 +90,7 @@ func suite() []struct {
 			{"ConnectedDisconnected", testConnectedDisconnected},
 			{"IsOnline", testIsOnline},
 			{"OnlineUsers", testOnlineUsers},
+			{"Outcomes", testOutcomes},
 			{"Close", testClose},
 		}},
 		{"Cluster", []subtest{
