@@ -47,6 +47,13 @@ type confCase struct {
 	// so that the report does not change from run to run.
 	varies bool
 
+	// lastEvent, when set, says the server has answered everything once
+	// the last OK event has arrived, even if others have not.
+	lastEvent bool
+	// dropWhy explains a NON-STRICT grade for a server that left the
+	// client to close the TCP connection.
+	dropWhy string
+
 	serverFails bool  // the server must fail the connection (else the client closes it)
 	codes       []int // close codes accepted from the server; an empty close frame is accepted too
 	clean       bool  // the closing handshake must complete
@@ -110,7 +117,11 @@ func runConfCase(addr string, c confCase) confResult {
 	if c.serverFails {
 		s.waitFor(deadline, s.closedLocked)
 	} else {
-		s.waitFor(deadline, func() bool { return len(s.events) >= len(c.ok) || s.closedLocked() })
+		s.waitFor(deadline, func() bool {
+			n := len(s.events)
+			return n >= len(c.ok) || s.closedLocked() ||
+				c.lastEvent && n > 0 && s.events[n-1] == c.ok[len(c.ok)-1]
+		})
 		if len(c.ok) == 0 {
 			// Nothing to wait for: give a wrong answer time to arrive.
 			time.Sleep(100 * time.Millisecond)
@@ -149,7 +160,11 @@ func runConfCase(addr string, c confCase) confResult {
 	case gotClose && code != 0 && !slices.Contains(c.codes, code):
 		return confResult{gradeFailed, fmt.Sprintf("close code %d, want %v", code, c.codes)}
 	case eofErr != nil:
-		return confResult{gradeNonStrict, "the client had to close the TCP connection; the server should"}
+		why := "the client had to close the TCP connection; the server should"
+		if c.dropWhy != "" {
+			why += ": " + c.dropWhy
+		}
+		return confResult{gradeNonStrict, why}
 	case c.varies:
 		return confResult{gradeNonStrict, c.why}
 	case s.offerNotHonoured != "":
@@ -246,9 +261,16 @@ real 127.0.0.1 socket and grades what comes back as Autobahn does:
   strictest way (the reason says how).
 - **FAILED**: anything else. The test fails on any FAILED case.
 
-Sizes are scaled down from Autobahn's to keep the run short (messages up
-to %d MiB; the server's ReadLimit is %d MiB), and waits are shorter. This file is
-written by the test and checked against every run:
+A case whose outcome depends on timing (whether an echo goes out before
+the connection fails, how many of several pings get their own pong) is
+graded by its weaker outcome, so that the table does not change from run
+to run. Sizes are scaled down from Autobahn's to keep the run short
+(messages up to %d MiB; the server's ReadLimit is %d MiB), waits other than
+the fail-fast ones of 6.4 are shorter, the UTF-8 table of 6.5-6.23 is
+generated in the groups of Markus Kuhn's decoder test, and 12 and 13 use
+generated JSON text and binary data in place of Autobahn's files; the
+informational cases of 10 are left out. This file is written by the test
+and checked against every run:
 
 	go test ./websocket -run TestConformance -conformance.write
 
@@ -370,6 +392,7 @@ func latestPongs(c confCase) confCase {
 		}
 		return true
 	}
+	c.lastEvent = true
 	c.why = "the server answered only the latest of pings it had not answered yet, as RFC 6455 section 5.5.3 allows: a pong still queued takes the next ping's payload, so that a ping flood cannot grow the queue"
 	return c.mayVary()
 }
@@ -534,7 +557,7 @@ func utf8Cases() []confCase {
 	}
 	// 6.4: fail fast. The connection must fail as soon as the invalid
 	// bytes arrive, not when the message ends.
-	const wait = 500 * time.Millisecond
+	const wait = time.Second // as Autobahn waits
 	late := "the server failed the connection when the message ended, not at the first invalid byte"
 	part1, part2, part3 := kosme, "\xf4\x90\x80\x80", "edited" // part2 is above U+10FFFF
 	whole := []byte(part1 + part2 + part3)
@@ -576,6 +599,9 @@ func utf8Cases() []confCase {
 		}[i]
 		c := failCase(fmt.Sprintf("6.4.%d", i+1), desc, codeInvalid, run, timeoutEvent("A")).
 			orNonStrict(late, timeoutEvent("A"), timeoutEvent("B"))
+		if i >= 2 {
+			c.dropWhy = "it failed the connection inside a frame whose rest never comes, and reads on for the peer's close frame (taking it for the frame's payload) until Options.CloseTimeout"
+		}
 		cs = append(cs, c)
 	}
 	for g, group := range utf8Table() {
