@@ -208,7 +208,7 @@ func TestConformance(t *testing.T) {
 	cases := conformanceCases()
 	results := make([]confResult, len(cases))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
+	sem := make(chan struct{}, 12)
 	for i, c := range cases {
 		wg.Add(1)
 		sem <- struct{}{}
@@ -295,7 +295,7 @@ func mdCell(s string) string { return strings.ReplaceAll(s, "|", `\|`) }
 // Sizes of the scaled-down limits and compression cases.
 const (
 	confReadLimit = 8 << 20
-	confBig       = 4 << 20
+	confBig       = 2 << 20
 )
 
 func conformanceCases() []confCase {
@@ -756,9 +756,9 @@ func limitCases() []confCase {
 	}
 	for g, op := range []byte{0x1, 0x2} {
 		kind := [...]string{"text", "binary"}[g]
-		p := bytes.Repeat([]byte{'*'}, 1<<20)
-		for i, fs := range []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20} {
-			cs = append(cs, echoCase(fmt.Sprintf("9.%d.%d", g+3, i+1), fmt.Sprintf("a %s message of 1 MiB in fragments of %d bytes", kind, fs),
+		p := bytes.Repeat([]byte{'*'}, 512<<10)
+		for i, fs := range []int{64, 256, 1 << 10, 4 << 10, 16 << 10, 64 << 10, 256 << 10, 512 << 10} {
+			cs = append(cs, echoCase(fmt.Sprintf("9.%d.%d", g+3, i+1), fmt.Sprintf("a %s message of 512 KiB in fragments of %d bytes", kind, fs),
 				func(s *session) { s.sendMessage(op, p, fs) }, echoOf(op, p)))
 		}
 	}
@@ -774,12 +774,12 @@ func limitCases() []confCase {
 		kind := [...]string{"text", "binary"}[g]
 		for i, n := range []int{0, 16, 64, 256, 1 << 10, 4 << 10} {
 			p := bytes.Repeat([]byte{'*'}, n)
-			want := make([]event, 100)
+			want := make([]event, 50)
 			for j := range want {
 				want[j] = echoOf(op, p)
 			}
-			cs = append(cs, echoCase(fmt.Sprintf("9.%d.%d", g+7, i+1), fmt.Sprintf("100 %s messages of %d bytes, each sent when the last came back", kind, n),
-				func(s *session) { s.roundTrips(op, p, 100) }, want...))
+			cs = append(cs, echoCase(fmt.Sprintf("9.%d.%d", g+7, i+1), fmt.Sprintf("50 %s messages of %d bytes, each sent when the last came back", kind, n),
+				func(s *session) { s.roundTrips(op, p, 50) }, want...))
 		}
 	}
 	return cs
@@ -830,7 +830,7 @@ func compressionCases() []confCase {
 	type size struct{ n, frag int }
 	sizes := []size{{16, 0}, {64, 0}, {256, 0}, {1 << 10, 0}, {4 << 10, 0}, {16 << 10, 0}, {64 << 10, 0}, {128 << 10, 0},
 		{16 << 10, 256}, {64 << 10, 256}, {128 << 10, 4 << 10}}
-	const count = 20
+	const count = 10
 	compressed := func(id, offer string, d struct {
 		desc string
 		op   byte
