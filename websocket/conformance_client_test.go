@@ -404,10 +404,12 @@ func (s *session) closedLocked() bool {
 	}
 }
 
-// wait lets d pass and, if the server has not closed the connection
-// meanwhile, records a timeout event named marker and reports true.
+// wait waits d, or less if the server closes the connection first. If it
+// has not, it records a timeout event named marker and reports true.
 func (s *session) wait(d time.Duration, marker string) bool {
-	time.Sleep(d)
+	if s.waitFor(time.Now().Add(d), s.closedLocked) {
+		return false
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closedLocked() {
