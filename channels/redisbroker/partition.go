@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/switchboard-go/switchboard/internal/clusternodes"
 )
 
 // This file holds the first piece of Redis Cluster support: groups map to
@@ -78,13 +80,9 @@ func keySlot(key string) int {
 	return int(crc16(key)) % clusterSlots
 }
 
-// SlotRange is a range of cluster slots, Start to End inclusive, and the
-// master that owns them (any string naming it, such as its node ID or
-// address).
-type SlotRange struct {
-	Start, End int
-	Master     string
-}
+// slotRange is a range of cluster slots, Start to End inclusive, and the
+// master that owns them (any string naming it, such as its address).
+type slotRange = clusternodes.Range
 
 // partitionTags chooses the hash tag of each of n partitions against a
 // cluster's slot map so that every master gets ⌊n/M⌋ or ⌈n/M⌉ of the n
@@ -96,7 +94,7 @@ type SlotRange struct {
 // partition. Tags are returned without their braces. It fails on a slot
 // map with a range outside 0..16383, with overlapping ranges, or with no
 // slots.
-func partitionTags(n int, slotMap []SlotRange) ([]string, error) {
+func partitionTags(n int, slotMap []slotRange) ([]string, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("redisbroker: %d partitions", n)
 	}

@@ -19,10 +19,7 @@ func TestRealClusterPartitions(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, 3, 1)
 
-	var slotMap []SlotRange
-	for _, r := range c.Slots() {
-		slotMap = append(slotMap, SlotRange{r.Start, r.End, r.Master})
-	}
+	slotMap := c.Slots()
 	tags, err := partitionTags(defaultPartitions, slotMap)
 	if err != nil {
 		t.Fatal(err)

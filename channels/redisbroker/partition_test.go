@@ -58,9 +58,9 @@ func FuzzKeySlot(f *testing.F) {
 
 // evenSlotMap splits the slots as redis-cli --cluster create does
 // (clusterManagerCommandCreate in redis-cli.c).
-func evenSlotMap(masters int) []SlotRange {
+func evenSlotMap(masters int) []slotRange {
 	per := float64(clusterSlots) / float64(masters)
-	var r []SlotRange
+	var r []slotRange
 	first, cursor := 0, 0.0
 	for i := range masters {
 		last := int(math.Round(cursor + per - 1))
@@ -70,7 +70,7 @@ func evenSlotMap(masters int) []SlotRange {
 		if last < first {
 			last = first
 		}
-		r = append(r, SlotRange{first, last, "m" + strconv.Itoa(i)})
+		r = append(r, slotRange{Start: first, End: last, Master: "m" + strconv.Itoa(i)})
 		first = last + 1
 		cursor += per
 	}
@@ -79,27 +79,27 @@ func evenSlotMap(masters int) []SlotRange {
 
 // unevenSlotMap gives master i a share proportional to i+1, the last
 // master's share split in two ranges, as after a resharding.
-func unevenSlotMap(masters int) []SlotRange {
+func unevenSlotMap(masters int) []slotRange {
 	total := masters * (masters + 1) / 2
-	var r []SlotRange
+	var r []slotRange
 	start := 0
 	for i := range masters {
 		end := start + clusterSlots*(i+1)/total - 1
 		if i == masters-1 {
 			end = clusterSlots - 1
 		}
-		r = append(r, SlotRange{start, end, "m" + strconv.Itoa(i)})
+		r = append(r, slotRange{Start: start, End: end, Master: "m" + strconv.Itoa(i)})
 		start = end + 1
 	}
 	// Move the first 100 slots of the first master to the last one.
 	r[0].Start += 100
-	r = append(r, SlotRange{0, 99, "m" + strconv.Itoa(masters-1)})
+	r = append(r, slotRange{Start: 0, End: 99, Master: "m" + strconv.Itoa(masters-1)})
 	return r
 }
 
 // checkSpread verifies that every master gets within 10% of n/M of the n
 // partitions and that each tag's slot belongs to the master it counts for.
-func checkSpread(t *testing.T, n int, slotMap []SlotRange, tags []string) {
+func checkSpread(t *testing.T, n int, slotMap []slotRange, tags []string) {
 	t.Helper()
 	owner := map[int]string{}
 	for _, r := range slotMap {
@@ -130,7 +130,7 @@ func checkSpread(t *testing.T, n int, slotMap []SlotRange, tags []string) {
 func TestPartitionTagsSpread(t *testing.T) {
 	t.Parallel()
 	for masters := 3; masters <= 16; masters++ {
-		for name, slotMap := range map[string][]SlotRange{
+		for name, slotMap := range map[string][]slotRange{
 			"even":   evenSlotMap(masters),
 			"uneven": unevenSlotMap(masters),
 		} {
@@ -174,14 +174,14 @@ func TestPartitionTagsErrors(t *testing.T) {
 	t.Parallel()
 	for name, c := range map[string]struct {
 		n int
-		m []SlotRange
+		m []slotRange
 	}{
 		"no partitions": {0, evenSlotMap(3)},
 		"no slots":      {8, nil},
-		"out of range":  {8, []SlotRange{{0, clusterSlots, "a"}}},
-		"reversed":      {8, []SlotRange{{10, 5, "a"}}},
-		"overlap":       {8, []SlotRange{{0, 10, "a"}, {10, 20, "b"}}},
-		"too few slots": {8, []SlotRange{{0, 3, "a"}}},
+		"out of range":  {8, []slotRange{{Start: 0, End: clusterSlots, Master: "a"}}},
+		"reversed":      {8, []slotRange{{Start: 10, End: 5, Master: "a"}}},
+		"overlap":       {8, []slotRange{{Start: 0, End: 10, Master: "a"}, {Start: 10, End: 20, Master: "b"}}},
+		"too few slots": {8, []slotRange{{Start: 0, End: 3, Master: "a"}}},
 	} {
 		if _, err := partitionTags(c.n, c.m); err == nil {
 			t.Errorf("%s: no error", name)

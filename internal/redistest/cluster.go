@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-go/switchboard/internal/clusternodes"
 )
 
 // Cluster is a Redis Cluster of throwaway redis-servers started for one
@@ -23,10 +24,7 @@ type Cluster struct {
 
 // SlotRange is a range of slots, Start to End inclusive, and the address
 // of the master that owns them.
-type SlotRange struct {
-	Start, End int
-	Master     string
-}
+type SlotRange = clusternodes.Range
 
 // clusterNodeTimeout is the cluster-node-timeout of the test clusters:
 // short, so that a replica takes over from a killed master within a few
@@ -91,7 +89,7 @@ func StartCluster(tb testing.TB, masters, replicasPerMaster int) *Cluster {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	slots, err := parseClusterNodes(c.cli(addrs[0], "CLUSTER", "NODES"))
+	slots, err := clusternodes.Parse(c.cli(addrs[0], "CLUSTER", "NODES"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -158,7 +156,7 @@ func (c *Cluster) Slots() []SlotRange { return slices.Clone(c.slots) }
 
 // SlotsNow reads the slot map again from the node at addr.
 func (c *Cluster) SlotsNow(addr string) ([]SlotRange, error) {
-	return parseClusterNodes(c.cli(addr, "CLUSTER", "NODES"))
+	return clusternodes.Parse(c.cli(addr, "CLUSTER", "NODES"))
 }
 
 // Info is the output of CLUSTER INFO at addr, "" if it does not answer.
@@ -177,47 +175,4 @@ func (c *Cluster) kill() {
 	for _, s := range c.nodes {
 		s.Kill()
 	}
-}
-
-// parseClusterNodes reads the slot map from the output of CLUSTER NODES:
-// a line per node, "<id> <ip:port@cport[,hostname]> <flags> <master>
-// <ping> <pong> <epoch> <link> <slot>...", where a slot is "n" or "n-m"
-// and "[...]" entries are slots being migrated (left out). CLUSTER NODES
-// rather than CLUSTER SLOTS or SHARDS: it is plain text that redis-cli
-// prints as is, so no RESP parser is needed here. Ranges come ordered by
-// start.
-func parseClusterNodes(out string) ([]SlotRange, error) {
-	var r []SlotRange
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) < 8 {
-			return nil, fmt.Errorf("redistest: short CLUSTER NODES line %q", line)
-		}
-		addr, _, _ := strings.Cut(f[1], "@")
-		for _, sl := range f[8:] {
-			if strings.HasPrefix(sl, "[") {
-				continue
-			}
-			a, b, isRange := strings.Cut(sl, "-")
-			start, err := strconv.Atoi(a)
-			if err != nil {
-				return nil, fmt.Errorf("redistest: bad slot %q", sl)
-			}
-			end := start
-			if isRange {
-				if end, err = strconv.Atoi(b); err != nil {
-					return nil, fmt.Errorf("redistest: bad slot %q", sl)
-				}
-			}
-			if start < 0 || end < start || end > 16383 {
-				return nil, fmt.Errorf("redistest: bad slot range %q", sl)
-			}
-			r = append(r, SlotRange{start, end, addr})
-		}
-	}
-	slices.SortFunc(r, func(a, b SlotRange) int { return a.Start - b.Start })
-	return r, nil
 }
