@@ -31,6 +31,7 @@ type lossClient struct {
 	last  uint64
 	want  int // the last acknowledged message, once the publisher is done
 	done  chan struct{}
+	quiet time.Duration // the silence that ends reading; 3s when 0
 }
 
 func (l *lossClient) read(c *eventClient, room string) {
@@ -43,7 +44,11 @@ func (l *lossClient) read(c *eventClient, room string) {
 			Epoch   *string         `json:"epoch"`
 			Payload json.RawMessage `json:"payload"`
 		}
-		c.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		quiet := l.quiet
+		if quiet == 0 {
+			quiet = 3 * time.Second
+		}
+		c.conn.SetReadDeadline(time.Now().Add(quiet))
 		_, data, err := c.conn.ReadMessage()
 		l.mu.Lock()
 		if err != nil {

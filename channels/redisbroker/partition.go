@@ -13,7 +13,7 @@ import (
 // a fixed number of partitions, and each partition has a hash tag that
 // puts all of its keys and its sharded pub/sub channel in one slot, the
 // slots being chosen so that the partitions spread evenly over the
-// masters of the cluster. Nothing uses it yet.
+// masters of the cluster. The keys type puts the tags in the names.
 
 // clusterSlots is the number of hash slots of a Redis Cluster.
 const clusterSlots = 16384
@@ -159,18 +159,3 @@ func partitionTags(n int, slotMap []slotRange) ([]string, error) {
 	}
 	return tags, nil
 }
-
-// partitionKeys are the keys and the sharded pub/sub channel of a group
-// in cluster mode: the same names as keys gives, behind the hash tag of
-// the group's partition. The tag comes first so that braces in the prefix
-// or the group's name cannot take its place.
-type partitionKeys struct {
-	keys
-}
-
-func (k partitionKeys) tagged(tag, key string) string { return "{" + tag + "}" + key }
-
-func (k partitionKeys) groupChan(tag, g string) string { return k.tagged(tag, k.keys.groupChan(g)) }
-func (k partitionKeys) meta(tag, g string) string      { return k.tagged(tag, k.keys.meta(g)) }
-func (k partitionKeys) stream(tag, g string) string    { return k.tagged(tag, k.keys.stream(g)) }
-func (k partitionKeys) presence(tag, g string) string  { return k.tagged(tag, k.keys.presence(g)) }

@@ -35,7 +35,7 @@ func TestRealClusterPartitions(t *testing.T) {
 	defer cancel()
 
 	const group = "room"
-	ch := partitionKeys{keys{"sb:"}}.groupChan(tags[partitionOf(group, defaultPartitions)], group)
+	ch := keys{p: "sb:", tags: tags}.groupChan(group)
 	got := make(chan string, 16)
 	subCtx, stop := context.WithCancel(ctx)
 	subDone := make(chan error, 1)

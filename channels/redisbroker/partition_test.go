@@ -189,8 +189,9 @@ func TestPartitionTagsErrors(t *testing.T) {
 	}
 }
 
-// Every key and the channel of a group share its partition's slot,
-// whatever braces the prefix or the group's name hold.
+// Every key and the channel of a group share its partition's slot, as
+// do a user's key and online set, whatever braces the prefix or the
+// name hold; untag gives back the untagged channel name.
 func TestPartitionKeysShareSlot(t *testing.T) {
 	t.Parallel()
 	tags, err := partitionTags(defaultPartitions, evenSlotMap(5))
@@ -198,16 +199,22 @@ func TestPartitionKeysShareSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, prefix := range []string{"sb:", "{x}:", ""} {
-		k := partitionKeys{keys{prefix}}
+		k := keys{p: prefix, tags: tags}
 		for i := range 500 {
 			g := "room{" + strconv.Itoa(i) + "}"
 			p := partitionOf(g, defaultPartitions)
-			tag := tags[p]
-			want := keySlot("{" + tag + "}")
-			for _, key := range []string{k.meta(tag, g), k.stream(tag, g), k.presence(tag, g), k.groupChan(tag, g)} {
+			want := keySlot("{" + tags[p] + "}")
+			// A user named as the group has the group's partition.
+			for _, key := range []string{k.meta(g), k.stream(g), k.presence(g), k.groupChan(g), k.user(g), k.online(g)} {
 				if got := keySlot(key); got != want {
 					t.Fatalf("%q: slot %d, want %d", key, got, want)
 				}
+			}
+			if got, want := k.untag(k.groupChan(g)), prefix+"g:"+g; got != want {
+				t.Fatalf("untag: %q, want %q", got, want)
+			}
+			if got, want := k.untag(k.nodeChan(g)), prefix+"n:"+g; got != want {
+				t.Fatalf("untag: %q, want %q", got, want)
 			}
 		}
 	}
@@ -220,5 +227,51 @@ func TestPartitionOfPinned(t *testing.T) {
 		if got := partitionOf(g, 128); got != want {
 			t.Errorf("partitionOf(%q) = %d, want %d", g, got, want)
 		}
+	}
+}
+
+func TestParseTags(t *testing.T) {
+	t.Parallel()
+	if tags, err := parseTags("0,1,17", 3); err != nil || len(tags) != 3 || tags[2] != "17" {
+		t.Fatalf("parseTags: %v %v", tags, err)
+	}
+	for _, bad := range []string{"0,1", "0,1,2,3", "0,,2", "0,{1},2", "0,1}", ""} {
+		if _, err := parseTags(bad, 3); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func FuzzParseTags(f *testing.F) {
+	f.Add("0,1,17", 3)
+	f.Add("{x},1", 2)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		tags, err := parseTags(s, n)
+		if err != nil {
+			return
+		}
+		if len(tags) != n {
+			t.Fatalf("%d tags, want %d", len(tags), n)
+		}
+		for _, tag := range tags {
+			// A tag must be what keySlot hashes in "{tag}...".
+			if keySlot("{"+tag+"}x") != keySlot(tag) {
+				t.Fatalf("tag %q does not hash alone", tag)
+			}
+		}
+	})
+}
+
+// ownerOf finds a slot's master in a slot map, and none in a gap.
+func TestOwnerOf(t *testing.T) {
+	t.Parallel()
+	m := []slotRange{{Start: 0, End: 99, Master: "a"}, {Start: 100, End: 100, Master: "b"}, {Start: 200, End: 16383, Master: "c"}}
+	for slot, want := range map[int]string{0: "a", 99: "a", 100: "b", 101: "", 199: "", 200: "c", 16383: "c"} {
+		if got := ownerOf(m, slot); got != want {
+			t.Errorf("ownerOf(%d) = %q, want %q", slot, got, want)
+		}
+	}
+	if got := ownerOf(nil, 5); got != "" {
+		t.Errorf("empty map: %q", got)
 	}
 }

@@ -251,7 +251,7 @@ func (p *pipeline) write(batch []*pubReq) error {
 	// and a lookup, once per batch.
 	load := false
 	for _, r := range batch {
-		if r.saved {
+		if r.saved && p.b.keys.tags == nil {
 			load = true
 			cmds = append(cmds, c.B().ScriptLoad().Script(publishSavedSrc).Build())
 			break
@@ -330,6 +330,9 @@ func (p *pipeline) command(u unit) rueidis.Completed {
 	if !r.saved {
 		payload := make([]byte, 0, 2+len(r.body))
 		payload = append(append(payload, 'u', '\n'), r.body...)
+		if k.tags != nil {
+			return c.B().Spublish().Channel(k.groupChan(r.group)).Message(rueidis.BinaryString(payload)).Build()
+		}
 		return c.B().Publish().Channel(k.groupChan(r.group)).Message(rueidis.BinaryString(payload)).Build()
 	}
 	size := r.opts.Size
@@ -340,6 +343,15 @@ func (p *pipeline) command(u unit) rueidis.Completed {
 	args = append(args, newEpoch(), strconv.Itoa(size), ms(r.opts.TTL), ms(p.b.metaTTL(r.opts.TTL)), strconv.Itoa(max(r.opts.MaxBytes, 0)))
 	for _, x := range u.reqs {
 		args = append(args, rueidis.BinaryString(x.body))
+	}
+	if k.tags != nil {
+		// The script goes whole: a SCRIPT LOAD has no slot to route it
+		// to the group's master, and EVAL costs Redis a lookup of its
+		// cache, as EVALSHA does.
+		return c.B().Eval().Script(publishSavedClusterSrc).Numkeys(3).
+			Key(k.meta(r.group), k.stream(r.group), k.groupChan(r.group)).
+			Arg(args...).
+			Build()
 	}
 	return c.B().Evalsha().Sha1(p.sha).Numkeys(3).
 		Key(k.meta(r.group), k.stream(r.group), k.groupChan(r.group)).
