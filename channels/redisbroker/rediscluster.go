@@ -175,6 +175,15 @@ type masterConn struct {
 	gone chan struct{} // closed when the connection is closed or broke
 }
 
+func (mc *masterConn) broken() bool {
+	select {
+	case <-mc.gone:
+		return true
+	default:
+		return false
+	}
+}
+
 type lostSub struct {
 	mc *masterConn
 	ch string
@@ -247,10 +256,8 @@ func (s *subscriber) syncCluster() bool {
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
 	defer cancel()
 	for addr, mc := range w.conns {
-		select {
-		case <-mc.gone:
+		if mc.broken() {
 			delete(w.conns, addr)
-		default:
 		}
 	}
 	w.lostMu.Lock()
@@ -324,6 +331,9 @@ func (s *subscriber) syncCluster() bool {
 func (s *subscriber) ssubscribe(ctx context.Context, addr string, chs ...string) error {
 	w := s.cw
 	mc := w.conns[addr]
+	if mc != nil && mc.broken() {
+		mc = nil // the topology check forgets it
+	}
 	if mc == nil {
 		node := s.sh.client.Nodes()[addr]
 		if node == nil {
@@ -389,10 +399,10 @@ func (s *subscriber) addCluster(ctx context.Context, ch string) error {
 // removeCluster unsubscribes one channel (wireMu held).
 func (s *subscriber) removeCluster(ctx context.Context, ch string) error {
 	mc := s.cw.on[ch]
-	if mc == nil {
+	delete(s.cw.on, ch)
+	if mc == nil || mc.broken() {
 		return nil
 	}
-	delete(s.cw.on, ch)
 	return mc.dc.Do(ctx, mc.dc.B().Sunsubscribe().Channel(ch).Build()).Error()
 }
 

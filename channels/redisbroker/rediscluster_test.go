@@ -220,3 +220,69 @@ func TestClusterMasterKilled(t *testing.T) {
 		}
 	}
 }
+
+// A room's slot moves to another master, keys and all (resharding),
+// while saved messages go to it and its member on another node reads:
+// the subscription follows the slot (the old master ends it with a
+// sunsubscribe push; the topology check finds the new owner) and every
+// acknowledged message arrives, with nothing told, since nothing was
+// lost.
+func TestClusterResharding(t *testing.T) {
+	t.Parallel()
+	c := redistest.StartCluster(t, 3, 0)
+	bo := &redisbroker.Options{Cluster: c.Addrs(), Logger: slog.New(slog.DiscardHandler)}
+	opts := &channels.Options{HistorySize: 10000}
+	pub := newNode(t, "", bo, opts)
+	sub := newNode(t, "", bo, opts)
+	room := roomsByMaster(t, c, pub.broker)[c.Masters()[0]]
+
+	x := sub.events("x")
+	j := x.join(room, nil)
+	l := &lossClient{got: make(map[int]bool), done: make(chan struct{}), quiet: 10 * time.Second}
+	l.epoch, l.last = joinedPos(j).Epoch, joinedPos(j).Offset
+	go l.read(x, room)
+
+	acked := map[int]bool{}
+	last := 0
+	for i := 1; i <= 200; i++ {
+		if i == 100 {
+			c.MoveSlot(redisbroker.GroupSlot(pub.broker, room), c.Masters()[1])
+		}
+		var pos channels.Position
+		_, err := consumers.EmitToRoom(ctx, pub.box, consumers.DefaultFields(), room, "message",
+			map[string]any{"i": i}, channels.ReportPosition(&pos))
+		if err == nil && pos.Offset != 0 {
+			acked[i], last = true, i
+		}
+	}
+	if !acked[200] || len(acked) < 190 {
+		t.Fatalf("acknowledged %d of 200, the last %d", len(acked), last)
+	}
+	l.mu.Lock()
+	l.want = last
+	end := l.got[last]
+	l.mu.Unlock()
+	if !end {
+		<-l.done
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var missing []int
+	for i := range acked {
+		if !l.got[i] {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) > 0 || len(l.told) > 0 {
+		t.Errorf("%d of %d acknowledged messages missing, told %q", len(missing), len(acked), l.told)
+	}
+	slots, err := c.SlotsNow(c.Masters()[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range slots {
+		if s := redisbroker.GroupSlot(pub.broker, room); r.Start <= s && s <= r.End && r.Master != c.Masters()[1] {
+			t.Errorf("slot %d is on %s, not moved", s, r.Master)
+		}
+	}
+}

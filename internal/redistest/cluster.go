@@ -171,6 +171,69 @@ func (c *Cluster) KillMaster(i int) {
 	}
 }
 
+// MoveSlot moves a slot, with its keys, to the master at addr, as
+// resharding does: the target imports it, the source migrates its keys
+// there, and every master is told the new owner.
+func (c *Cluster) MoveSlot(slot int, to string) {
+	c.tb.Helper()
+	from := ""
+	for _, r := range c.mustSlots(to) {
+		if r.Start <= slot && slot <= r.End {
+			from = r.Master
+		}
+	}
+	if from == "" || from == to {
+		c.tb.Fatalf("redistest: slot %d is on %q; cannot move it to %s", slot, from, to)
+	}
+	fromID, toID := c.id(from), c.id(to)
+	s := strconv.Itoa(slot)
+	c.mustCli(to, "CLUSTER", "SETSLOT", s, "IMPORTING", fromID)
+	c.mustCli(from, "CLUSTER", "SETSLOT", s, "MIGRATING", toID)
+	host, port, _ := net.SplitHostPort(to)
+	for {
+		keys := strings.Fields(c.cli(from, "CLUSTER", "GETKEYSINSLOT", s, "100"))
+		if len(keys) == 0 {
+			break
+		}
+		c.mustCli(from, append([]string{"MIGRATE", host, port, "", "0", "5000", "KEYS"}, keys...)...)
+	}
+	for _, m := range []string{to, from} {
+		c.mustCli(m, "CLUSTER", "SETSLOT", s, "NODE", toID)
+	}
+	for _, m := range c.masters {
+		if m != to && m != from {
+			c.cli(m, "CLUSTER", "SETSLOT", s, "NODE", toID) // gossip tells it anyway
+		}
+	}
+}
+
+func (c *Cluster) mustSlots(addr string) []SlotRange {
+	c.tb.Helper()
+	r, err := c.SlotsNow(addr)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return r
+}
+
+func (c *Cluster) id(addr string) string {
+	c.tb.Helper()
+	id := strings.TrimSpace(c.cli(addr, "CLUSTER", "MYID"))
+	if id == "" {
+		c.tb.Fatalf("redistest: no node id from %s", addr)
+	}
+	return id
+}
+
+// mustCli runs redis-cli and fails the test on an error reply or none.
+func (c *Cluster) mustCli(addr string, args ...string) {
+	c.tb.Helper()
+	out := c.cli(addr, args...)
+	if out == "" || strings.HasPrefix(out, "ERR") || strings.Contains(out, "(error)") {
+		c.tb.Fatalf("redistest: %s %v: %q", addr, args, out)
+	}
+}
+
 func (c *Cluster) kill() {
 	for _, s := range c.nodes {
 		s.Kill()
