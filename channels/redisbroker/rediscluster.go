@@ -367,18 +367,35 @@ func (s *subscriber) ssubscribe(ctx context.Context, addr string, chs ...string)
 		}()
 		w.conns[addr] = mc
 	}
-	err := mc.dc.Do(ctx, mc.dc.B().Ssubscribe().Channel(chs...).Build()).Error()
-	if err != nil {
-		if _, refused := rueidis.IsRedisErr(err); !refused {
-			mc.dc.Close() // broken: the watcher drops it
-		}
-		w.kickNow()
-		return err
-	}
+	// One SSUBSCRIBE per slot, as Redis requires, all in one round trip.
+	bySlot := map[int][]string{}
 	for _, ch := range chs {
-		w.on[ch] = mc
+		bySlot[keySlot(ch)] = append(bySlot[keySlot(ch)], ch)
 	}
-	return nil
+	cmds := make(rueidis.Commands, 0, len(bySlot))
+	slots := slices.Sorted(maps.Keys(bySlot))
+	for _, slot := range slots {
+		cmds = append(cmds, mc.dc.B().Ssubscribe().Channel(bySlot[slot]...).Build())
+	}
+	var first error
+	for i, r := range mc.dc.DoMulti(ctx, cmds...) {
+		if err := r.Error(); err != nil {
+			if _, refused := rueidis.IsRedisErr(err); !refused {
+				mc.dc.Close() // broken: the watcher drops it
+			}
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		for _, ch := range bySlot[slots[i]] {
+			w.on[ch] = mc
+		}
+	}
+	if first != nil {
+		w.kickNow()
+	}
+	return first
 }
 
 // addCluster subscribes one channel on its slot's master, as last read
