@@ -90,7 +90,11 @@ func loadTags(ctx context.Context, c rueidis.Client, k keys, n int) ([]string, e
 	for range 2 {
 		s, err := c.Do(ctx, c.B().Get().Key(k.tableKey()).Build()).ToString()
 		if err == nil {
-			return parseTags(s, n)
+			tags, err := parseTags(s, n)
+			if err != nil {
+				return nil, fmt.Errorf("%w (key %s)", err, k.tableKey())
+			}
+			return tags, nil
 		}
 		if !rueidis.IsRedisNil(err) {
 			return nil, fmt.Errorf("redisbroker: reading the partition table: %w", reach(err))

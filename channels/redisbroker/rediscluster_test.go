@@ -122,6 +122,26 @@ func TestClusterNodesBehaveAsOneBox(t *testing.T) {
 			t.Errorf("SendTo an unknown channel: %v", err)
 		}
 	}
+
+	// A node with another number of partitions than the cluster's table
+	// is refused, as are options that name a cluster and something else,
+	// and a server that is not in cluster mode.
+	rs := redistest.Start(t)
+	for name, o := range map[string]*redisbroker.Options{
+		"other partitions": {Cluster: c.Addrs(), Partitions: 64},
+		"with Addr":        {Cluster: c.Addrs(), Addr: c.Addrs()[0]},
+		"with Shards":      {Cluster: c.Addrs(), Shards: c.Addrs()},
+		"empty address":    {Cluster: []string{""}},
+		"not a cluster":    {Cluster: []string{rs.Addr()}},
+	} {
+		o.Logger = slog.New(slog.DiscardHandler)
+		if b, err := redisbroker.New(o); err == nil {
+			b.Close(ctx)
+			t.Errorf("%s: no error", name)
+		} else {
+			t.Logf("%s: %v", name, err)
+		}
+	}
 }
 
 // A master is killed while saved messages go to a room on it and to a
