@@ -193,7 +193,12 @@
 // received (replication is asynchronous) makes a node that saw them
 // start the group on a new epoch, so that clients are told they did not
 // recover (recovered: false) rather than take the new messages at those
-// offsets for ones they have. While a master is down, the one pipeline
+// offsets for ones they have. A node finds this out when it checks the
+// group's history after its subscription moved, by the offsets having
+// gone back; should new messages pass the offset it had seen before it
+// checks (its check failing meanwhile, say), it cannot tell them from the
+// lost ones. The same holds for a single server restarted from an old
+// snapshot. While a master is down, the one pipeline
 // waits for its batches' commands to it (at most Options.Timeout a
 // batch), so every group's publishes slow down until the failover, and
 // those to the dead master's groups fail. Resharding moves keys with

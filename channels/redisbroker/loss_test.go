@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/internal/redistest"
+	"github.com/switchboard-go/switchboard/websocket"
 )
 
 // lossClient reads a room as switchboard.js does: it keeps the room's
@@ -227,4 +228,77 @@ func info(t *testing.T, rs *redistest.Server, field string) int {
 	}
 	t.Fatalf("no %s in INFO memory", field)
 	return 0
+}
+
+// Redis goes back in a room's offsets while a node is cut off, as when a
+// replica that had not received the last saved messages takes over from
+// its master: the counter and the history lose their last ten entries
+// and keep the epoch. The member is told (closed to rejoin), and a
+// rejoin from the position it had, made once newer messages have taken
+// those offsets again, is answered recovered: false, not a "recovery"
+// that skips the new messages at the reused offsets.
+func TestRollbackStartsANewEpoch(t *testing.T) {
+	t.Parallel()
+	const room = "r"
+	prefix := redisbroker.DefaultPrefix
+	rs := redistest.Start(t)
+	p := rs.Proxy(t)
+	nd := newNode(t, p.URL(), nil, &channels.Options{HistorySize: 1000})
+	x := nd.events("x")
+	x.join(room, nil)
+	var pos channels.Position
+	for i := 1; i <= 20; i++ {
+		if _, err := consumers.EmitToRoom(ctx, nd.box, consumers.DefaultFields(), room, "message",
+			map[string]int{"i": i}, channels.ReportPosition(&pos)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 20; i++ {
+		if e := x.next(); e.Payload["i"] != float64(i) {
+			t.Fatalf("message %d: %+v", i, e)
+		}
+	}
+
+	p.Cut()
+	if err := cmd(rs, "HSET", prefix+"m:"+room, "o", strconv.FormatUint(pos.Offset-10, 10)); err != nil {
+		t.Fatal(err)
+	}
+	for o := pos.Offset - 9; o <= pos.Offset; o++ {
+		if err := cmd(rs, "XDEL", prefix+"h:"+room, strconv.FormatUint(o, 10)+"-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Restore()
+
+	// The member is closed to rejoin.
+	for {
+		_, err := x.tryNext()
+		if err == nil {
+			continue
+		}
+		var ce *gws.CloseError
+		if !asClose(err, &ce) || ce.Code != int(websocket.StatusServiceRestart) {
+			t.Fatalf("the member's connection ended with %v; want close %d", err, websocket.StatusServiceRestart)
+		}
+		break
+	}
+	// The node, back, finds the room's offsets gone back and starts a new
+	// epoch. (Had newer messages passed its position first, it could not
+	// tell: see "Redis Cluster" in the package doc.)
+	eventually(t, "a new epoch", func() bool {
+		_, top, _, err := nd.broker.History(ctx, room, &channels.Position{Offset: channels.PositionOnly})
+		return err == nil && top.Epoch != pos.Epoch
+	})
+	// Newer messages take the lost offsets and more.
+	for i := 100; i <= 120; i++ {
+		if _, err := consumers.EmitToRoom(ctx, nd.box, consumers.DefaultFields(), room, "message",
+			map[string]int{"i": i}, channels.Confirm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	y := nd.events("y")
+	j := y.join(room, &pos)
+	if j.Payload["recovered"] != false || joinedPos(j).Epoch == pos.Epoch {
+		t.Errorf("rejoin from %+v after the rollback: %+v", pos, j)
+	}
 }

@@ -445,6 +445,17 @@ func (s *subscriber) resync(group string) {
 	}
 }
 
+// retryCheck schedules a check of the suspect groups soon, unless one is
+// scheduled already.
+func (s *subscriber) retryCheck() {
+	if s.retrying.CompareAndSwap(false, true) {
+		time.AfterFunc(retryDelay, func() {
+			s.retrying.Store(false)
+			s.enqueue(job{kind: jobCheck})
+		})
+	}
+}
+
 // fill delivers the saved messages of group after st's position (and
 // before msg, or up to upTo, when given) from the history; false when the
 // history could not be read (a check without msg is then retried soon).
@@ -462,11 +473,8 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message, u
 	if err != nil {
 		s.sh.log.Warn("redisbroker: cannot read history to fill a gap", "group", group, "err", err)
 		st.suspect = true
-		if msg == nil && s.retrying.CompareAndSwap(false, true) {
-			time.AfterFunc(retryDelay, func() {
-				s.retrying.Store(false)
-				s.enqueue(job{kind: jobCheck})
-			})
+		if msg == nil {
+			s.retryCheck()
 		}
 		return false
 	}
@@ -489,10 +497,25 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message, u
 		// offsets after top go to other messages now, which a client at
 		// a later position would drop as ones it has: the group starts a
 		// new epoch, so that every member and every rejoin is told.
-		if err := s.b.flush(ctx, s.sh, group); err != nil {
-			s.sh.log.Warn("redisbroker: cannot start a new epoch after Redis lost saved messages", "group", group, "err", err)
-		}
 		s.resync(group)
+		// A few tries: the members just resynced may leave the group
+		// before a later check would try again. (The connections were
+		// just re-established; a stale one fails at once.)
+		var err error
+		for try := 0; try < 3; try++ {
+			if err = s.b.flush(ctx, s.sh, group); err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(retryDelay / 5)
+		}
+		if err != nil {
+			// The position stays, so that the next check finds the
+			// offsets gone back again and tries once more.
+			s.sh.log.Warn("redisbroker: cannot start a new epoch after Redis lost saved messages", "group", group, "err", err)
+			st.suspect = true
+			s.retryCheck()
+			return true
+		}
 		st.known = false
 		return true
 	}
