@@ -16,7 +16,6 @@ import (
 	"github.com/switchboard-go/switchboard/channels/redisbroker"
 	"github.com/switchboard-go/switchboard/consumers"
 	"github.com/switchboard-go/switchboard/internal/redistest"
-	"github.com/switchboard-go/switchboard/websocket"
 )
 
 // lossClient reads a room as switchboard.js does: it keeps the room's
@@ -271,17 +270,7 @@ func TestRollbackStartsANewEpoch(t *testing.T) {
 	p.Restore()
 
 	// The member is closed to rejoin.
-	for {
-		_, err := x.tryNext()
-		if err == nil {
-			continue
-		}
-		var ce *gws.CloseError
-		if !asClose(err, &ce) || ce.Code != int(websocket.StatusServiceRestart) {
-			t.Fatalf("the member's connection ended with %v; want close %d", err, websocket.StatusServiceRestart)
-		}
-		break
-	}
+	readUntilRestart(t, x.conn, "the member's connection")
 	// The node, back, finds the room's offsets gone back and starts a new
 	// epoch. (Had newer messages passed its position first, it could not
 	// tell: see "Redis Cluster" in the package doc.)
