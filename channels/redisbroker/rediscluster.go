@@ -163,11 +163,12 @@ func ownerOf(slots []slotRange, slot int) string {
 // channel, and each such channel subscribed (SSUBSCRIBE) on its slot's
 // master. The subscriber's wireMu guards it, but for lost.
 type clusterWire struct {
-	slots []slotRange            // the slot map as last read
-	conns map[string]*masterConn // by master address
-	on    map[string]*masterConn // sharded channel -> where it is subscribed
-	kick  chan struct{}          // asks for a topology check now
-	wg    sync.WaitGroup         // the watchers of the connections
+	slots   []slotRange            // the slot map as last read
+	conns   map[string]*masterConn // by master address
+	on      map[string]*masterConn // sharded channel -> where it is subscribed
+	kick    chan struct{}          // asks for a topology check now
+	failing bool                   // the last check could not read the slot map
+	wg      sync.WaitGroup         // the watchers of the connections
 
 	lostMu sync.Mutex
 	lost   []lostSub // subscriptions a server ended (sunsubscribe pushes)
@@ -254,11 +255,14 @@ func (s *subscriber) runCluster(stop <-chan struct{}) {
 // published while a channel moved is filled or its members resynced. It
 // returns false when a wanted channel is left unsubscribed.
 func (s *subscriber) syncCluster() bool {
-	s.wireMu.Lock()
-	defer s.wireMu.Unlock()
 	w := s.cw
 	ctx, cancel := context.WithTimeout(context.Background(), s.b.opts.Timeout)
 	defer cancel()
+	// Read before taking wireMu: a node that does not answer must not
+	// hold up subscriptions meanwhile.
+	slots, slotErr := slotMap(ctx, s.sh.client)
+	s.wireMu.Lock()
+	defer s.wireMu.Unlock()
 	for addr, mc := range w.conns {
 		if mc.broken() {
 			delete(w.conns, addr)
@@ -278,11 +282,17 @@ func (s *subscriber) syncCluster() bool {
 			delete(w.on, ch)
 		}
 	}
-	slots, err := slotMap(ctx, s.sh.client)
-	if err != nil {
-		s.sh.log.Warn("redisbroker: cluster topology check failed", "err", err)
+	if slotErr != nil {
+		if !w.failing {
+			s.sh.log.Warn("redisbroker: cluster topology check failed; trying again", "err", slotErr)
+		}
+		w.failing = true
 		return w.up(s.chans)
 	}
+	if w.failing {
+		s.sh.log.Info("redisbroker: cluster topology check back")
+	}
+	w.failing = false
 	w.slots = slots
 	s.once.Do(func() { close(s.ready) })
 	complete := true
