@@ -163,12 +163,13 @@ func ownerOf(slots []slotRange, slot int) string {
 // channel, and each such channel subscribed (SSUBSCRIBE) on its slot's
 // master. The subscriber's wireMu guards it, but for lost.
 type clusterWire struct {
-	slots   []slotRange            // the slot map as last read
-	conns   map[string]*masterConn // by master address
-	on      map[string]*masterConn // sharded channel -> where it is subscribed
-	kick    chan struct{}          // asks for a topology check now
-	failing bool                   // the last check could not read the slot map
-	wg      sync.WaitGroup         // the watchers of the connections
+	slots      []slotRange            // the slot map as last read
+	conns      map[string]*masterConn // by master address
+	on         map[string]*masterConn // sharded channel -> where it is subscribed
+	kick       chan struct{}          // asks for a topology check now
+	failing    bool                   // the last check could not read the slot map
+	subFailing bool                   // the last check left a wanted channel unsubscribed
+	wg         sync.WaitGroup         // the watchers of the connections
 
 	lostMu sync.Mutex
 	lost   []lostSub // subscriptions a server ended (sunsubscribe pushes)
@@ -313,6 +314,7 @@ func (s *subscriber) syncCluster() bool {
 		}
 		want[owner] = append(want[owner], ch)
 	}
+	defer w.closeIdle()
 	if len(want) == 0 {
 		return complete
 	}
@@ -329,15 +331,36 @@ func (s *subscriber) syncCluster() bool {
 		for len(chs) > 0 {
 			n := min(len(chs), 500)
 			if err := s.ssubscribe(ctx, owner, chs[:n]...); err != nil {
-				s.sh.log.Warn("redisbroker: sharded subscription failed; trying again", "err", err)
+				if !w.subFailing {
+					s.sh.log.Warn("redisbroker: sharded subscription failed; trying again", "err", err)
+				}
 				complete = false
 				break
 			}
 			chs = chs[n:]
 		}
 	}
+	if complete && w.subFailing {
+		s.sh.log.Info("redisbroker: sharded subscriptions back")
+	}
+	w.subFailing = !complete
 	s.enqueue(job{kind: jobCheck})
 	return complete
+}
+
+// closeIdle closes the connections to masters that hold no wanted
+// channel any more (their slots moved away), wireMu held.
+func (w *clusterWire) closeIdle() {
+	used := make(map[*masterConn]bool, len(w.conns))
+	for _, mc := range w.on {
+		used[mc] = true
+	}
+	for addr, mc := range w.conns {
+		if !used[mc] {
+			mc.dc.Close()
+			delete(w.conns, addr)
+		}
+	}
 }
 
 // ssubscribe subscribes channels on the connection to master addr,
