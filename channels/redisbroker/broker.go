@@ -290,7 +290,8 @@ type Options struct {
 	QueueSize int
 	// Configure, when set, adjusts the Redis client's options (pool and
 	// pipelining settings, TLS, timeouts) before the client is made; with
-	// Shards, it is called for each shard's client.
+	// Shards, it is called for each shard's client, with Cluster once for
+	// the cluster's.
 	Configure func(*rueidis.ClientOption)
 	// Logger receives connection losses and errors that have no caller;
 	// with several shards, each record names its shard by index ("shard"),

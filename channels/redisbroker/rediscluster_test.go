@@ -178,6 +178,7 @@ func TestClusterMasterKilled(t *testing.T) {
 		acked map[int]bool
 		last  int
 		after int
+		gap   time.Duration // the longest wait between two acknowledgements
 	}
 	results := map[string]*result{}
 	var wg sync.WaitGroup
@@ -188,12 +189,14 @@ func TestClusterMasterKilled(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			deadline := time.Now().Add(30 * time.Second)
+			prev := time.Now()
 			for i := 1; r.after < 100 && time.Now().Before(deadline); i++ {
 				var pos channels.Position
 				_, err := consumers.EmitToRoom(ctx, pub.box, consumers.DefaultFields(), room, "message",
 					map[string]any{"i": i}, channels.ReportPosition(&pos))
 				if err == nil && pos.Offset != 0 {
 					r.acked[i], r.last = true, i
+					r.gap, prev = max(r.gap, time.Since(prev)), time.Now()
 					if killed.Load() {
 						r.after++
 					}
@@ -231,7 +234,8 @@ func TestClusterMasterKilled(t *testing.T) {
 		}
 		told := l.told
 		l.mu.Unlock()
-		t.Logf("%s: acknowledged %d, missing %d, told %q", room, len(r.acked), len(missing), told)
+		t.Logf("%s: acknowledged %d, missing %d, told %q; longest wait between acknowledgements %v",
+			room, len(r.acked), len(missing), told, r.gap.Round(time.Millisecond))
 		if len(missing) > 0 && len(told) == 0 {
 			t.Errorf("%s: %d of %d acknowledged messages silently lost", room, len(missing), len(r.acked))
 		}
