@@ -33,7 +33,8 @@
 // Group messages go to Redis through a pipeline, one per Broker and
 // shard: Publish puts the message in the queue of its group's shard, and
 // one goroutine writes everything queued in one round trip (a DoMulti of
-// PUBLISH and, for saved messages, EVALSHA of the publishing script),
+// PUBLISH and, for saved messages, EVALSHA of the publishing script; on
+// Redis Cluster SPUBLISH and EVAL, sent to every master at once),
 // waits for the answers, then writes what queued meanwhile. A loop of sends therefore runs at the speed of
 // the pipeline, not of a round trip per message, and the batches grow
 // with the load. A group's messages from one node reach Redis, and so

@@ -248,7 +248,8 @@ func (p *pipeline) write(batch []*pubReq) error {
 	// FLUSH) since the last batch, and an EVALSHA refused with NOSCRIPT
 	// would have to be sent again after the batch's unsaved messages of
 	// the same group, out of order. Loading a script Redis has is a hash
-	// and a lookup, once per batch.
+	// and a lookup, once per batch. (On a cluster the script goes with
+	// each command instead: see command.)
 	load := false
 	for _, r := range batch {
 		if r.saved && p.b.keys.tags == nil {
@@ -346,8 +347,9 @@ func (p *pipeline) command(u unit) rueidis.Completed {
 	}
 	if k.tags != nil {
 		// The script goes whole: a SCRIPT LOAD has no slot to route it
-		// to the group's master, and EVAL costs Redis a lookup of its
-		// cache, as EVALSHA does.
+		// to the group's master, which may also have changed since (a
+		// failover). EVAL costs more bytes and a hash of the script per
+		// run than EVALSHA; Redis keeps it compiled.
 		return c.B().Eval().Script(publishSavedClusterSrc).Numkeys(3).
 			Key(k.meta(r.group), k.stream(r.group), k.groupChan(r.group)).
 			Arg(args...).
