@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -39,16 +40,31 @@ func (c *onCluster) NewNode(t *testing.T) channels.Broker {
 // Kill closes the broker, as redisCluster's Kill does.
 func (c *onCluster) Kill(t *testing.T, b channels.Broker) { killBroker(t, b) }
 
+// cutCluster is onCluster on a cluster behind proxies, which it can cut.
+type cutCluster struct {
+	onCluster
+	c *redistest.Cluster
+}
+
+func (c *cutCluster) Cut(*testing.T)     { c.c.Cut() }
+func (c *cutCluster) Restore(*testing.T) { c.c.Restore() }
+
 // The conformance suite on a Redis Cluster of 3 masters and 3 replicas,
-// every subtest a cluster of nodes of its own. (The outage subtest is
-// skipped: a cluster has no one server to cut; TestClusterMasterKilled
-// kills a master instead.)
+// every subtest a cluster of nodes of its own. The outage subtest runs
+// on a second Redis Cluster, behind proxies, of its own: cutting a
+// cluster cuts every broker on it.
 func TestConformanceRedisCluster(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, 3, 1)
+	cut := redistest.StartClusterBehindProxies(t, 3, 0)
 	var n atomic.Int64
 	brokertest.Run(t, func(t *testing.T) brokertest.Cluster {
-		return &onCluster{addrs: c.Addrs(), prefix: "btc" + strconv.FormatInt(n.Add(1), 10) + ":"}
+		on := onCluster{addrs: c.Addrs(), prefix: "btc" + strconv.FormatInt(n.Add(1), 10) + ":"}
+		if strings.HasSuffix(t.Name(), "/Outage") {
+			on.addrs = cut.Addrs()
+			return &cutCluster{onCluster: on, c: cut}
+		}
+		return &on
 	})
 }
 

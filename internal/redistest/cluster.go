@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard-go/switchboard/internal/clusternodes"
+	"github.com/switchboard-go/switchboard/internal/tcpproxy"
 )
 
 // Cluster is a Redis Cluster of throwaway redis-servers started for one
@@ -18,7 +19,8 @@ import (
 type Cluster struct {
 	tb      testing.TB
 	nodes   []*Server
-	masters []string // addresses of the masters at start, by first slot
+	proxies []*tcpproxy.Proxy // in front of each node, for StartClusterBehindProxies
+	masters []string          // addresses of the masters at start, by first slot
 	slots   []SlotRange
 }
 
@@ -39,6 +41,20 @@ const clusterNodeTimeout = 1000 * time.Millisecond
 // when the CI environment variable is set.
 func StartCluster(tb testing.TB, masters, replicasPerMaster int) *Cluster {
 	tb.Helper()
+	return startCluster(tb, masters, replicasPerMaster, false)
+}
+
+// StartClusterBehindProxies is StartCluster with a proxy in front of each
+// node, whose address the node announces to clients (the cluster bus
+// goes straight between the nodes): Cut makes the whole cluster
+// unreachable to its clients while it keeps running.
+func StartClusterBehindProxies(tb testing.TB, masters, replicasPerMaster int) *Cluster {
+	tb.Helper()
+	return startCluster(tb, masters, replicasPerMaster, true)
+}
+
+func startCluster(tb testing.TB, masters, replicasPerMaster int, proxied bool) *Cluster {
+	tb.Helper()
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			if os.Getenv("CI") != "" {
@@ -58,9 +74,18 @@ func StartCluster(tb testing.TB, masters, replicasPerMaster int) *Cluster {
 			// Replicas sync at once rather than after the default 5s,
 			// so that they can take over soon after start.
 			"--repl-diskless-sync-delay", "0"}
+		addr := s.Addr()
+		if proxied {
+			p := tcpproxy.Start(tb, s.Addr())
+			_, pport, _ := net.SplitHostPort(p.Addr())
+			s.args = append(s.args, "--cluster-announce-ip", "127.0.0.1", "--cluster-announce-port", pport,
+				"--cluster-announce-bus-port", strconv.Itoa(s.port+10000))
+			c.proxies = append(c.proxies, p)
+			addr = p.Addr()
+		}
 		s.start()
 		c.nodes = append(c.nodes, s)
-		addrs = append(addrs, s.Addr())
+		addrs = append(addrs, addr)
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicasPerMaster), "--cluster-yes")
@@ -138,13 +163,37 @@ func (c *Cluster) cli(addr string, args ...string) string {
 	return string(out)
 }
 
-// Addrs are the addresses of all the nodes, masters and replicas.
+// Addrs are the addresses of all the nodes, masters and replicas, as
+// clients reach them (their proxies' behind proxies).
 func (c *Cluster) Addrs() []string {
 	a := make([]string, len(c.nodes))
-	for i, s := range c.nodes {
-		a[i] = s.Addr()
+	for i := range c.nodes {
+		a[i] = c.clientAddr(i)
 	}
 	return a
+}
+
+func (c *Cluster) clientAddr(i int) string {
+	if c.proxies != nil {
+		return c.proxies[i].Addr()
+	}
+	return c.nodes[i].Addr()
+}
+
+// Cut makes every node unreachable to the clients (behind proxies only;
+// StartCluster's nodes cannot be cut): their connections are closed and
+// new ones refused until Restore.
+func (c *Cluster) Cut() {
+	for _, p := range c.proxies {
+		p.Cut()
+	}
+}
+
+// Restore makes the nodes reachable again.
+func (c *Cluster) Restore() {
+	for _, p := range c.proxies {
+		p.Restore()
+	}
 }
 
 // Masters are the addresses of the masters at start, ordered by the
@@ -164,8 +213,8 @@ func (c *Cluster) Info(addr string) string { return c.cli(addr, "CLUSTER", "INFO
 
 // KillMaster stops Masters()[i] with SIGKILL.
 func (c *Cluster) KillMaster(i int) {
-	for _, s := range c.nodes {
-		if s.Addr() == c.masters[i] {
+	for j, s := range c.nodes {
+		if c.clientAddr(j) == c.masters[i] {
 			s.Kill()
 		}
 	}
