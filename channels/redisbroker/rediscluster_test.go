@@ -11,6 +11,7 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
+	"github.com/redis/rueidis"
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/channels/brokertest"
@@ -136,6 +137,15 @@ func TestClusterNodesBehaveAsOneBox(t *testing.T) {
 		}
 		if err := n2.box.SendTo(ctx, aCh.ID()+"-gone", "x"); !errors.Is(err, channels.ErrNoSuchChannel) {
 			t.Errorf("SendTo an unknown channel: %v", err)
+		}
+	}
+
+	// Each node subscribes over one connection per master: with members
+	// in a room on every master, each master has one subscribing
+	// connection from each node.
+	for _, m := range c.Masters() {
+		if n := shardedSubscribers(t, m); n != 2 {
+			t.Errorf("master %s: %d connections with sharded subscriptions, want 2 (one per node)", m, n)
 		}
 	}
 
@@ -325,4 +335,28 @@ func TestClusterResharding(t *testing.T) {
 			t.Errorf("slot %d is on %s, not moved", s, r.Master)
 		}
 	}
+}
+
+// shardedSubscribers counts the connections to the server at addr that
+// hold sharded subscriptions (CLIENT LIST's ssub field).
+func shardedSubscribers(t *testing.T, addr string) int {
+	t.Helper()
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, ForceSingleClient: true, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out, err := c.Do(ctx, c.B().ClientList().Build()).ToString()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		for _, f := range strings.Fields(line) {
+			if v, ok := strings.CutPrefix(f, "ssub="); ok && v != "0" {
+				n++
+			}
+		}
+	}
+	return n
 }
