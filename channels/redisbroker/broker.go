@@ -199,10 +199,13 @@
 // gone back; should new messages pass the offset it had seen before it
 // checks (its check failing meanwhile, say), it cannot tell them from the
 // lost ones. The same holds for a single server restarted from an old
-// snapshot. While a master is down, the one pipeline
-// waits for its batches' commands to it (at most Options.Timeout a
-// batch), so every group's publishes slow down until the failover, and
-// those to the dead master's groups fail. Resharding moves keys with
+// snapshot. Once a batch found a master unreachable, the pipeline
+// refuses publishes to its partitions' groups (errors matching
+// channels.ErrBrokerUnavailable) and reads a key of each partition until
+// its master (the replica that took over) answers; meanwhile the other
+// masters' groups publish as before, their batches no longer waiting on
+// the dead master. Only the batch that found it waited for it, at most
+// Options.Timeout. Resharding moves keys with
 // their slots, so it keeps the data; the spread of the partitions over
 // the masters is that of the slot map the first node saw (delete the
 // partitions key while no node runs to choose the tags again).

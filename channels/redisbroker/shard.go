@@ -104,8 +104,9 @@ func clientOption(addr string, o *Options) (rueidis.ClientOption, error) {
 }
 
 // Shards implements channels.ShardedBroker: for each shard, in the order
-// of Options.Shards (one entry for Addr), whether its pub/sub connection
-// is up and its pipeline is not refusing sends for want of Redis, and
+// of Options.Shards (one entry for Addr or Cluster), whether its pub/sub
+// connection is up (on a cluster, every wanted subscription) and its
+// pipeline is not refusing sends for want of Redis (of a master), and
 // what its pipeline holds. Shards are named by index, since an address
 // may carry a password.
 func (b *Broker) Shards() []channels.ShardState {
@@ -118,7 +119,7 @@ func (b *Broker) Shards() []channels.ShardState {
 		p.mu.Lock()
 		out[i] = channels.ShardState{
 			Name:            strconv.Itoa(i),
-			Up:              subscribed && p.down == nil,
+			Up:              subscribed && p.down == nil && len(p.parts) == 0,
 			PendingMessages: p.pending,
 			PendingBytes:    p.bytes,
 		}
