@@ -50,7 +50,9 @@
 //     costs at most that much memory;
 //   - once a write found Redis unreachable it refuses with an error
 //     matching channels.ErrBrokerUnavailable until Redis answers a PING
-//     again; what was queued before is written then;
+//     again; what was queued before is written then (on Redis Cluster,
+//     only the groups of the unreachable master's partitions are
+//     refused, until a key of their partition can be read);
 //   - a message queued and then refused by Redis, or lost with the
 //     connection, is counted in PipelineStats (Dropped) and logged; its
 //     sender has returned already. Send with channels.Confirm what the
