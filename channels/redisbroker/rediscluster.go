@@ -25,7 +25,11 @@ import (
 // DoMulti by slot, so the publish pipeline still writes a batch in one
 // round trip to each master), one pipeline, one subscriber and one
 // heartbeat. The masters change under a running broker (failover,
-// resharding), which fixed shards of their own could not follow.
+// resharding), which fixed shards of their own could not follow; and a
+// shard per partition would mean 128 subscribers, connections and
+// heartbeats where one of each per master suffices. What must stay per
+// master is done inside the one shard: the subscriber's connections (here)
+// and the pipeline's refusal of a dead master's partitions (pipeline.go).
 
 // clusterCheck is the interval of the subscriber's topology check: it
 // reads the slot map and moves the subscriptions of sharded channels
