@@ -55,20 +55,26 @@ func (p *probe) ResyncGroup(string)                                  {}
 // lastRedis is the redis-server the last pair runs on.
 var lastRedis *redistest.Server
 
-// pair is two nodes, a publisher and a subscriber to group "g", over
-// either broker.
-func pair(b *testing.B, kind string) (channels.Broker, *probe, *probe) {
+// pair is two nodes, a publisher and a subscriber to group "g" (and to
+// groups), over the memory broker, one redis-server ("redis") or a Redis
+// Cluster of 3 masters ("cluster").
+func pair(b *testing.B, kind string, groups ...string) (channels.Broker, *probe, *probe) {
 	b.Helper()
 	var pub, sub channels.Broker
 	switch kind {
 	case "memory":
 		m := channels.NewMemoryBroker(nil)
 		pub, sub = m, m
-	case "redis":
-		rs := redistest.Start(b)
-		lastRedis = rs
+	case "redis", "cluster":
+		o := &redisbroker.Options{}
+		if kind == "cluster" {
+			o.Cluster = redistest.StartCluster(b, 3, 0).Addrs()
+		} else {
+			lastRedis = redistest.Start(b)
+			o.Addr = lastRedis.URL()
+		}
 		for _, p := range []*channels.Broker{&pub, &sub} {
-			r, err := redisbroker.New(&redisbroker.Options{Addr: rs.URL()})
+			r, err := redisbroker.New(o)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -86,8 +92,10 @@ func pair(b *testing.B, kind string) (channels.Broker, *probe, *probe) {
 		}
 		b.Cleanup(func() { x.br.Stop(x.p) })
 	}
-	if err := sub.Subscribe(ctx, c, "g"); err != nil {
-		b.Fatal(err)
+	for _, g := range append([]string{"g"}, groups...) {
+		if err := sub.Subscribe(ctx, c, g); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return pub, a, c
 }
@@ -174,6 +182,47 @@ func BenchmarkPipeline(b *testing.B) {
 			// included: what bounds a shard when Redis has a core.
 			b.ReportMetric((lastRedis.CPUSeconds()-cpu0)*1e6/float64(b.N), "redis-cpu-µs/op")
 		})
+	}
+}
+
+// BenchmarkPipelineGroups is BenchmarkPipeline over 64 groups, on one
+// redis-server and on a Redis Cluster of 3 masters (no replicas), where
+// the groups spread over the masters and each batch goes to all three at
+// once. Every server runs on this machine, sharing its cores.
+func BenchmarkPipelineGroups(b *testing.B) {
+	const groups = 64
+	for _, kind := range []string{"redis", "cluster"} {
+		for _, saved := range []bool{false, true} {
+			name := kind + "/unsaved"
+			if saved {
+				name = kind + "/saved"
+			}
+			b.Run(name, func(b *testing.B) {
+				var names []string
+				for i := range groups {
+					names = append(names, "g"+strconv.Itoa(i))
+				}
+				pub, _, sub := pair(b, kind, names...)
+				opts := channels.PublishOptions{NoWait: true, History: saved, Size: 100}
+				start := time.Now()
+				i := 0
+				for b.Loop() {
+					i++
+					for {
+						_, err := pub.Publish(ctx, "g"+strconv.Itoa(i%groups), message("0123456789abcdef0123456789abcdef"), opts)
+						if err == nil {
+							break
+						}
+						if !errors.Is(err, channels.ErrBrokerBusy) {
+							b.Fatal(err)
+						}
+						time.Sleep(50 * time.Microsecond) // the bound is full: let Redis catch up
+					}
+				}
+				waitFor(b, sub, int64(b.N))
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "delivered/s")
+			})
+		}
 	}
 }
 

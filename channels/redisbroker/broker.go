@@ -8,7 +8,8 @@
 // Options.PresenceTTL.
 //
 // It needs Redis 6.2 or later, a single server (or a primary) per shard,
-// not Redis Cluster. It is the only package of the module that imports a
+// or a Redis Cluster of Redis 7 or later (Options.Cluster; see "Redis
+// Cluster" below). It is the only package of the module that imports a
 // Redis client (github.com/redis/rueidis, for its automatic pipelining).
 //
 // Delivery: messages are delivered at most once, in the order each node
@@ -32,7 +33,8 @@
 // Group messages go to Redis through a pipeline, one per Broker and
 // shard: Publish puts the message in the queue of its group's shard, and
 // one goroutine writes everything queued in one round trip (a DoMulti of
-// PUBLISH and, for saved messages, EVALSHA of the publishing script),
+// PUBLISH and, for saved messages, EVALSHA of the publishing script; on
+// Redis Cluster SPUBLISH and EVAL, sent to every master at once),
 // waits for the answers, then writes what queued meanwhile. A loop of sends therefore runs at the speed of
 // the pipeline, not of a round trip per message, and the batches grow
 // with the load. A group's messages from one node reach Redis, and so
@@ -48,7 +50,9 @@
 //     costs at most that much memory;
 //   - once a write found Redis unreachable it refuses with an error
 //     matching channels.ErrBrokerUnavailable until Redis answers a PING
-//     again; what was queued before is written then;
+//     again; what was queued before is written then (on Redis Cluster,
+//     only the groups of the unreachable master's partitions are
+//     refused, until a key of their partition can be read);
 //   - a message queued and then refused by Redis, or lost with the
 //     connection, is counted in PipelineStats (Dropped) and logged; its
 //     sender has returned already. Send with channels.Confirm what the
@@ -85,12 +89,15 @@
 //	u:<user>         the user's channels (zset)     Connected, heartbeat            PresenceTTL; Disconnected removes
 //	                                                                                its channel
 //	online           online users, by expiry        Connected, heartbeat            none: one key for the cluster
-//	                 (zset)                                                         (one per shard), whose users
+//	                 (zset)                                                         of nodes (one per shard), whose users
 //	                                                                                Disconnected and every node's
 //	                                                                                heartbeat sweep remove (while a
 //	                                                                                node runs, it holds the users
 //	                                                                                online within the last
-//	                                                                                PresenceTTL)
+//	                                                                                PresenceTTL; on Redis Cluster,
+//	                                                                                one per partition)
+//	partitions       a Redis Cluster's partition    the first node to start on      none: kept for the cluster's
+//	                 tags (string)                  the cluster                     life, read by every node at start
 //	o:<key>          an event's outcome (string),   ClaimOutcome, SettleOutcome     the claim's TTL (the event
 //	                 empty while it is handled                                      router's dedup window)
 //
@@ -143,6 +150,71 @@
 // rejoins from its position there is told it did not recover
 // (recovered: false), as after Redis lost its data; the old keys expire
 // with their TTLs on the shard they were on.
+//
+// # Redis Cluster
+//
+// With Options.Cluster (a few node addresses of a cluster of Redis 7 or
+// later) the broker runs against a Redis Cluster:
+//
+//	b, err := redisbroker.New(&redisbroker.Options{
+//		Cluster: []string{"10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"},
+//	})
+//
+// Groups, users and nodes are spread over Options.Partitions partitions
+// (128 by default) by the same jump hash as shards. Each partition has a
+// hash tag, chosen when the first node starts so that the partitions
+// spread evenly over the masters of the slot map it sees, and kept in the
+// key "partitions" for every later node: every key and channel of a
+// group, a user or a node starts with its partition's tag in braces,
+//
+//	{<tag>}<prefix>m:<group>   {<tag>}<prefix>u:<user>   {<tag>}<prefix>online
+//
+// (and h:, p:, g:<group>, n:<node> likewise), so that a group's history,
+// meta and presence share one slot and its scripts run there, and a
+// user's set shares the slot of its partition's online set (one online
+// set per partition). c:<channel id> has no tag. Group and node messages
+// are sharded pub/sub (SPUBLISH, SSUBSCRIBE): a node subscribes each
+// channel it wants on the master of the channel's slot, over one
+// connection per master. A send to a channel or a user reads the record
+// first, then publishes to the holding nodes' channels.
+//
+// The whole cluster is one shard of the broker: one client (rueidis's
+// cluster client sends each command to its slot's master, and a
+// pipeline's batch to every master at once), one publish pipeline, one
+// subscriber, one heartbeat. Every second, and at once when a master's
+// connection breaks or a master ends a subscription (a sunsubscribe
+// push, when its slot moves), the subscriber reads the slot map (CLUSTER
+// NODES) and moves each subscription whose slot changed master; the
+// groups are then checked against their histories as after a
+// reconnection, so that what was published meanwhile is filled in or the
+// members are told.
+//
+// Failure modes: when a master dies, the calls for what lives on it fail
+// with errors matching channels.ErrBrokerUnavailable until its replica
+// takes over (about the cluster's node timeout); the saved messages its
+// groups' members missed meanwhile are filled from the history, or the
+// members are closed with websocket.StatusServiceRestart to rejoin. A
+// replica that takes over without the last saved messages it had not yet
+// received (replication is asynchronous) makes a node that saw them
+// start the group on a new epoch, so that clients are told they did not
+// recover (recovered: false) rather than take the new messages at those
+// offsets for ones they have. A node finds this out when it checks the
+// group's history after its subscription moved, by the offsets having
+// gone back; should new messages pass the offset it had seen before it
+// checks (its check failing meanwhile, say), it cannot tell them from the
+// lost ones. The same holds for a single server restarted from an old
+// snapshot. Once a batch found a master unreachable, the pipeline
+// refuses publishes to its partitions' groups (errors matching
+// channels.ErrBrokerUnavailable) and reads a key of each partition until
+// its master (the replica that took over) answers; meanwhile the other
+// masters' groups publish as before, their batches no longer waiting on
+// the dead master. Only the batch that found it waited for it, at most
+// Options.Timeout. Resharding moves keys with
+// their slots, so it keeps the data; the spread of the partitions over
+// the masters is that of the slot map the first node saw (delete the
+// partitions key while no node runs to choose the tags again).
+// OnlineUsers reads every partition's online set, and FlushHistory
+// without groups scans every master.
 package redisbroker
 
 import (
@@ -180,6 +252,19 @@ type Options struct {
 	// given the same list in the same order. One entry is the same as
 	// Addr. Defaults to none: Addr alone.
 	Shards []string
+	// Cluster, when set, are addresses of nodes of a Redis Cluster
+	// (Redis 7 or later), each written as Addr is: the broker learns the
+	// other nodes from them and spreads its groups, channels and users
+	// over the cluster's masters (see "Redis Cluster" in the package
+	// doc). New fails when Addr or Shards is set too, or when the servers
+	// are not a cluster. Defaults to none.
+	Cluster []string
+	// Partitions is how many partitions a cluster's groups and users are
+	// spread over, each with a hash tag of its own. Every node of a
+	// cluster must use the same number: New fails when the cluster's
+	// partition table was made with another. Ignored without Cluster.
+	// Defaults to 128.
+	Partitions int
 	// Prefix starts every key and pub/sub channel name, so that several
 	// applications can share one Redis. Defaults to "switchboard:".
 	Prefix string
@@ -213,7 +298,8 @@ type Options struct {
 	QueueSize int
 	// Configure, when set, adjusts the Redis client's options (pool and
 	// pipelining settings, TLS, timeouts) before the client is made; with
-	// Shards, it is called for each shard's client.
+	// Shards, it is called for each shard's client, with Cluster once for
+	// the cluster's.
 	Configure func(*rueidis.ClientOption)
 	// Logger receives connection losses and errors that have no caller;
 	// with several shards, each record names its shard by index ("shard"),
@@ -303,21 +389,34 @@ var (
 	_ channels.ChannelsPublisher = (*Broker)(nil)
 )
 
-// New connects to Redis (to every shard) and returns a running Broker;
-// it fails when the options are inconsistent (Addr and Shards both set,
-// a shard empty or repeated) or a server cannot be reached within
-// Options.Timeout.
+// New connects to Redis (to every shard, or to the cluster) and returns
+// a running Broker; it fails when the options are inconsistent (two of
+// Addr, Shards and Cluster set, a shard or cluster address empty, a shard
+// repeated), a server cannot be reached within Options.Timeout, the
+// Cluster servers are not a cluster, or the cluster's partition table has
+// another number of partitions than Options.Partitions.
 func New(opts *Options) (*Broker, error) {
 	var o Options
 	if opts != nil {
 		o = *opts
 	}
-	addrs, err := shardAddrs(&o)
-	if err != nil {
-		return nil, err
-	}
-	if len(o.Shards) == 0 {
-		o.Addr = addrs[0]
+	var addrs []string
+	var err error
+	if len(o.Cluster) > 0 {
+		// The cluster is one shard of the broker (see rediscluster.go).
+		if addrs, err = clusterSeeds(&o); err != nil {
+			return nil, err
+		}
+		if o.Partitions <= 0 {
+			o.Partitions = defaultPartitions
+		}
+	} else {
+		if addrs, err = shardAddrs(&o); err != nil {
+			return nil, err
+		}
+		if len(o.Shards) == 0 {
+			o.Addr = addrs[0]
+		}
 	}
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
@@ -348,12 +447,23 @@ func New(opts *Options) (*Broker, error) {
 	}
 	b := &Broker{
 		opts:     o,
-		keys:     keys{o.Prefix},
+		keys:     keys{p: o.Prefix},
 		conns:    make(map[string]connRec),
 		presence: make(map[string]map[string]string),
 		stop:     make(chan struct{}),
 	}
+	if len(o.Cluster) > 0 {
+		client, err := b.joinCluster(addrs)
+		if err != nil {
+			return nil, err
+		}
+		addrs = []string{"the cluster"}
+		b.shards = append(b.shards, b.newShard(0, client, o.Logger))
+	}
 	for i, addr := range addrs {
+		if len(o.Cluster) > 0 {
+			break // made above
+		}
 		client, err := newClient(addr, &o)
 		if err != nil {
 			for _, sh := range b.shards {
@@ -361,14 +471,12 @@ func New(opts *Options) (*Broker, error) {
 			}
 			return nil, err
 		}
-		sh := &shard{i: i, client: client, log: o.Logger, kick: make(chan struct{}, 1)}
+		log := o.Logger
 		if len(addrs) > 1 {
 			// By index: an address may carry a password.
-			sh.log = o.Logger.With("shard", i)
+			log = o.Logger.With("shard", i)
 		}
-		sh.sub = newSubscriber(b, sh)
-		sh.pipe = newPipeline(b, sh)
-		b.shards = append(b.shards, sh)
+		b.shards = append(b.shards, b.newShard(i, client, log))
 	}
 	for _, sh := range b.shards {
 		go sh.pipe.run()
@@ -390,19 +498,93 @@ func New(opts *Options) (*Broker, error) {
 	return b, nil
 }
 
-// keys names what the broker keeps in Redis.
-type keys struct{ p string }
+func (b *Broker) newShard(i int, client rueidis.Client, log *slog.Logger) *shard {
+	sh := &shard{i: i, client: client, log: log, kick: make(chan struct{}, 1)}
+	sh.sub = newSubscriber(b, sh)
+	sh.pipe = newPipeline(b, sh)
+	return sh
+}
 
-func (k keys) groupChan(g string) string { return k.p + "g:" + g }
-func (k keys) nodeChan(n string) string  { return k.p + "n:" + n }
+// joinCluster connects to a Redis Cluster and reads (or makes) its
+// partition table.
+func (b *Broker) joinCluster(seeds []string) (rueidis.Client, error) {
+	client, err := newClusterClient(seeds, &b.opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.opts.Timeout)
+	defer cancel()
+	tags, err := loadTags(ctx, client, b.keys, b.opts.Partitions)
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	b.keys.tags = tags
+	return client, nil
+}
+
+// keys names what the broker keeps in Redis. On Redis Cluster, tags
+// holds the hash tag of each partition, and the keys and channel of a
+// group (of a user, the node channel of a node) start with its
+// partition's tag in braces so that they share one slot; the tag comes first, so that braces in the prefix or the name
+// cannot take its place. Outside a cluster tags is nil and names carry no
+// tag.
+type keys struct {
+	p    string
+	tags []string
+}
+
+// tag is the hash tag, braces included, of the partition of name (a
+// group, a user or a node); "" outside a cluster.
+func (k keys) tag(name string) string {
+	if k.tags == nil {
+		return ""
+	}
+	return "{" + k.tags[partitionOf(name, len(k.tags))] + "}"
+}
+
+// untag drops the hash tag from the start of a tagged name (on a
+// cluster, every pub/sub channel's).
+func (k keys) untag(ch string) string {
+	if k.tags == nil || !strings.HasPrefix(ch, "{") {
+		return ch
+	}
+	if i := strings.IndexByte(ch, '}'); i > 0 {
+		return ch[i+1:]
+	}
+	return ch
+}
+
+func (k keys) groupChan(g string) string { return k.tag(g) + k.p + "g:" + g }
+func (k keys) groupPrefix() string       { return k.p + "g:" } // of a channel's untagged name
+func (k keys) nodeChan(n string) string  { return k.tag(n) + k.p + "n:" + n }
 func (k keys) nodePrefix() string        { return k.p + "n:" }
-func (k keys) meta(g string) string      { return k.p + "m:" + g }
-func (k keys) stream(g string) string    { return k.p + "h:" + g }
-func (k keys) presence(g string) string  { return k.p + "p:" + g }
+func (k keys) meta(g string) string      { return k.tag(g) + k.p + "m:" + g }
+func (k keys) metaPrefix() string        { return k.p + "m:" } // of a key's untagged name
+func (k keys) stream(g string) string    { return k.tag(g) + k.p + "h:" + g }
+func (k keys) presence(g string) string  { return k.tag(g) + k.p + "p:" + g }
 func (k keys) conn(id string) string     { return k.p + "c:" + id }
-func (k keys) user(u string) string      { return k.p + "u:" + u }
-func (k keys) userPrefix() string        { return k.p + "u:" }
-func (k keys) online() string            { return k.p + "online" }
+func (k keys) user(u string) string      { return k.tag(u) + k.p + "u:" + u }
+
+// online is the online set that holds user u: one for the server
+// outside a cluster, one per partition on a cluster.
+func (k keys) online(u string) string { return k.tag(u) + k.p + "online" }
+
+// onlineSets lists every online set and the prefix of the user keys of
+// its users.
+func (k keys) onlineSets() (sets, userPrefixes []string) {
+	if k.tags == nil {
+		return []string{k.p + "online"}, []string{k.p + "u:"}
+	}
+	for _, t := range k.tags {
+		sets = append(sets, "{"+t+"}"+k.p+"online")
+		userPrefixes = append(userPrefixes, "{"+t+"}"+k.p+"u:")
+	}
+	return sets, userPrefixes
+}
+
+// outcome is the key of an event's outcome (channels.OutcomeStore): a
+// key of its own, in the slot of its name on a cluster.
 func (k keys) outcome(key string) string { return k.p + "o:" + key }
 
 func userMember(node, channelID string) string { return node + "|" + channelID }
@@ -522,8 +704,14 @@ func (b *Broker) PublishToChannel(ctx context.Context, channelID string, msg *ch
 		return err
 	}
 	defer cancel()
-	n, err := toChannelScript.Exec(ctx, b.shardOf(channelID).client, []string{b.keys.conn(channelID)},
-		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toChannel, channelID, encodeBody(msg))), msg.Origin}).AsInt64()
+	payload := encodeNode(toChannel, channelID, encodeBody(msg))
+	var n int64
+	if b.keys.tags != nil {
+		n, err = b.toChannelCluster(ctx, channelID, payload, msg.Origin)
+	} else {
+		n, err = toChannelScript.Exec(ctx, b.shardOf(channelID).client, []string{b.keys.conn(channelID)},
+			[]string{b.keys.nodePrefix(), rueidis.BinaryString(payload), msg.Origin}).AsInt64()
+	}
 	if err != nil {
 		return fmt.Errorf("redisbroker: send to channel: %w", reach(err))
 	}
@@ -535,13 +723,28 @@ func (b *Broker) PublishToChannel(ctx context.Context, channelID string, msg *ch
 
 // PublishToChannels implements channels.ChannelsPublisher: the channels
 // of each shard in one pipelined round trip (after loading the script),
-// rather than one round trip per channel.
+// rather than one round trip per channel; on a cluster, one send at a
+// time.
 func (b *Broker) PublishToChannels(ctx context.Context, channelIDs []string, msg *channels.Message) (int, error) {
 	ctx, cancel, err := b.beginSend(ctx, msg)
 	if err != nil {
 		return 0, err
 	}
 	defer cancel()
+	if b.keys.tags != nil {
+		// On a cluster a channel's record and its node's channel are in
+		// slots of their own: one send at a time, as PublishToChannel.
+		n := 0
+		for _, id := range channelIDs {
+			switch err := b.PublishToChannel(ctx, id, msg); {
+			case err == nil:
+				n++
+			case !errors.Is(err, channels.ErrNoSuchChannel):
+				return n, err
+			}
+		}
+		return n, nil
+	}
 	body := encodeBody(msg)
 	var order []*shard
 	byShard := make(map[*shard][]rueidis.LuaExec)
@@ -578,8 +781,14 @@ func (b *Broker) PublishToUser(ctx context.Context, user string, msg *channels.M
 		return 0, err
 	}
 	defer cancel()
-	n, err := toUserScript.Exec(ctx, b.shardOf(user).client, []string{b.keys.user(user)},
-		[]string{b.keys.nodePrefix(), rueidis.BinaryString(encodeNode(toUser, user, encodeBody(msg))), msg.Origin}).AsInt64()
+	payload := encodeNode(toUser, user, encodeBody(msg))
+	var n int64
+	if b.keys.tags != nil {
+		n, err = b.toUserCluster(ctx, user, payload, msg.Origin)
+	} else {
+		n, err = toUserScript.Exec(ctx, b.shardOf(user).client, []string{b.keys.user(user)},
+			[]string{b.keys.nodePrefix(), rueidis.BinaryString(payload), msg.Origin}).AsInt64()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("redisbroker: send to user: %w", reach(err))
 	}
@@ -756,31 +965,47 @@ func (b *Broker) FlushHistory(ctx context.Context, groups ...string) error {
 	for _, sh := range b.shards {
 		// A group is flushed where its history is, which is its shard
 		// unless the shard list changed since it was written.
-		groups, err := b.scanGroups(ctx, sh)
-		for _, g := range groups {
-			if err := b.flush(ctx, sh, g); err != nil {
-				return err
+		servers := []rueidis.Client{sh.client}
+		if b.keys.tags != nil {
+			var err error
+			if servers, err = b.masterClients(ctx, sh.client); err != nil {
+				return fmt.Errorf("redisbroker: flush history: %w", err)
 			}
 		}
-		if err != nil {
-			errs = append(errs, err)
+		for _, c := range servers {
+			groups, err := b.scanGroups(ctx, c)
+			for _, g := range groups {
+				if err := b.flush(ctx, sh, g); err != nil {
+					return err
+				}
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// scanGroups lists the groups with a history on a shard.
-func (b *Broker) scanGroups(ctx context.Context, sh *shard) ([]string, error) {
-	prefix := b.keys.meta("")
+// scanGroups lists the groups with a history on a server (on a cluster,
+// a master).
+func (b *Broker) scanGroups(ctx context.Context, c rueidis.Client) ([]string, error) {
+	prefix := b.keys.metaPrefix()
+	pattern := prefix + "*"
+	if b.keys.tags != nil {
+		pattern = "{*}" + pattern
+	}
 	var groups []string
 	var cursor uint64
 	for {
-		res, err := sh.client.Do(ctx, sh.client.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
+		res, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(pattern).Count(1000).Build()).AsScanEntry()
 		if err != nil {
 			return groups, fmt.Errorf("redisbroker: flush history: %w", reach(err))
 		}
 		for _, k := range res.Elements {
-			groups = append(groups, strings.TrimPrefix(k, prefix))
+			if g, ok := strings.CutPrefix(b.keys.untag(k), prefix); ok {
+				groups = append(groups, g)
+			}
 		}
 		if cursor = res.Cursor; cursor == 0 {
 			return groups, nil
@@ -939,20 +1164,24 @@ func (b *Broker) Disconnected(ctx context.Context, h channels.Handler, channelID
 
 // updateRecord writes a change of a channel's record and of its user's
 // entries. When both are on one shard (always for a channel without a
-// user), whole does it in one script over the channel key, the user set
-// and the online set; else the channel's command runs on the channel's
+// user) outside a cluster, whole does it in one script over the channel
+// key, the user set and the online set; else (on a cluster, where they
+// are in different slots) the channel's command runs on the channel's
 // shard, then userPart over the user set and the online set on the
 // user's. It returns the script's answer.
 func (b *Broker) updateRecord(ctx context.Context, csi, usi int, channelID, user string,
 	whole, userPart *rueidis.Lua, channelCmd func(rueidis.Builder) rueidis.Completed, args []string) (int64, error) {
 	cs, us := b.shards[csi], b.shards[usi]
-	if cs == us {
-		return whole.Exec(ctx, cs.client, []string{b.keys.conn(channelID), b.keys.user(user), b.keys.online()}, args).AsInt64()
+	if cs == us && b.keys.tags == nil {
+		return whole.Exec(ctx, cs.client, []string{b.keys.conn(channelID), b.keys.user(user), b.keys.online(user)}, args).AsInt64()
 	}
 	if err := cs.client.Do(ctx, channelCmd(cs.client.B())).Error(); err != nil {
 		return 0, err
 	}
-	return userPart.Exec(ctx, us.client, []string{b.keys.user(user), b.keys.online()}, args).AsInt64()
+	if user == "" {
+		return 0, nil
+	}
+	return userPart.Exec(ctx, us.client, []string{b.keys.user(user), b.keys.online(user)}, args).AsInt64()
 }
 
 // rlockShards holds the hbMu of shards i and j (once when they are the
@@ -995,12 +1224,15 @@ func (b *Broker) OnlineUsers(ctx context.Context) ([]string, error) {
 	ctx, cancel := b.ctx(ctx)
 	defer cancel()
 	all := []string{}
+	sets, _ := b.keys.onlineSets()
 	for _, sh := range b.shards {
-		users, err := onlineUsers.Exec(ctx, sh.client, []string{b.keys.online()}, nil).AsStrSlice()
-		if err != nil {
-			return nil, fmt.Errorf("redisbroker: online users: %w", reach(err))
+		for _, set := range sets {
+			users, err := onlineUsers.Exec(ctx, sh.client, []string{set}, nil).AsStrSlice()
+			if err != nil {
+				return nil, fmt.Errorf("redisbroker: online users: %w", reach(err))
+			}
+			all = append(all, users...)
 		}
-		all = append(all, users...)
 	}
 	slices.Sort(all)
 	return all, nil
@@ -1085,11 +1317,11 @@ func (b *Broker) heartbeat(sh *shard, full bool) error {
 		if full {
 			cmds = append(cmds,
 				c.B().Zadd().Key(uk).ScoreMember().ScoreMember(exp, userMember(rec.node, id)).Build(),
-				c.B().Zadd().Key(b.keys.online()).Gt().ScoreMember().ScoreMember(exp, rec.user).Build())
+				c.B().Zadd().Key(b.keys.online(rec.user)).Gt().ScoreMember().ScoreMember(exp, rec.user).Build())
 		} else {
 			cmds = append(cmds,
 				c.B().Zadd().Key(uk).Xx().ScoreMember().ScoreMember(exp, userMember(rec.node, id)).Build(),
-				c.B().Zadd().Key(b.keys.online()).Xx().Gt().ScoreMember().ScoreMember(exp, rec.user).Build())
+				c.B().Zadd().Key(b.keys.online(rec.user)).Xx().Gt().ScoreMember().ScoreMember(exp, rec.user).Build())
 		}
 		cmds = append(cmds, c.B().Pexpire().Key(uk).Milliseconds(ttlMS).Build())
 	}
@@ -1128,16 +1360,19 @@ func (b *Broker) heartbeat(sh *shard, full bool) error {
 	if len(hs) == 0 {
 		return nil
 	}
-	gone, err := sweep.Exec(ctx, c, []string{b.keys.online()}, []string{b.keys.userPrefix(), "1000"}).AsStrSlice()
-	if err != nil {
-		return err
-	}
-	for _, u := range gone {
-		hs[0].DeliverOffline(u)
+	sets, userPrefixes := b.keys.onlineSets()
+	for i, set := range sets {
+		gone, err := sweep.Exec(ctx, c, []string{set}, []string{userPrefixes[i], "1000"}).AsStrSlice()
+		if err != nil {
+			return err
+		}
+		for _, u := range gone {
+			hs[0].DeliverOffline(u)
+		}
 	}
 	// The groups with members here are swept of the entries of dead
 	// nodes, which are reported to this node's box.
-	for i, r := range sweepPresence.ExecMulti(ctx, c, sweeps...) {
+	for i, r := range b.execMulti(ctx, c, sweepPresence, sweeps) {
 		members, err := r.AsStrSlice()
 		if err != nil {
 			return err
@@ -1153,6 +1388,22 @@ func (b *Broker) heartbeat(sh *shard, full bool) error {
 		hs[0].DeliverPresenceGone(groups[i], infos)
 	}
 	return nil
+}
+
+// execMulti runs a script once per LuaExec. Outside a cluster it is
+// rueidis's ExecMulti, one round trip; on a cluster it runs them one by
+// one, since ExecMulti first loads the script on every node the client
+// knows, and fails while one of them is down (a master just killed,
+// before its replica took over and the client forgot it).
+func (b *Broker) execMulti(ctx context.Context, c rueidis.Client, l *rueidis.Lua, execs []rueidis.LuaExec) []rueidis.RedisResult {
+	if b.keys.tags == nil {
+		return l.ExecMulti(ctx, c, execs...)
+	}
+	out := make([]rueidis.RedisResult, len(execs))
+	for i, e := range execs {
+		out[i] = l.Exec(ctx, c, e.Keys, e.Args)
+	}
+	return out
 }
 
 // Close stops the broker: it writes what its publish pipeline has taken

@@ -45,6 +45,13 @@ func (c *redisCluster) NewNode(t *testing.T) channels.Broker {
 			o.Shards = append(o.Shards, p.URL())
 		}
 	}
+	return suiteBroker(t, o)
+}
+
+// suiteBroker makes a broker for the conformance suite, closed when the
+// test ends.
+func suiteBroker(t *testing.T, o *redisbroker.Options) channels.Broker {
+	t.Helper()
 	b, err := redisbroker.New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +68,9 @@ func (c *redisCluster) NewNode(t *testing.T) channels.Broker {
 
 // Kill closes the broker: Close leaves the node's entries in Redis to
 // expire, as a crash does.
-func (c *redisCluster) Kill(t *testing.T, b channels.Broker) {
+func (c *redisCluster) Kill(t *testing.T, b channels.Broker) { killBroker(t, b) }
+
+func killBroker(t *testing.T, b channels.Broker) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := b.Close(ctx); err != nil {

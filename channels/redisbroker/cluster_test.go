@@ -15,7 +15,15 @@ import (
 	"github.com/switchboard-go/switchboard/internal/redistest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// rueidis's cluster client closes the connections a topology refresh
+// dropped 5s later, and delays a refresh asked for soon after another
+// by up to a second, each on a goroutine of its own that outlives Close
+// by at most that long.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"),
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*call).DelayDo.func1"))
+}
 
 // Three boxes, each with its own broker, against one Redis behave as one
 // box: fan-out, sends to a channel or a user, presence, online users and

@@ -233,18 +233,7 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 	rs.Restart()
 
 	// x learns that its room's history is gone.
-	x.conn.SetReadDeadline(time.Now().Add(15 * time.Second))
-	for {
-		_, _, err := x.conn.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *gws.CloseError
-		if !asClose(err, &ce) || ce.Code != int(websocket.StatusServiceRestart) {
-			t.Fatalf("x's connection ended with %v; want close %d", err, websocket.StatusServiceRestart)
-		}
-		break
-	}
+	readUntilRestart(t, x.conn, "x's connection")
 	// Until node 2's pub/sub connection is back, a join is answered with
 	// an error, or the connection is closed with StatusTryAgainLater (its
 	// OnConnect could not subscribe to the endpoint's group); the client
@@ -349,6 +338,24 @@ func TestJoinDuringOutage(t *testing.T) {
 	}
 	if m := n.box.Members("r"); len(m) != 0 {
 		t.Errorf("%d members in the room whose join failed", len(m))
+	}
+}
+
+// readUntilRestart reads c until it ends, within 15s, and fails the test
+// unless it ends with websocket.StatusServiceRestart.
+func readUntilRestart(t testing.TB, c *gws.Conn, what string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		var ce *gws.CloseError
+		if !asClose(err, &ce) || ce.Code != int(websocket.StatusServiceRestart) {
+			t.Fatalf("%s ended with %v; want close %d", what, err, websocket.StatusServiceRestart)
+		}
+		return
 	}
 }
 

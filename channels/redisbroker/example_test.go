@@ -21,3 +21,17 @@ func ExampleNew_shards() {
 	box := channels.NewBox(&channels.Options{Broker: broker})
 	defer box.Close(context.Background())
 }
+
+// A box over a Redis Cluster: the broker finds every node from a few of
+// them, and spreads groups, channel records and users over the masters.
+func ExampleNew_cluster() {
+	broker, err := redisbroker.New(&redisbroker.Options{
+		Cluster: []string{"10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer broker.Close(context.Background())
+	box := channels.NewBox(&channels.Options{Broker: broker})
+	defer box.Close(context.Background())
+}

@@ -32,6 +32,7 @@ type lossClient struct {
 	last  uint64
 	want  int // the last acknowledged message, once the publisher is done
 	done  chan struct{}
+	quiet time.Duration // the silence that ends reading; 3s when 0
 }
 
 func (l *lossClient) read(c *eventClient, room string) {
@@ -44,7 +45,11 @@ func (l *lossClient) read(c *eventClient, room string) {
 			Epoch   *string         `json:"epoch"`
 			Payload json.RawMessage `json:"payload"`
 		}
-		c.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		quiet := l.quiet
+		if quiet == 0 {
+			quiet = 3 * time.Second
+		}
+		c.conn.SetReadDeadline(time.Now().Add(quiet))
 		_, data, err := c.conn.ReadMessage()
 		l.mu.Lock()
 		if err != nil {
@@ -223,4 +228,67 @@ func info(t *testing.T, rs *redistest.Server, field string) int {
 	}
 	t.Fatalf("no %s in INFO memory", field)
 	return 0
+}
+
+// Redis goes back in a room's offsets while a node is cut off, as when a
+// replica that had not received the last saved messages takes over from
+// its master: the counter and the history lose their last ten entries
+// and keep the epoch. The member is told (closed to rejoin), and a
+// rejoin from the position it had, made once newer messages have taken
+// those offsets again, is answered recovered: false, not a "recovery"
+// that skips the new messages at the reused offsets.
+func TestRollbackStartsANewEpoch(t *testing.T) {
+	t.Parallel()
+	const room = "r"
+	prefix := redisbroker.DefaultPrefix
+	rs := redistest.Start(t)
+	p := rs.Proxy(t)
+	nd := newNode(t, p.URL(), nil, &channels.Options{HistorySize: 1000})
+	x := nd.events("x")
+	x.join(room, nil)
+	var pos channels.Position
+	for i := 1; i <= 20; i++ {
+		if _, err := events.EmitToRoom(ctx, nd.box, protocol.DefaultFields(), room, "message",
+			map[string]int{"i": i}, channels.ReportPosition(&pos)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 20; i++ {
+		if e := x.next(); e.Payload["i"] != float64(i) {
+			t.Fatalf("message %d: %+v", i, e)
+		}
+	}
+
+	p.Cut()
+	if err := cmd(rs, "HSET", prefix+"m:"+room, "o", strconv.FormatUint(pos.Offset-10, 10)); err != nil {
+		t.Fatal(err)
+	}
+	for o := pos.Offset - 9; o <= pos.Offset; o++ {
+		if err := cmd(rs, "XDEL", prefix+"h:"+room, strconv.FormatUint(o, 10)+"-1"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Restore()
+
+	// The member is closed to rejoin.
+	readUntilRestart(t, x.conn, "the member's connection")
+	// The node, back, finds the room's offsets gone back and starts a new
+	// epoch. (Had newer messages passed its position first, it could not
+	// tell: see "Redis Cluster" in the package doc.)
+	eventually(t, "a new epoch", func() bool {
+		_, top, _, err := nd.broker.History(ctx, room, &channels.Position{Offset: channels.PositionOnly})
+		return err == nil && top.Epoch != pos.Epoch
+	})
+	// Newer messages take the lost offsets and more.
+	for i := 100; i <= 120; i++ {
+		if _, err := events.EmitToRoom(ctx, nd.box, protocol.DefaultFields(), room, "message",
+			map[string]int{"i": i}, channels.Confirm()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	y := nd.events("y")
+	j := y.join(room, &pos)
+	if j.Payload["recovered"] != false || joinedPos(j).Epoch == pos.Epoch {
+		t.Errorf("rejoin from %+v after the rollback: %+v", pos, j)
+	}
 }

@@ -5,13 +5,15 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+
+	"github.com/switchboard-go/switchboard/internal/clusternodes"
 )
 
 // This file holds the first piece of Redis Cluster support: groups map to
 // a fixed number of partitions, and each partition has a hash tag that
 // puts all of its keys and its sharded pub/sub channel in one slot, the
 // slots being chosen so that the partitions spread evenly over the
-// masters of the cluster. Nothing uses it yet.
+// masters of the cluster. The keys type puts the tags in the names.
 
 // clusterSlots is the number of hash slots of a Redis Cluster.
 const clusterSlots = 16384
@@ -78,13 +80,9 @@ func keySlot(key string) int {
 	return int(crc16(key)) % clusterSlots
 }
 
-// SlotRange is a range of cluster slots, Start to End inclusive, and the
-// master that owns them (any string naming it, such as its node ID or
-// address).
-type SlotRange struct {
-	Start, End int
-	Master     string
-}
+// slotRange is a range of cluster slots, Start to End inclusive, and the
+// master that owns them (any string naming it, such as its address).
+type slotRange = clusternodes.Range
 
 // partitionTags chooses the hash tag of each of n partitions against a
 // cluster's slot map so that every master gets ⌊n/M⌋ or ⌈n/M⌉ of the n
@@ -96,7 +94,7 @@ type SlotRange struct {
 // partition. Tags are returned without their braces. It fails on a slot
 // map with a range outside 0..16383, with overlapping ranges, or with no
 // slots.
-func partitionTags(n int, slotMap []SlotRange) ([]string, error) {
+func partitionTags(n int, slotMap []slotRange) ([]string, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("redisbroker: %d partitions", n)
 	}
@@ -161,18 +159,3 @@ func partitionTags(n int, slotMap []SlotRange) ([]string, error) {
 	}
 	return tags, nil
 }
-
-// partitionKeys are the keys and the sharded pub/sub channel of a group
-// in cluster mode: the same names as keys gives, behind the hash tag of
-// the group's partition. The tag comes first so that braces in the prefix
-// or the group's name cannot take its place.
-type partitionKeys struct {
-	keys
-}
-
-func (k partitionKeys) tagged(tag, key string) string { return "{" + tag + "}" + key }
-
-func (k partitionKeys) groupChan(tag, g string) string { return k.tagged(tag, k.keys.groupChan(g)) }
-func (k partitionKeys) meta(tag, g string) string      { return k.tagged(tag, k.keys.meta(g)) }
-func (k partitionKeys) stream(tag, g string) string    { return k.tagged(tag, k.keys.stream(g)) }
-func (k partitionKeys) presence(tag, g string) string  { return k.tagged(tag, k.keys.presence(g)) }

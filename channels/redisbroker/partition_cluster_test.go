@@ -19,10 +19,7 @@ func TestRealClusterPartitions(t *testing.T) {
 	t.Parallel()
 	c := redistest.StartCluster(t, 3, 1)
 
-	var slotMap []SlotRange
-	for _, r := range c.Slots() {
-		slotMap = append(slotMap, SlotRange{r.Start, r.End, r.Master})
-	}
+	slotMap := c.Slots()
 	tags, err := partitionTags(defaultPartitions, slotMap)
 	if err != nil {
 		t.Fatal(err)
@@ -38,7 +35,7 @@ func TestRealClusterPartitions(t *testing.T) {
 	defer cancel()
 
 	const group = "room"
-	ch := partitionKeys{keys{"sb:"}}.groupChan(tags[partitionOf(group, defaultPartitions)], group)
+	ch := keys{p: "sb:", tags: tags}.groupChan(group)
 	got := make(chan string, 16)
 	subCtx, stop := context.WithCancel(ctx)
 	subDone := make(chan error, 1)

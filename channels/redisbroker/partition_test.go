@@ -58,9 +58,9 @@ func FuzzKeySlot(f *testing.F) {
 
 // evenSlotMap splits the slots as redis-cli --cluster create does
 // (clusterManagerCommandCreate in redis-cli.c).
-func evenSlotMap(masters int) []SlotRange {
+func evenSlotMap(masters int) []slotRange {
 	per := float64(clusterSlots) / float64(masters)
-	var r []SlotRange
+	var r []slotRange
 	first, cursor := 0, 0.0
 	for i := range masters {
 		last := int(math.Round(cursor + per - 1))
@@ -70,7 +70,7 @@ func evenSlotMap(masters int) []SlotRange {
 		if last < first {
 			last = first
 		}
-		r = append(r, SlotRange{first, last, "m" + strconv.Itoa(i)})
+		r = append(r, slotRange{Start: first, End: last, Master: "m" + strconv.Itoa(i)})
 		first = last + 1
 		cursor += per
 	}
@@ -79,27 +79,27 @@ func evenSlotMap(masters int) []SlotRange {
 
 // unevenSlotMap gives master i a share proportional to i+1, the last
 // master's share split in two ranges, as after a resharding.
-func unevenSlotMap(masters int) []SlotRange {
+func unevenSlotMap(masters int) []slotRange {
 	total := masters * (masters + 1) / 2
-	var r []SlotRange
+	var r []slotRange
 	start := 0
 	for i := range masters {
 		end := start + clusterSlots*(i+1)/total - 1
 		if i == masters-1 {
 			end = clusterSlots - 1
 		}
-		r = append(r, SlotRange{start, end, "m" + strconv.Itoa(i)})
+		r = append(r, slotRange{Start: start, End: end, Master: "m" + strconv.Itoa(i)})
 		start = end + 1
 	}
 	// Move the first 100 slots of the first master to the last one.
 	r[0].Start += 100
-	r = append(r, SlotRange{0, 99, "m" + strconv.Itoa(masters-1)})
+	r = append(r, slotRange{Start: 0, End: 99, Master: "m" + strconv.Itoa(masters-1)})
 	return r
 }
 
 // checkSpread verifies that every master gets within 10% of n/M of the n
 // partitions and that each tag's slot belongs to the master it counts for.
-func checkSpread(t *testing.T, n int, slotMap []SlotRange, tags []string) {
+func checkSpread(t *testing.T, n int, slotMap []slotRange, tags []string) {
 	t.Helper()
 	owner := map[int]string{}
 	for _, r := range slotMap {
@@ -130,7 +130,7 @@ func checkSpread(t *testing.T, n int, slotMap []SlotRange, tags []string) {
 func TestPartitionTagsSpread(t *testing.T) {
 	t.Parallel()
 	for masters := 3; masters <= 16; masters++ {
-		for name, slotMap := range map[string][]SlotRange{
+		for name, slotMap := range map[string][]slotRange{
 			"even":   evenSlotMap(masters),
 			"uneven": unevenSlotMap(masters),
 		} {
@@ -174,14 +174,14 @@ func TestPartitionTagsErrors(t *testing.T) {
 	t.Parallel()
 	for name, c := range map[string]struct {
 		n int
-		m []SlotRange
+		m []slotRange
 	}{
 		"no partitions": {0, evenSlotMap(3)},
 		"no slots":      {8, nil},
-		"out of range":  {8, []SlotRange{{0, clusterSlots, "a"}}},
-		"reversed":      {8, []SlotRange{{10, 5, "a"}}},
-		"overlap":       {8, []SlotRange{{0, 10, "a"}, {10, 20, "b"}}},
-		"too few slots": {8, []SlotRange{{0, 3, "a"}}},
+		"out of range":  {8, []slotRange{{Start: 0, End: clusterSlots, Master: "a"}}},
+		"reversed":      {8, []slotRange{{Start: 10, End: 5, Master: "a"}}},
+		"overlap":       {8, []slotRange{{Start: 0, End: 10, Master: "a"}, {Start: 10, End: 20, Master: "b"}}},
+		"too few slots": {8, []slotRange{{Start: 0, End: 3, Master: "a"}}},
 	} {
 		if _, err := partitionTags(c.n, c.m); err == nil {
 			t.Errorf("%s: no error", name)
@@ -189,8 +189,9 @@ func TestPartitionTagsErrors(t *testing.T) {
 	}
 }
 
-// Every key and the channel of a group share its partition's slot,
-// whatever braces the prefix or the group's name hold.
+// Every key and the channel of a group share its partition's slot, as
+// do a user's key and online set, whatever braces the prefix or the
+// name hold; untag gives back the untagged channel name.
 func TestPartitionKeysShareSlot(t *testing.T) {
 	t.Parallel()
 	tags, err := partitionTags(defaultPartitions, evenSlotMap(5))
@@ -198,16 +199,22 @@ func TestPartitionKeysShareSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, prefix := range []string{"sb:", "{x}:", ""} {
-		k := partitionKeys{keys{prefix}}
+		k := keys{p: prefix, tags: tags}
 		for i := range 500 {
 			g := "room{" + strconv.Itoa(i) + "}"
 			p := partitionOf(g, defaultPartitions)
-			tag := tags[p]
-			want := keySlot("{" + tag + "}")
-			for _, key := range []string{k.meta(tag, g), k.stream(tag, g), k.presence(tag, g), k.groupChan(tag, g)} {
+			want := keySlot("{" + tags[p] + "}")
+			// A user named as the group has the group's partition.
+			for _, key := range []string{k.meta(g), k.stream(g), k.presence(g), k.groupChan(g), k.user(g), k.online(g)} {
 				if got := keySlot(key); got != want {
 					t.Fatalf("%q: slot %d, want %d", key, got, want)
 				}
+			}
+			if got, want := k.untag(k.groupChan(g)), prefix+"g:"+g; got != want {
+				t.Fatalf("untag: %q, want %q", got, want)
+			}
+			if got, want := k.untag(k.nodeChan(g)), prefix+"n:"+g; got != want {
+				t.Fatalf("untag: %q, want %q", got, want)
 			}
 		}
 	}
@@ -220,5 +227,51 @@ func TestPartitionOfPinned(t *testing.T) {
 		if got := partitionOf(g, 128); got != want {
 			t.Errorf("partitionOf(%q) = %d, want %d", g, got, want)
 		}
+	}
+}
+
+func TestParseTags(t *testing.T) {
+	t.Parallel()
+	if tags, err := parseTags("0,1,17", 3); err != nil || len(tags) != 3 || tags[2] != "17" {
+		t.Fatalf("parseTags: %v %v", tags, err)
+	}
+	for _, bad := range []string{"0,1", "0,1,2,3", "0,,2", "0,{1},2", "0,1}", ""} {
+		if _, err := parseTags(bad, 3); err == nil {
+			t.Errorf("%q: no error", bad)
+		}
+	}
+}
+
+func FuzzParseTags(f *testing.F) {
+	f.Add("0,1,17", 3)
+	f.Add("{x},1", 2)
+	f.Fuzz(func(t *testing.T, s string, n int) {
+		tags, err := parseTags(s, n)
+		if err != nil {
+			return
+		}
+		if len(tags) != n {
+			t.Fatalf("%d tags, want %d", len(tags), n)
+		}
+		for _, tag := range tags {
+			// A tag must be what keySlot hashes in "{tag}...".
+			if keySlot("{"+tag+"}x") != keySlot(tag) {
+				t.Fatalf("tag %q does not hash alone", tag)
+			}
+		}
+	})
+}
+
+// ownerOf finds a slot's master in a slot map, and none in a gap.
+func TestOwnerOf(t *testing.T) {
+	t.Parallel()
+	m := []slotRange{{Start: 0, End: 99, Master: "a"}, {Start: 100, End: 100, Master: "b"}, {Start: 200, End: 16383, Master: "c"}}
+	for slot, want := range map[int]string{0: "a", 99: "a", 100: "b", 101: "", 199: "", 200: "c", 16383: "c"} {
+		if got := ownerOf(m, slot); got != want {
+			t.Errorf("ownerOf(%d) = %q, want %q", slot, got, want)
+		}
+	}
+	if got := ownerOf(nil, 5); got != "" {
+		t.Errorf("empty map: %q", got)
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,6 +36,13 @@ import (
 //     Publish refuses new requests (ErrBrokerUnavailable) and the writer
 //     pings Redis until it answers. What was queued before stays queued
 //     and is written once Redis answers.
+//   - On Redis Cluster a batch goes to every master at once, and one
+//     master's failure does not stop the others: parts records the
+//     partitions whose master a batch found unreachable, Publish refuses
+//     new requests for their groups, and a prober reads a key of each
+//     until the partition's master (a replica that took over, say)
+//     answers. Later batches thus carry no command for a dead master and
+//     do not wait for it.
 //   - A request is finished exactly once: answered to its waiter, or for
 //     one nobody waits for, counted and logged when it failed.
 
@@ -65,9 +74,11 @@ type pipeline struct {
 
 	mu      sync.Mutex
 	queue   []*pubReq
-	bytes   int   // of the requests taken in and not finished
-	pending int   // those requests
-	down    error // set while Redis is known to be unreachable
+	bytes   int           // of the requests taken in and not finished
+	pending int           // those requests
+	down    error         // set while Redis is known to be unreachable
+	parts   map[int]error // on a cluster: partition -> why its master is unreachable
+	probing bool          // a prober runs for parts
 	closing bool
 
 	wake chan struct{} // cap 1: the queue has something, or closing
@@ -83,14 +94,21 @@ type pipelineStats struct {
 
 func newPipeline(b *Broker, sh *shard) *pipeline {
 	sum := sha1.Sum([]byte(publishSavedSrc))
-	return &pipeline{
+	p := &pipeline{
 		b:    b,
 		sh:   sh,
 		sha:  hex.EncodeToString(sum[:]),
 		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
+	if b.keys.tags != nil {
+		p.parts = make(map[int]error)
+	}
+	return p
 }
+
+// partOf is the partition of a group on a cluster.
+func (p *pipeline) partOf(group string) int { return partitionOf(group, len(p.b.keys.tags)) }
 
 // publish queues a group publish and, unless opts.NoWait, waits for its
 // outcome.
@@ -131,6 +149,10 @@ func (p *pipeline) add(r *pubReq) error {
 		return channels.ErrBrokerClosed
 	case p.down != nil:
 		err := p.down
+		p.mu.Unlock()
+		return &unavailable{err}
+	case p.parts != nil && p.parts[p.partOf(r.group)] != nil:
+		err := p.parts[p.partOf(r.group)]
 		p.mu.Unlock()
 		return &unavailable{err}
 	case p.bytes > 0 && p.bytes+len(r.body) > p.b.opts.MaxPendingBytes:
@@ -248,10 +270,11 @@ func (p *pipeline) write(batch []*pubReq) error {
 	// FLUSH) since the last batch, and an EVALSHA refused with NOSCRIPT
 	// would have to be sent again after the batch's unsaved messages of
 	// the same group, out of order. Loading a script Redis has is a hash
-	// and a lookup, once per batch.
+	// and a lookup, once per batch. (On a cluster the script goes with
+	// each command instead: see command.)
 	load := false
 	for _, r := range batch {
-		if r.saved {
+		if r.saved && p.b.keys.tags == nil {
 			load = true
 			cmds = append(cmds, c.B().ScriptLoad().Script(publishSavedSrc).Build())
 			break
@@ -273,7 +296,13 @@ func (p *pipeline) write(batch []*pubReq) error {
 	// Redis being unreachable is recorded before anyone hears of it, so
 	// that a sender told of a failure finds later sends refused too.
 	var broken error
+	if p.parts != nil {
+		p.partsDown(us, res)
+	}
 	for _, r := range res {
+		if p.parts != nil {
+			break // by partition, above
+		}
 		if err := reach(r.Error()); errors.Is(err, channels.ErrBrokerUnavailable) {
 			broken = err
 			p.mu.Lock()
@@ -330,6 +359,9 @@ func (p *pipeline) command(u unit) rueidis.Completed {
 	if !r.saved {
 		payload := make([]byte, 0, 2+len(r.body))
 		payload = append(append(payload, 'u', '\n'), r.body...)
+		if k.tags != nil {
+			return c.B().Spublish().Channel(k.groupChan(r.group)).Message(rueidis.BinaryString(payload)).Build()
+		}
 		return c.B().Publish().Channel(k.groupChan(r.group)).Message(rueidis.BinaryString(payload)).Build()
 	}
 	size := r.opts.Size
@@ -340,6 +372,16 @@ func (p *pipeline) command(u unit) rueidis.Completed {
 	args = append(args, newEpoch(), strconv.Itoa(size), ms(r.opts.TTL), ms(p.b.metaTTL(r.opts.TTL)), strconv.Itoa(max(r.opts.MaxBytes, 0)))
 	for _, x := range u.reqs {
 		args = append(args, rueidis.BinaryString(x.body))
+	}
+	if k.tags != nil {
+		// The script goes whole: a SCRIPT LOAD has no slot to route it
+		// to the group's master, which may also have changed since (a
+		// failover). EVAL costs more bytes and a hash of the script per
+		// run than EVALSHA; Redis keeps it compiled.
+		return c.B().Eval().Script(publishSavedClusterSrc).Numkeys(3).
+			Key(k.meta(r.group), k.stream(r.group), k.groupChan(r.group)).
+			Arg(args...).
+			Build()
 	}
 	return c.B().Evalsha().Sha1(p.sha).Numkeys(3).
 		Key(k.meta(r.group), k.stream(r.group), k.groupChan(r.group)).
@@ -393,6 +435,67 @@ func (p *pipeline) finish(r *pubReq, out pubResult) (dropped bool) {
 func (p *pipeline) logDropped(n int, group string, err error) {
 	if n > 0 {
 		p.sh.log.Warn("redisbroker: messages that were not waited for failed", "count", n, "group", group, "err", err)
+	}
+}
+
+// partsDown records the partitions of the units whose command found its
+// master unreachable, and starts the prober if none runs.
+func (p *pipeline) partsDown(us []unit, res []rueidis.RedisResult) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, u := range us {
+		if err := reach(res[i].Error()); errors.Is(err, channels.ErrBrokerUnavailable) {
+			p.parts[p.partOf(u.reqs[0].group)] = err
+		}
+	}
+	if len(p.parts) == 0 || p.probing {
+		return
+	}
+	p.probing = true
+	p.sh.log.Warn("redisbroker: a cluster master is unreachable; refusing publishes to its groups until it answers",
+		"partitions", len(p.parts))
+	// The broker's goroutines run until stop, which Close signals only
+	// after this pipeline's writer finished: the count is above zero.
+	p.b.wg.Add(1)
+	go func() { defer p.b.wg.Done(); p.probe() }()
+}
+
+// probe reads a key of each partition in parts until its master answers,
+// and forgets the partition then; it returns when none is left or the
+// broker stops.
+func (p *pipeline) probe() {
+	c, k := p.sh.client, p.b.keys
+	for {
+		t := time.NewTimer(retryDelay / 5)
+		select {
+		case <-t.C:
+		case <-p.b.stop:
+			t.Stop()
+			return
+		}
+		p.mu.Lock()
+		parts := slices.Sorted(maps.Keys(p.parts))
+		p.mu.Unlock()
+		cmds := make(rueidis.Commands, len(parts))
+		for i, part := range parts {
+			cmds[i] = c.B().Exists().Key("{" + k.tags[part] + "}" + k.metaPrefix()).Build()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), p.b.opts.Timeout)
+		res := c.DoMulti(ctx, cmds...)
+		cancel()
+		p.mu.Lock()
+		for i, r := range res {
+			if !errors.Is(reach(r.Error()), channels.ErrBrokerUnavailable) {
+				delete(p.parts, parts[i])
+			}
+		}
+		if len(p.parts) == 0 {
+			p.probing = false
+			p.mu.Unlock()
+			p.sh.log.Info("redisbroker: every cluster master answers again; publishing")
+			return
+		}
+		p.mu.Unlock()
 	}
 }
 

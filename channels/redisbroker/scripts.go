@@ -1,12 +1,19 @@
 package redisbroker
 
-import "github.com/redis/rueidis"
+import (
+	"strings"
+
+	"github.com/redis/rueidis"
+)
 
 // The scripts read the clock with TIME, so that every node ages entries
 // by Redis's clock rather than its own. They touch only the keys of one
-// group or user (plus the online set), all on one shard, but some build
-// key names, so each shard must be a single Redis (or a primary with
-// replicas), not Redis Cluster.
+// group or user (plus the online set), all on one shard. Some build key
+// names (sweep, the user keys of an online set; toChannelScript and
+// toUserScript, node channels): on Redis Cluster the keys a script builds
+// share the slot of the keys it is given (a user key and its online set
+// carry the same tag), and node channels, which do not, are published
+// to outside the scripts.
 
 // nowMS is the Lua prelude that reads Redis's clock in milliseconds.
 const nowMS = `local t = redis.call('TIME')
@@ -93,6 +100,10 @@ for i = 1, n do
 end
 return {first, e}
 `
+
+// publishSavedClusterSrc is publishSavedSrc for Redis Cluster, where the
+// group's channel is a sharded one, in the slot of its keys.
+var publishSavedClusterSrc = strings.Replace(publishSavedSrc, "redis.call('PUBLISH'", "redis.call('SPUBLISH'", 1)
 
 // history reads a group's position and the entries after since.
 // KEYS: meta, stream.
@@ -241,22 +252,42 @@ if not node or node == ARGV[3] then return 0 end
 return redis.call('PUBLISH', ARGV[1] .. node, ARGV[2])
 `)
 
-// toUserScript publishes a node message to every other node holding a
-// channel of the user; returns how many channels those nodes hold.
-// KEYS: user set. ARGV: node channel prefix, payload, origin node.
-var toUserScript = rueidis.NewLuaScript(nowMS + `
+// userNodesLua counts, by node, the live channels of the user set
+// KEYS[1] on nodes other than origin (per).
+const userNodesLua = nowMS + `
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
 local per = {}
 for _, m in ipairs(members) do
   local i = string.find(m, '|', 1, true)
   if i then
     local node = string.sub(m, 1, i - 1)
-    if node ~= ARGV[3] then per[node] = (per[node] or 0) + 1 end
+    if node ~= origin then per[node] = (per[node] or 0) + 1 end
   end
 end
+`
+
+// toUserScript publishes a node message to every other node holding a
+// channel of the user; returns how many channels those nodes hold.
+// KEYS: user set. ARGV: node channel prefix, payload, origin node.
+var toUserScript = rueidis.NewLuaScript(`local origin = ARGV[3]
+` + userNodesLua + `
 local n = 0
 for node, count in pairs(per) do
   if redis.call('PUBLISH', ARGV[1] .. node, ARGV[2]) > 0 then n = n + count end
 end
 return n
+`)
+
+// userNodes is what toUserScript publishes to, for Redis Cluster, where
+// a node's channel is not in the user's slot: the other nodes holding a
+// channel of the user, each followed by how many it holds.
+// KEYS: user set. ARGV: origin node.
+var userNodes = rueidis.NewLuaScript(`local origin = ARGV[1]
+` + userNodesLua + `
+local out = {}
+for node, count in pairs(per) do
+  out[#out + 1] = node
+  out[#out + 1] = count
+end
+return out
 `)

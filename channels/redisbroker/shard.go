@@ -71,18 +71,10 @@ func shardAddrs(o *Options) ([]string, error) {
 
 // newClient makes the Redis client of one server.
 func newClient(addr string, o *Options) (rueidis.Client, error) {
-	var co rueidis.ClientOption
-	if strings.Contains(addr, "://") {
-		var err error
-		if co, err = rueidis.ParseURL(addr); err != nil {
-			return nil, fmt.Errorf("redisbroker: address %q: %w", addr, err)
-		}
-	} else {
-		co.InitAddress = []string{addr}
+	co, err := clientOption(addr, o)
+	if err != nil {
+		return nil, err
 	}
-	co.DisableCache = true
-	co.Dialer.Timeout = o.Timeout
-	co.ConnWriteTimeout = o.Timeout
 	if o.Configure != nil {
 		o.Configure(&co)
 	}
@@ -93,22 +85,41 @@ func newClient(addr string, o *Options) (rueidis.Client, error) {
 	return client, nil
 }
 
+// clientOption reads an address as Options.Addr takes it, with the
+// broker's settings but before Options.Configure.
+func clientOption(addr string, o *Options) (rueidis.ClientOption, error) {
+	var co rueidis.ClientOption
+	if strings.Contains(addr, "://") {
+		var err error
+		if co, err = rueidis.ParseURL(addr); err != nil {
+			return co, fmt.Errorf("redisbroker: address %q: %w", addr, err)
+		}
+	} else {
+		co.InitAddress = []string{addr}
+	}
+	co.DisableCache = true
+	co.Dialer.Timeout = o.Timeout
+	co.ConnWriteTimeout = o.Timeout
+	return co, nil
+}
+
 // Shards implements channels.ShardedBroker: for each shard, in the order
-// of Options.Shards (one entry for Addr), whether its pub/sub connection
-// is up and its pipeline is not refusing sends for want of Redis, and
+// of Options.Shards (one entry for Addr or Cluster), whether its pub/sub
+// connection is up (on a cluster, every wanted subscription) and its
+// pipeline is not refusing sends for want of Redis (of a master), and
 // what its pipeline holds. Shards are named by index, since an address
 // may carry a password.
 func (b *Broker) Shards() []channels.ShardState {
 	out := make([]channels.ShardState, len(b.shards))
 	for i, sh := range b.shards {
 		sh.sub.wireMu.Lock()
-		subscribed := sh.sub.conn != nil
+		subscribed := sh.sub.conn != nil || (sh.sub.cw != nil && sh.sub.cw.up(sh.sub.chans))
 		sh.sub.wireMu.Unlock()
 		p := sh.pipe
 		p.mu.Lock()
 		out[i] = channels.ShardState{
 			Name:            strconv.Itoa(i),
-			Up:              subscribed && p.down == nil,
+			Up:              subscribed && p.down == nil && len(p.parts) == 0,
 			PendingMessages: p.pending,
 			PendingBytes:    p.bytes,
 		}

@@ -57,7 +57,8 @@ type subscriber struct {
 	sh *shard
 
 	wireMu sync.Mutex              // serialises subscription changes and reconnections
-	conn   rueidis.DedicatedClient // nil while down
+	conn   rueidis.DedicatedClient // nil while down (outside a cluster)
+	cw     *clusterWire            // on a cluster, nil otherwise
 	chans  map[string]int          // pub/sub channel -> subscribers of this process
 	ready  chan struct{}           // closed at the first connection
 	once   sync.Once
@@ -73,7 +74,12 @@ type subscriber struct {
 }
 
 func newSubscriber(b *Broker, sh *shard) *subscriber {
+	var cw *clusterWire
+	if b.keys.tags != nil {
+		cw = newClusterWire()
+	}
 	return &subscriber{
+		cw:    cw,
 		b:     b,
 		sh:    sh,
 		chans: make(map[string]int),
@@ -95,16 +101,22 @@ func (s *subscriber) enqueue(j job) {
 }
 
 func (s *subscriber) onMessage(m rueidis.PubSubMessage) {
+	ch := s.b.keys.untag(m.Channel)
 	if sole := s.b.sole.Load(); sole != nil {
-		if origin, ok := unsavedOrigin(m.Message); ok && origin == *sole && strings.HasPrefix(m.Channel, s.b.keys.groupChan("")) {
+		if origin, ok := unsavedOrigin(m.Message); ok && origin == *sole && strings.HasPrefix(ch, s.b.keys.groupPrefix()) {
 			return // this node's own, delivered already
 		}
 	}
-	s.enqueue(job{channel: m.Channel, payload: m.Message})
+	s.enqueue(job{channel: ch, payload: m.Message})
 }
 
-// run keeps the pub/sub connection up until stop.
+// run keeps the pub/sub connection up until stop (on a cluster, the
+// sharded subscriptions on their masters: runCluster).
 func (s *subscriber) run(stop <-chan struct{}) {
+	if s.cw != nil {
+		s.runCluster(stop)
+		return
+	}
 	const minBackoff, maxBackoff = 50 * time.Millisecond, 2 * time.Second
 	backoff := minBackoff
 	for {
@@ -189,6 +201,9 @@ func (s *subscriber) addLocked(ch string) error {
 	if s.chans[ch] > 1 {
 		return nil
 	}
+	if s.cw != nil {
+		return s.addCluster(ctx, ch)
+	}
 	if s.conn == nil {
 		return ErrNotSubscribed
 	}
@@ -219,6 +234,9 @@ func (s *subscriber) removeLocked(ctx context.Context, ch string) error {
 		return nil
 	}
 	delete(s.chans, ch)
+	if s.cw != nil {
+		return s.removeCluster(ctx, ch)
+	}
 	if s.conn == nil {
 		return nil
 	}
@@ -345,8 +363,8 @@ func (s *subscriber) handle(j job) {
 		} else {
 			h.DeliverUser(target, msg)
 		}
-	case strings.HasPrefix(j.channel, keys.groupChan("")):
-		group := strings.TrimPrefix(j.channel, keys.groupChan(""))
+	case strings.HasPrefix(j.channel, keys.groupPrefix()):
+		group := strings.TrimPrefix(j.channel, keys.groupPrefix())
 		msg, err := decodeGroup([]byte(j.payload))
 		if err != nil {
 			s.sh.log.Warn("redisbroker: dropped a malformed group message", "group", group, "err", err)
@@ -427,6 +445,17 @@ func (s *subscriber) resync(group string) {
 	}
 }
 
+// retryCheck schedules a check of the suspect groups soon, unless one is
+// scheduled already.
+func (s *subscriber) retryCheck() {
+	if s.retrying.CompareAndSwap(false, true) {
+		time.AfterFunc(retryDelay, func() {
+			s.retrying.Store(false)
+			s.enqueue(job{kind: jobCheck})
+		})
+	}
+}
+
 // fill delivers the saved messages of group after st's position (and
 // before msg, or up to upTo, when given) from the history; false when the
 // history could not be read (a check without msg is then retried soon).
@@ -444,11 +473,8 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message, u
 	if err != nil {
 		s.sh.log.Warn("redisbroker: cannot read history to fill a gap", "group", group, "err", err)
 		st.suspect = true
-		if msg == nil && s.retrying.CompareAndSwap(false, true) {
-			time.AfterFunc(retryDelay, func() {
-				s.retrying.Store(false)
-				s.enqueue(job{kind: jobCheck})
-			})
+		if msg == nil {
+			s.retryCheck()
 		}
 		return false
 	}
@@ -463,6 +489,35 @@ func (s *subscriber) fill(group string, st *groupState, msg *channels.Message, u
 		// of Redis's, and a message on its way, msg, may be of the old
 		// epoch: both are resynchronised as before.)
 		st.epoch, complete = top.Epoch, true
+	}
+	if since != nil && since.Epoch == top.Epoch && since.Offset > top.Offset {
+		// Redis went back in its offsets without a new epoch: a replica
+		// that had not received the last saved messages took over from
+		// its master (or a server restarted from an old snapshot). The
+		// offsets after top go to other messages now, which a client at
+		// a later position would drop as ones it has: the group starts a
+		// new epoch, so that every member and every rejoin is told.
+		s.resync(group)
+		// A few tries: the members just resynced may leave the group
+		// before a later check would try again. (The connections were
+		// just re-established; a stale one fails at once.)
+		var err error
+		for try := 0; try < 3; try++ {
+			if err = s.b.flush(ctx, s.sh, group); err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(retryDelay / 5)
+		}
+		if err != nil {
+			// The position stays, so that the next check finds the
+			// offsets gone back again and tries once more.
+			s.sh.log.Warn("redisbroker: cannot start a new epoch after Redis lost saved messages", "group", group, "err", err)
+			st.suspect = true
+			s.retryCheck()
+			return true
+		}
+		st.known = false
+		return true
 	}
 	if since == nil || (!complete && st.epoch != "") {
 		if since != nil {

@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -10,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard-go/switchboard/internal/clusternodes"
+	"github.com/switchboard-go/switchboard/internal/tcpproxy"
 )
 
 // Cluster is a Redis Cluster of throwaway redis-servers started for one
@@ -17,16 +19,14 @@ import (
 type Cluster struct {
 	tb      testing.TB
 	nodes   []*Server
-	masters []string // addresses of the masters at start, by first slot
+	proxies []*tcpproxy.Proxy // in front of each node, for StartClusterBehindProxies
+	masters []string          // addresses of the masters at start, by first slot
 	slots   []SlotRange
 }
 
 // SlotRange is a range of slots, Start to End inclusive, and the address
 // of the master that owns them.
-type SlotRange struct {
-	Start, End int
-	Master     string
-}
+type SlotRange = clusternodes.Range
 
 // clusterNodeTimeout is the cluster-node-timeout of the test clusters:
 // short, so that a replica takes over from a killed master within a few
@@ -40,6 +40,20 @@ const clusterNodeTimeout = 1000 * time.Millisecond
 // ends. Without redis-server or redis-cli the test is skipped, or fails
 // when the CI environment variable is set.
 func StartCluster(tb testing.TB, masters, replicasPerMaster int) *Cluster {
+	tb.Helper()
+	return startCluster(tb, masters, replicasPerMaster, false)
+}
+
+// StartClusterBehindProxies is StartCluster with a proxy in front of each
+// node, whose address the node announces to clients (the cluster bus
+// goes straight between the nodes): Cut makes the whole cluster
+// unreachable to its clients while it keeps running.
+func StartClusterBehindProxies(tb testing.TB, masters, replicasPerMaster int) *Cluster {
+	tb.Helper()
+	return startCluster(tb, masters, replicasPerMaster, true)
+}
+
+func startCluster(tb testing.TB, masters, replicasPerMaster int, proxied bool) *Cluster {
 	tb.Helper()
 	for _, bin := range []string{"redis-server", "redis-cli"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -60,9 +74,18 @@ func StartCluster(tb testing.TB, masters, replicasPerMaster int) *Cluster {
 			// Replicas sync at once rather than after the default 5s,
 			// so that they can take over soon after start.
 			"--repl-diskless-sync-delay", "0"}
+		addr := s.Addr()
+		if proxied {
+			p := tcpproxy.Start(tb, s.Addr())
+			_, pport, _ := net.SplitHostPort(p.Addr())
+			s.args = append(s.args, "--cluster-announce-ip", "127.0.0.1", "--cluster-announce-port", pport,
+				"--cluster-announce-bus-port", strconv.Itoa(s.port+10000))
+			c.proxies = append(c.proxies, p)
+			addr = p.Addr()
+		}
 		s.start()
 		c.nodes = append(c.nodes, s)
-		addrs = append(addrs, s.Addr())
+		addrs = append(addrs, addr)
 	}
 	args := append([]string{"--cluster", "create"}, addrs...)
 	args = append(args, "--cluster-replicas", strconv.Itoa(replicasPerMaster), "--cluster-yes")
@@ -91,7 +114,7 @@ func StartCluster(tb testing.TB, masters, replicasPerMaster int) *Cluster {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-	slots, err := parseClusterNodes(c.cli(addrs[0], "CLUSTER", "NODES"))
+	slots, err := clusternodes.Parse(c.cli(addrs[0], "CLUSTER", "NODES"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -140,13 +163,37 @@ func (c *Cluster) cli(addr string, args ...string) string {
 	return string(out)
 }
 
-// Addrs are the addresses of all the nodes, masters and replicas.
+// Addrs are the addresses of all the nodes, masters and replicas, as
+// clients reach them (their proxies' behind proxies).
 func (c *Cluster) Addrs() []string {
 	a := make([]string, len(c.nodes))
-	for i, s := range c.nodes {
-		a[i] = s.Addr()
+	for i := range c.nodes {
+		a[i] = c.clientAddr(i)
 	}
 	return a
+}
+
+func (c *Cluster) clientAddr(i int) string {
+	if c.proxies != nil {
+		return c.proxies[i].Addr()
+	}
+	return c.nodes[i].Addr()
+}
+
+// Cut makes every node unreachable to the clients (behind proxies only;
+// StartCluster's nodes cannot be cut): their connections are closed and
+// new ones refused until Restore.
+func (c *Cluster) Cut() {
+	for _, p := range c.proxies {
+		p.Cut()
+	}
+}
+
+// Restore makes the nodes reachable again.
+func (c *Cluster) Restore() {
+	for _, p := range c.proxies {
+		p.Restore()
+	}
 }
 
 // Masters are the addresses of the masters at start, ordered by the
@@ -158,7 +205,7 @@ func (c *Cluster) Slots() []SlotRange { return slices.Clone(c.slots) }
 
 // SlotsNow reads the slot map again from the node at addr.
 func (c *Cluster) SlotsNow(addr string) ([]SlotRange, error) {
-	return parseClusterNodes(c.cli(addr, "CLUSTER", "NODES"))
+	return clusternodes.Parse(c.cli(addr, "CLUSTER", "NODES"))
 }
 
 // Info is the output of CLUSTER INFO at addr, "" if it does not answer.
@@ -166,10 +213,73 @@ func (c *Cluster) Info(addr string) string { return c.cli(addr, "CLUSTER", "INFO
 
 // KillMaster stops Masters()[i] with SIGKILL.
 func (c *Cluster) KillMaster(i int) {
-	for _, s := range c.nodes {
-		if s.Addr() == c.masters[i] {
+	for j, s := range c.nodes {
+		if c.clientAddr(j) == c.masters[i] {
 			s.Kill()
 		}
+	}
+}
+
+// MoveSlot moves a slot, with its keys, to the master at addr, as
+// resharding does: the target imports it, the source migrates its keys
+// there, and every master is told the new owner.
+func (c *Cluster) MoveSlot(slot int, to string) {
+	c.tb.Helper()
+	from := ""
+	for _, r := range c.mustSlots(to) {
+		if r.Start <= slot && slot <= r.End {
+			from = r.Master
+		}
+	}
+	if from == "" || from == to {
+		c.tb.Fatalf("redistest: slot %d is on %q; cannot move it to %s", slot, from, to)
+	}
+	fromID, toID := c.id(from), c.id(to)
+	s := strconv.Itoa(slot)
+	c.mustCli(to, "CLUSTER", "SETSLOT", s, "IMPORTING", fromID)
+	c.mustCli(from, "CLUSTER", "SETSLOT", s, "MIGRATING", toID)
+	host, port, _ := net.SplitHostPort(to)
+	for {
+		keys := strings.Fields(c.cli(from, "CLUSTER", "GETKEYSINSLOT", s, "100"))
+		if len(keys) == 0 {
+			break
+		}
+		c.mustCli(from, append([]string{"MIGRATE", host, port, "", "0", "5000", "KEYS"}, keys...)...)
+	}
+	for _, m := range []string{to, from} {
+		c.mustCli(m, "CLUSTER", "SETSLOT", s, "NODE", toID)
+	}
+	for _, m := range c.masters {
+		if m != to && m != from {
+			c.cli(m, "CLUSTER", "SETSLOT", s, "NODE", toID) // gossip tells it anyway
+		}
+	}
+}
+
+func (c *Cluster) mustSlots(addr string) []SlotRange {
+	c.tb.Helper()
+	r, err := c.SlotsNow(addr)
+	if err != nil {
+		c.tb.Fatal(err)
+	}
+	return r
+}
+
+func (c *Cluster) id(addr string) string {
+	c.tb.Helper()
+	id := strings.TrimSpace(c.cli(addr, "CLUSTER", "MYID"))
+	if id == "" {
+		c.tb.Fatalf("redistest: no node id from %s", addr)
+	}
+	return id
+}
+
+// mustCli runs redis-cli and fails the test on an error reply or none.
+func (c *Cluster) mustCli(addr string, args ...string) {
+	c.tb.Helper()
+	out := c.cli(addr, args...)
+	if out == "" || strings.HasPrefix(out, "ERR") || strings.Contains(out, "(error)") {
+		c.tb.Fatalf("redistest: %s %v: %q", addr, args, out)
 	}
 }
 
@@ -177,47 +287,4 @@ func (c *Cluster) kill() {
 	for _, s := range c.nodes {
 		s.Kill()
 	}
-}
-
-// parseClusterNodes reads the slot map from the output of CLUSTER NODES:
-// a line per node, "<id> <ip:port@cport[,hostname]> <flags> <master>
-// <ping> <pong> <epoch> <link> <slot>...", where a slot is "n" or "n-m"
-// and "[...]" entries are slots being migrated (left out). CLUSTER NODES
-// rather than CLUSTER SLOTS or SHARDS: it is plain text that redis-cli
-// prints as is, so no RESP parser is needed here. Ranges come ordered by
-// start.
-func parseClusterNodes(out string) ([]SlotRange, error) {
-	var r []SlotRange
-	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if len(f) < 8 {
-			return nil, fmt.Errorf("redistest: short CLUSTER NODES line %q", line)
-		}
-		addr, _, _ := strings.Cut(f[1], "@")
-		for _, sl := range f[8:] {
-			if strings.HasPrefix(sl, "[") {
-				continue
-			}
-			a, b, isRange := strings.Cut(sl, "-")
-			start, err := strconv.Atoi(a)
-			if err != nil {
-				return nil, fmt.Errorf("redistest: bad slot %q", sl)
-			}
-			end := start
-			if isRange {
-				if end, err = strconv.Atoi(b); err != nil {
-					return nil, fmt.Errorf("redistest: bad slot %q", sl)
-				}
-			}
-			if start < 0 || end < start || end > 16383 {
-				return nil, fmt.Errorf("redistest: bad slot range %q", sl)
-			}
-			r = append(r, SlotRange{start, end, addr})
-		}
-	}
-	slices.SortFunc(r, func(a, b SlotRange) int { return a.Start - b.Start })
-	return r, nil
 }
