@@ -2,13 +2,13 @@
 // connection with the shape of an ASGI WebSocket scope, from the handshake
 // request to the close.
 //
-// A Handler (or a router.WSRouter route) creates a *WebSocket for each
-// handshake request and runs the application's HandlerFunc on a goroutine
-// of its own. The handler decides: Accept (with a subprotocol and extra
-// headers) or Reject with an HTTP status. Then it receives (ReceiveText,
-// ReceiveBytes, ReceiveJSON, ReceiveMsgpack, Receive) and sends (SendText,
-// SendBytes, SendJSON, SendMsgpack, Send, SendPrepared). When it returns,
-// the connection closes.
+// # Using a connection
+//
+// Handler turns a HandlerFunc into an http.Handler. For each handshake
+// request it makes a *WebSocket and runs the function on a goroutine of
+// its own; when the function returns, the connection closes: with 1000
+// after a nil error, with the code of a *CloseError it returns (see
+// NewCloseError), and with 1011 for any other error or a panic.
 //
 //	h := websocket.Handler(func(ws *websocket.WebSocket) error {
 //		if err := ws.Accept(ws.Context(), nil); err != nil {
@@ -24,6 +24,42 @@
 //	}, nil)
 //	http.ListenAndServe("127.0.0.1:8080", h)
 //
+// Accept. The connection starts in StateConnecting, before the handshake
+// is answered: the function may read Request, Header, Query, PathParam
+// and Client to decide. Accept upgrades it (AcceptOptions picks a
+// subprotocol from the client's and adds response headers); Reject
+// answers the handshake with an HTTP status instead. Close before Accept
+// is a reject with 403.
+//
+// Read. Receive returns the next message and its type; ReceiveText,
+// ReceiveBytes, ReceiveJSON and ReceiveMsgpack want one type and decode
+// it. A message of the other type is a *MessageTypeError and one that
+// does not decode a *DecodeError: the connection stays usable. When the
+// connection ends, every receive returns a *DisconnectError with the
+// close code (CloseStatus extracts it). Receive must be called for the
+// connection to be read at all: pings, pongs and the peer's close frame
+// are handled inside it, so a handler that only sends should still run a
+// Receive loop. A ctx that ends while Receive waits closes the connection
+// with 1001.
+//
+// Write. SendText, SendBytes, SendJSON, SendMsgpack, Send and
+// SendPrepared (one message encoded once for many connections) are safe
+// from any goroutine and never block: they queue the message and return.
+// A text message must be valid UTF-8 (ErrInvalidUTF8). After the close
+// they return ErrClosed.
+//
+// Close. Close(code, reason) sends what is queued (within
+// Options.CloseTimeout), sends the close frame, waits for the peer's and
+// ends the connection; it is idempotent. Abort ends it at once. Context
+// is cancelled when the connection ends, and OnClose registers functions
+// to run then.
+//
+// Options. The Options given to Handler set, for every connection it
+// accepts, the largest message (ReadLimit), keepalive (PingInterval,
+// PongTimeout), the outbound queue bound (MaxQueueBytes), timeouts,
+// allowed origins, compression, logging, metrics and a Tracker for
+// shutdown and per-client limits; see Defaults below.
+//
 // # Path parameters
 //
 // PathParam and PathParams give the path parameters of the handshake
@@ -37,46 +73,23 @@
 // # Concurrency and back-pressure
 //
 // Every method is safe for concurrent use. Sends never block: they append
-// to the connection's outbound queue, bounded by Options.MaxQueueBytes, and
-// one writer goroutine, which runs only while the queue is non-empty,
-// writes it out. When several frames wait, the writer gathers them in a
-// pooled buffer and pays one write syscall for the burst. A peer that does
-// not read is a slow consumer: the send that overflows its queue returns
-// ErrSlowConsumer and the connection is closed with StatusSlowConsumer;
-// nobody waits for it.
-//
-// Receive must be called for the connection to be read at all: pongs,
-// pings and the peer's close frame are processed inside Receive. A handler
-// that only sends should still run a Receive loop.
+// to the connection's outbound queue, bounded by Options.MaxQueueBytes,
+// and one writer goroutine writes it out. A peer that does not read is a
+// slow consumer: the send that overflows its queue returns ErrSlowConsumer
+// and the connection is closed with StatusSlowConsumer; nobody waits for
+// it.
 //
 // # Memory
 //
-// An idle connection holds one goroutine (the handler's), gorilla's
-// connection, what it keeps of the handshake request and its own state: no
-// read buffer, no write buffer and no writer goroutine. While the peer is
-// silent Receive waits on the socket itself (on Linux), so the handler's
-// goroutine stays shallow; a 512-byte read buffer is lent from a pool only
-// while a message is read, and the keepalive's pings and pongs are
-// answered without it. Keepalive needs no timer per connection: one timer
-// serves every connection of a Handler, from a heap of their next
-// checks, and is stopped while the Handler has no connection. net/http's
-// own per-request buffers are released right after the handshake, and so
-// is the request: an accepted connection keeps only what its methods
-// read (the URL's path and query, the protocol, host, addresses, pattern,
-// path values and TLS state) and the headers packed in one string, not
-// in net/http's map; Header and Request rebuild the map and the request
-// on first use. A handler that calls Request before Accept keeps the
-// request it made, with net/http's header map.
+// An idle connection costs the server about 5 KiB of heap and stack and
+// one goroutine (TestIdleConnectionMemory holds it under 7 KiB). How it
+// stays that small, and what a handler can do to keep it so, is told in
+// docs/CONNECTION-MEMORY.md.
 //
-// A goroutine's stack usually starts at 2 KiB and doubles whenever it
-// runs out; one that waits never gets the space back. Accept, Receive,
-// Query, Header and the channels package's Register and AddToGroup stay
-// within 2 KiB (Query, Header, Register and AddToGroup do their deep work
-// on a short-lived goroutine of their own); what a handler adds is its own
-// frames and whatever else it calls before it waits. A handler whose functions are small (a large closure with every
-// branch inline is not) costs 2 KiB of stack per idle connection; one that
-// goes deeper costs 4 KiB, and so does a connection whose handler has
-// processed messages of any weight.
+// # Conformance
+//
+// The package passes a suite modelled on Autobahn's fuzzing-client cases
+// (TestConformance); docs/CONFORMANCE.md lists every case and its grade.
 //
 // # State
 //

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,10 +14,16 @@ import (
 	gws "github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
+	"github.com/switchboard-go/switchboard/internal/connmem"
 	"github.com/switchboard-go/switchboard/websocket"
 )
 
 func TestMain(m *testing.M) {
+	if url := os.Getenv(clientsURLEnv); url != "" {
+		// The client process of TestIdleConnectionMemory.
+		n, _ := strconv.Atoi(os.Getenv(clientsNEnv))
+		os.Exit(connmem.RunClients(url, n, os.Stdin, os.Stdout))
+	}
 	goleak.VerifyTestMain(m)
 }
 

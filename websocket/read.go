@@ -114,24 +114,13 @@ func (ws *WebSocket) read() (MessageType, []byte, error) {
 	}
 	ws.lastRead.Store(time.Now().UnixNano())
 	ws.activity.Add(1)
-	limit := ws.cfg.readLimit
-	if limit < 0 {
-		data, err := io.ReadAll(r)
-		if err == nil {
-			err = checkText(typ, data)
-		}
-		if err == nil {
-			ws.cfg.metrics.MessageIn(len(data))
-		}
-		return MessageType(typ), data, err
+	mr := messageReader{r: r, left: -1, text: typ == gws.TextMessage}
+	if limit := ws.cfg.readLimit; limit >= 0 {
+		mr.left = limit + 1
 	}
-	lr := io.LimitedReader{R: r, N: limit + 1}
-	data, err := io.ReadAll(&lr)
-	if err == nil && int64(len(data)) > limit {
+	data, err := io.ReadAll(&mr)
+	if err == nil && mr.left == 0 {
 		err = errTooBig
-	}
-	if err == nil {
-		err = checkText(typ, data)
 	}
 	if err == nil {
 		ws.cfg.metrics.MessageIn(len(data))
@@ -139,14 +128,80 @@ func (ws *WebSocket) read() (MessageType, []byte, error) {
 	return MessageType(typ), data, err
 }
 
-// checkText checks that a text message is valid UTF-8. It checks the
-// message whole, once read, so a character split across fragments is
-// checked as one.
-func checkText(typ int, data []byte) error {
-	if typ == gws.TextMessage && !utf8.Valid(data) {
-		return errNotUTF8
+// messageReader reads one message for io.ReadAll. It stops one byte past
+// the read limit, as an io.LimitedReader would, and in a text message it
+// checks UTF-8 as the bytes arrive: it fails (errNotUTF8) at the first
+// read that brings a byte no later bytes could make valid, so that a peer
+// sending an invalid text message is failed at once, not when it ends the
+// message, which it may never do. A character split across fragments or
+// reads is checked as one.
+type messageReader struct {
+	r    io.Reader
+	left int64 // bytes it may still read; -1: no limit
+	text bool
+	// The start of a character not yet complete, held over from the
+	// previous read.
+	tail  [utf8.UTFMax - 1]byte
+	ntail int
+}
+
+func (m *messageReader) Read(p []byte) (int, error) {
+	if m.left == 0 {
+		return 0, io.EOF
 	}
-	return nil
+	if m.left > 0 && int64(len(p)) > m.left {
+		p = p[:m.left]
+	}
+	n, err := m.r.Read(p)
+	if m.left > 0 {
+		m.left -= int64(n)
+	}
+	if m.text {
+		if n > 0 && !m.check(p[:n]) {
+			return n, errNotUTF8
+		}
+		if err == io.EOF && m.ntail > 0 {
+			return n, errNotUTF8 // the message ends inside a character
+		}
+	}
+	return n, err
+}
+
+// check checks the next bytes of a text message.
+func (m *messageReader) check(p []byte) bool {
+	if m.ntail > 0 {
+		// Complete the character begun in the previous read.
+		var b [utf8.UTFMax]byte
+		k := copy(b[:], m.tail[:m.ntail])
+		k += copy(b[k:], p)
+		if !utf8.FullRune(b[:k]) {
+			m.ntail = copy(m.tail[:], b[:k]) // still incomplete, still valid
+			return true
+		}
+		r, size := utf8.DecodeRune(b[:k])
+		if r == utf8.RuneError && size == 1 {
+			return false
+		}
+		p = p[size-m.ntail:]
+		m.ntail = 0
+	}
+	// An incomplete character at the end is at most UTFMax-1 bytes;
+	// FullRune is false only for the start of a valid encoding that
+	// needs more bytes.
+	end := len(p)
+	for k := 1; k < utf8.UTFMax && k <= len(p); k++ {
+		if utf8.RuneStart(p[len(p)-k]) {
+			if !utf8.FullRune(p[len(p)-k:]) {
+				end = len(p) - k
+			}
+			break
+		}
+	}
+	if !utf8.Valid(p[:end]) {
+		return false
+	}
+	m.ntail = copy(m.tail[:], p[end:])
+	return true
 }
 
 // readFailed turns a read error into the connection's disconnect error,
@@ -167,8 +222,9 @@ func (ws *WebSocket) readFailed(err error) error {
 		code, sendReason = StatusMessageTooBig, "message too big"
 		reportReason = sendReason
 	case errors.Is(err, errNotUTF8):
-		// The message was read whole: the peer's close frame can still
-		// be read.
+		// The stream is intact: reading stopped inside the message at
+		// the first invalid byte, and gorilla skips the rest of it when
+		// the close handshake reads on for the peer's close frame.
 		code, sendReason = StatusInvalidPayload, "invalid UTF-8 in a text message"
 		reportReason = sendReason
 	case errors.Is(err, gws.ErrReadLimit):

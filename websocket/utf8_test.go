@@ -75,6 +75,35 @@ func TestInboundTextMustBeUTF8(t *testing.T) {
 	}
 }
 
+// A text message fails at its first invalid byte, not at its end: the
+// peer here never finishes the message, and still gets 1007 — for bytes
+// that arrive in a fragment of their own, and for bytes that arrive in
+// the middle of a frame whose rest never comes.
+func TestInvalidUTF8FailsFast(t *testing.T) {
+	t.Parallel()
+	const text, cont = 0x1, 0x0
+	whole := clientFrame(text, true, []byte("κόσμε\xf4\x90\x80\x80edited"))
+	tests := []struct {
+		name  string
+		write []byte
+	}{
+		{"fragment", append(clientFrame(text, false, []byte("κόσμε")), clientFrame(cont, false, []byte("\xf4\x90"))...)},
+		{"mid-frame", whole[:6+len("κόσμε")+2]}, // header, mask, text, then 0xf4 0x90 of a 4-byte character above U+10FFFF
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, done := rawEcho(t)
+			c.Write(tt.write)
+			expectCloseFrame(t, bufio.NewReader(c), 1007)
+			c.Write(clientFrame(0x8, true, []byte{0x03, 0xef}))
+			if code := websocket.CloseStatus(wait(t, done)); code != websocket.StatusInvalidPayload {
+				t.Errorf("handler saw %v, want 1007", code)
+			}
+		})
+	}
+}
+
 // A close frame whose reason is not UTF-8 fails the connection too.
 // gorilla checks it and answers 1002 itself, which RFC 6455 allows (it
 // asks for the connection to be failed and names no code; Autobahn's case

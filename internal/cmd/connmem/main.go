@@ -9,7 +9,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -23,14 +22,13 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	gws "github.com/gorilla/websocket"
 
+	"github.com/switchboard-go/switchboard/internal/connmem"
 	"github.com/switchboard-go/switchboard/router"
-	"github.com/switchboard-go/switchboard/websocket"
 )
 
 type stats struct {
@@ -55,7 +53,7 @@ func main() {
 	case "server":
 		runServer(*kind)
 	case "client":
-		runClient(*addr, *n)
+		os.Exit(connmem.RunClients("ws://"+*addr+"/ws", *n, os.Stdin, os.Stdout))
 	default:
 		fmt.Printf("idle connections: %d, %s, GOMAXPROCS=%d\n\n", *n, runtime.Version(), runtime.GOMAXPROCS(0))
 		fmt.Printf("%-12s %22s %16s %14s %18s\n", "server", "heap+stack/conn (KiB)", "of which stack", "RSS/conn (KiB)", "goroutines/conn")
@@ -93,13 +91,15 @@ func measure(kind string, n int) (*stats, error) {
 
 	cli := exec.Command(self, "-role", "client", "-addr", addr, "-n", strconv.Itoa(n))
 	cli.Stderr = os.Stderr
+	cliIn, _ := cli.StdinPipe() // the clients stay until it closes
+	defer cliIn.Close()
 	cliOut, _ := cli.StdoutPipe()
 	if err := cli.Start(); err != nil {
 		return nil, err
 	}
 	defer cli.Process.Kill() //nolint:errcheck
 	cs := bufio.NewScanner(cliOut)
-	if !cs.Scan() || !strings.HasPrefix(cs.Text(), "CONNECTED") {
+	if !cs.Scan() || !strings.HasPrefix(cs.Text(), connmem.Connected) {
 		return nil, fmt.Errorf("client failed: %q", cs.Text())
 	}
 	fmt.Fprintf(in, "measure %d\n", n)
@@ -113,28 +113,6 @@ func measure(kind string, n int) (*stats, error) {
 	return &s, nil
 }
 
-func snapshot() (heapStack, stack, rss uint64, goroutines int) {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ms.HeapInuse + ms.StackInuse, ms.StackInuse, readRSS(), runtime.NumGoroutine()
-}
-
-func readRSS() uint64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseUint(f[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
 func runServer(kind string) {
 	if os.Getenv("CONNMEM_HEAPPROFILE") != "" {
 		runtime.MemProfileRate = 64
@@ -144,22 +122,7 @@ func runServer(kind string) {
 	switch kind {
 	case "switchboard":
 		rt := router.New()
-		rt.HandleFunc("/ws", func(ws *websocket.WebSocket) error {
-			if err := ws.Accept(ws.Context(), nil); err != nil {
-				return err
-			}
-			conns.Add(1)
-			defer conns.Add(-1)
-			for {
-				typ, data, err := ws.Receive(ws.Context())
-				if err != nil {
-					return err
-				}
-				if err := ws.Send(typ, data); err != nil {
-					return err
-				}
-			}
-		})
+		rt.HandleFunc("/ws", connmem.Echo(&conns))
 		h = rt
 	case "gorilla":
 		up := gws.Upgrader{}
@@ -192,7 +155,7 @@ func runServer(kind string) {
 	}
 	go http.Serve(ln, h) //nolint:errcheck
 	time.Sleep(100 * time.Millisecond)
-	baseHS, baseStack, baseRSS, baseG := snapshot()
+	base := connmem.Measure()
 	fmt.Printf("READY %s\n", ln.Addr())
 	in := bufio.NewScanner(os.Stdin)
 	for in.Scan() {
@@ -204,9 +167,9 @@ func runServer(kind string) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		time.Sleep(time.Second) // let handshakes settle
-		hs, stack, rss, g := snapshot()
+		m := connmem.Measure().Sub(base)
 		c := conns.Load()
-		s := stats{Conns: c, HeapStack: hs - baseHS, Stack: stack - baseStack, RSS: rss - baseRSS, Goroutines: g - baseG}
+		s := stats{Conns: c, HeapStack: m.HeapStack, Stack: m.Stack, RSS: m.RSS, Goroutines: m.Goroutines}
 		if p := os.Getenv("CONNMEM_HEAPPROFILE"); p != "" {
 			f, _ := os.Create(p + "." + kind)
 			pprof.WriteHeapProfile(f) //nolint:errcheck
@@ -220,44 +183,6 @@ func runServer(kind string) {
 		b, _ := json.Marshal(s)
 		fmt.Println(string(b))
 	}
-}
-
-func runClient(addr string, n int) {
-	url := "ws://" + addr + "/ws"
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	var failed atomic.Int64
-	conns := make([]*gws.Conn, n)
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			c, _, err := gws.DefaultDialer.DialContext(ctx, url, nil)
-			if err != nil {
-				failed.Add(1)
-				return
-			}
-			conns[i] = c
-			go func() { // answers pings, discards everything else
-				for {
-					if _, _, err := c.ReadMessage(); err != nil {
-						return
-					}
-				}
-			}()
-		}()
-	}
-	wg.Wait()
-	if f := failed.Load(); f > 0 {
-		fmt.Printf("FAILED %d dials\n", f)
-		os.Exit(1)
-	}
-	fmt.Printf("CONNECTED %d\n", n)
-	time.Sleep(5 * time.Minute) // the parent kills us
 }
 
 // gorillaHub serves connections the way gorilla's chat example does: a
