@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -291,6 +292,11 @@ type bufConn struct {
 	cfg *config
 	mu  sync.Mutex
 	buf *[]byte
+	// failed is the close frame gorilla wrote itself, which it does only
+	// when it fails the connection for a protocol violation: how the
+	// reader tells such a failure from the network's, without reading
+	// gorilla's error texts.
+	failed atomic.Pointer[CloseError]
 }
 
 // holding reports whether a burst buffer is taken (possibly empty): the
@@ -305,6 +311,9 @@ func (c *bufConn) holding() bool {
 // Write is called by gorilla (handshake response, compressed frames, its
 // own control frames).
 func (c *bufConn) Write(p []byte) (int, error) {
+	if ce := closeFrameOf(p); ce != nil {
+		c.failed.CompareAndSwap(nil, ce)
+	}
 	c.mu.Lock()
 	if c.buf != nil {
 		err := c.appendLocked(p)
