@@ -13,7 +13,23 @@ const (
 	opClose  = 0x8
 	opPing   = 0x9
 	opPong   = 0xA
+
+	// opRest marks the end of a frame whose start was written inline
+	// (enqueue): raw bytes that must follow it at once, never dropped.
+	opRest = 0xF0
 )
+
+// closeFrameOf returns the code and reason of p when p is exactly one
+// whole, unmasked close frame as gorilla writes one (its WriteControl
+// writes a control frame in one call), else nil. A piece of a data frame
+// that gorilla writes in several calls does not pass for one by chance:
+// the first byte, the length byte and the length must all agree.
+func closeFrameOf(p []byte) *CloseError {
+	if len(p) < 4 || p[0] != 0x80|opClose || p[1]&0x80 != 0 || int(p[1]) != len(p)-2 {
+		return nil
+	}
+	return &CloseError{Code: StatusCode(binary.BigEndian.Uint16(p[2:4])), Reason: string(p[4:])}
+}
 
 func headerLen(n int) int {
 	switch {

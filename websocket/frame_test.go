@@ -70,3 +70,47 @@ func FuzzClosePayload(f *testing.F) {
 		}
 	})
 }
+
+// closeFrameOf knows gorilla's own close frames, and nothing else: not a
+// data frame, not a masked frame, not a piece of a longer write.
+func TestCloseFrameOf(t *testing.T) {
+	t.Parallel()
+	gorillas := gwsCloseFrame(1002, "bad opcode")
+	if ce := closeFrameOf(gorillas); ce == nil || ce.Code != StatusProtocolError || ce.Reason != "bad opcode" {
+		t.Fatalf("gorilla's close frame: %+v", ce)
+	}
+	for name, p := range map[string][]byte{
+		"text frame":        frameBytes(opText, []byte("\x03\xe9hi")),
+		"no code":           {0x88, 0x00},
+		"masked":            {0x88, 0x82, 0x03, 0xea},
+		"longer than said":  append(gwsCloseFrame(1000, "x"), 'y'),
+		"shorter than said": gorillas[:len(gorillas)-1],
+		"reserved bit":      append([]byte{0xc8}, gorillas[1:]...),
+	} {
+		if ce := closeFrameOf(p); ce != nil {
+			t.Errorf("%s taken for a close frame: %+v", name, ce)
+		}
+	}
+}
+
+func gwsCloseFrame(code uint16, reason string) []byte {
+	p := binary.BigEndian.AppendUint16(nil, code)
+	return frameBytes(opClose, append(p, reason...))
+}
+
+// FuzzCloseFrameOf: whatever gorilla writes, closeFrameOf answers without
+// panicking, and what it takes for a close frame is one.
+func FuzzCloseFrameOf(f *testing.F) {
+	f.Add(gwsCloseFrame(1002, "bad opcode"))
+	f.Add([]byte{0x88, 0x7d})
+	f.Add([]byte{0x81, 0x02, 0x03, 0xe8})
+	f.Fuzz(func(t *testing.T, p []byte) {
+		ce := closeFrameOf(p)
+		if ce == nil {
+			return
+		}
+		if p[0] != 0x88 || len(p) != 2+int(p[1]) || len(ce.Reason) != len(p)-4 {
+			t.Fatalf("%x taken for a close frame: %+v", p, ce)
+		}
+	})
+}

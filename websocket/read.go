@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -240,8 +239,8 @@ func (ws *WebSocket) readFailed(err error) error {
 		// its own close frame).
 		ws.readBroken = true
 		code = StatusAbnormalClosure
-		if isProtocolError(err) {
-			code, reportReason = StatusProtocolError, err.Error()
+		if ce := ws.bc.failed.Load(); ce != nil {
+			code, reportReason = ce.Code, ce.Reason
 		}
 		ws.mu.Lock()
 		if !ws.closing {
@@ -276,17 +275,6 @@ func (ws *WebSocket) readFailed(err error) error {
 		ws.awaitDone()
 	}
 	return ws.disconnected()
-}
-
-func isProtocolError(err error) bool {
-	// gorilla reports protocol violations with plain errors whose text
-	// starts with its package name, and sends 1002 itself.
-	var ne interface{ Timeout() bool }
-	var ce *gws.CloseError
-	if errors.As(err, &ne) || errors.As(err, &ce) {
-		return false
-	}
-	return err != nil && strings.HasPrefix(err.Error(), "websocket: ")
 }
 
 // ReceiveText receives a text message. A binary message is consumed and

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -142,6 +143,21 @@ func (ws *WebSocket) enqueue(f outFrame) error {
 		go ws.awaitClose(false)
 		return ErrSlowConsumer
 	}
+	if !ws.writing && !f.deflate {
+		// Nothing queued or being written: try the socket now, from this
+		// goroutine, which spares waking a writer for a lone message (a
+		// broadcast member at a modest rate). What the socket does not
+		// take at once is queued for the writer, as it would have been.
+		if n := ws.writeNow(f.b); n > 0 {
+			ws.cfg.metrics.MessageOut(len(f.b))
+			if n == len(f.b) {
+				ws.mu.Unlock()
+				ws.activity.Add(1)
+				return nil
+			}
+			f = outFrame{b: f.b[n:], op: opRest}
+		}
+	}
 	ws.pushLocked(f)
 	ws.mu.Unlock()
 	ws.activity.Add(1)
@@ -214,7 +230,7 @@ func (ws *WebSocket) writeLoop() {
 
 		for i := range batch {
 			f := &batch[i]
-			if f.op != opClose && ws.abort.Load() {
+			if f.op != opClose && f.op != opRest && ws.abort.Load() {
 				batch[i] = outFrame{}
 				continue // closing without flushing: drop the rest
 			}
@@ -276,6 +292,11 @@ type bufConn struct {
 	cfg *config
 	mu  sync.Mutex
 	buf *[]byte
+	// failed is the close frame gorilla wrote itself, which it does only
+	// when it fails the connection for a protocol violation: how the
+	// reader tells such a failure from the network's, without reading
+	// gorilla's error texts.
+	failed atomic.Pointer[CloseError]
 }
 
 // holding reports whether a burst buffer is taken (possibly empty): the
@@ -290,6 +311,9 @@ func (c *bufConn) holding() bool {
 // Write is called by gorilla (handshake response, compressed frames, its
 // own control frames).
 func (c *bufConn) Write(p []byte) (int, error) {
+	if ce := closeFrameOf(p); ce != nil {
+		c.failed.CompareAndSwap(nil, ce)
+	}
 	c.mu.Lock()
 	if c.buf != nil {
 		err := c.appendLocked(p)

@@ -183,7 +183,7 @@ func (r *report) markdown() string {
 	}
 
 	p("\n## 3. Fan-out to one room\n\n")
-	p("One publisher connection sends to a room at offered rates raised step by step (the offered deliveries a second: 100k, 200k, 500k, 1M, 2M, 4M) until the members get less than 90%% of what was sent. A step counts only its own messages, received by the time nothing more arrived for 500 ms (at most 5 s after it). Plateau: the most deliveries a second of any step, marked ≥ when even the last step delivered (the ladder ended first, so it is a lower bound). CPU: the server's CPU seconds per million deliveries at that step. Not delivered: the step's deliveries that had not arrived by then (dropped by the server, or still queued). Latency: publish to the last member, per message, at the lowest step.\n\n")
+	p("One publisher connection sends to a room at offered rates raised step by step (the offered deliveries a second: 40k, 100k, 200k, 500k, 1M, 2M, 4M) until the members get less than 90%% of what was sent. A step counts only its own messages, received by the time nothing more arrived for 500 ms (at most 5 s after it). Plateau: the most deliveries a second of any step, marked ≥ when even the last step delivered (the ladder ended first, so it is a lower bound). CPU: the server's CPU seconds per million deliveries at that step. Not delivered: the step's deliveries that had not arrived by then (dropped by the server, or still queued). Latency: publish to the last member, per message, at the lowest step.\n\n")
 	p("| members × payload | server | plateau deliveries/s | server CPU s per M | not delivered at plateau | p50 / p99 / p99.9 / max µs (lowest step) | client-bound / publisher-behind steps |\n|---|---|---|---|---|---|---|\n")
 	keys := fanoutKeys(r.Fanout)
 	fanField := func(k caseKey, srv string, fn func(fanoutResult) float64) (spread, bool) {
@@ -228,6 +228,7 @@ func (r *report) markdown() string {
 		ghc, f := fanField(k, "gorillahub", cpu)
 		p("| %d × %d B | %s | %s | %s | %s |\n", k.m, k.s, ratio(sb, me, a, b2), ratio(sb, gh, a, c2), ratio(sbc, mec, d, e), ratio(sbc, ghc, d, f))
 	}
+	r.fixedLoadMarkdown(&b, keys)
 	if len(r.Latency) > 0 {
 		r.latencyMarkdown(&b)
 	}
@@ -345,4 +346,50 @@ func toDocs(command, dir string) string {
 		out = append(out, f[i])
 	}
 	return strings.Join(append(out, "-json ../../"+dir+"loadtest.json -md ../../"+dir+"BENCHMARKS.md"), " ")
+}
+
+// fixedLoadCPU is a run's server CPU seconds per million deliveries at
+// the fixed load, the ladder's first step (none for a run whose first step
+// was another, as in reports of runs before the step was added).
+func fixedLoadCPU(f fanoutResult) (float64, bool) {
+	if len(f.Steps) == 0 || f.Steps[0].OfferedPerSec*f.Members != fixedLoad || f.Steps[0].Deliveries == 0 {
+		return 0, false
+	}
+	return f.Steps[0].ServerCPUPerM, true
+}
+
+// fixedLoadMarkdown reports the servers' CPU per delivery at the fixed
+// load, where no server can coalesce: each delivery pays for waking the
+// code that writes it.
+func (r *report) fixedLoadMarkdown(b *strings.Builder, keys []caseKey) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	field := func(k caseKey, srv string) (spread, bool) {
+		var vals []float64
+		for _, x := range r.Fanout {
+			if x.Server == srv && x.Members == k.m && x.Size == k.s {
+				if v, ok := fixedLoadCPU(x.fanoutResult); ok {
+					vals = append(vals, v)
+				}
+			}
+		}
+		return spreadOf(vals)
+	}
+	var rows []string
+	for _, k := range keys {
+		sb, a := field(k, "switchboard")
+		me, b2 := field(k, "melody")
+		gh, c2 := field(k, "gorillahub")
+		if !a {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("| %d × %d B | %d | %s | %s | %s | %s | %s |\n", k.m, k.s, fixedLoad/k.m, sb.format(1, 3), me.format(1, 3), gh.format(1, 3), ratio(sb, me, a, b2), ratio(sb, gh, a, c2)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("\nAt a fixed load of %dk deliveries a second (the ladder's first step), server CPU seconds per million deliveries: at a few messages a second nothing coalesces, and each delivery pays for waking what writes it.\n\n", fixedLoad/1000)
+	p("| members × payload | messages/s | switchboard | melody | gorilla hub | switchboard / melody | / gorilla hub |\n|---|---|---|---|---|---|---|\n")
+	for _, row := range rows {
+		p("%s", row)
+	}
 }
