@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 )
 
 // StatusError is an error that chooses the close code its connection ends
@@ -86,7 +87,7 @@ func (k EndKind) String() string {
 	if k >= 0 && int(k) < len(endKindNames) {
 		return endKindNames[k]
 	}
-	return "EndKind(?)"
+	return "EndKind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // Ending is how a connection ends after its handler (or a hook of package
@@ -102,7 +103,8 @@ func (k EndKind) String() string {
 //	StatusError with 1013          EndTryLater   503                 1013 and its reason            Warn
 //	(channels.ErrBrokerUnavailable)
 //	Refuse(err)                    EndRefused    403                 as err without the mark        Info
-//	StatusError with another code  EndRequested  500                 its code and reason            Debug
+//	StatusError with another code  EndRequested  500                 its code and reason            Debug (Error
+//	                                                                                                before Accept)
 //	  ... a code that cannot be    EndFailed     500                 1011 "internal error"          Error
 //	  sent (1005, 1006, 1015)
 //	any other error, or a panic    EndFailed     500                 1011 "internal error"          Error
@@ -111,6 +113,11 @@ func (k EndKind) String() string {
 // anywhere in the chain (errors.Is, errors.As). An error that answers
 // errors.As with a *CloseError target (the way to carry a code before
 // StatusError) counts as a StatusError. A nil error is never logged.
+//
+// The 403 of a refusal and the 500 of a failure differ only by the mark:
+// package consumers marks an OnConnect error (not its panic) with Refuse,
+// for OnConnect's error is how a consumer says no, while a HandlerFunc
+// that fails before Accept has failed.
 type Ending struct {
 	// Kind is the row of the table.
 	Kind EndKind
@@ -152,8 +159,10 @@ func EndingFor(err error, accepted bool) Ending {
 	case !accepted && errors.As(err, &r):
 		e.Kind, e.Level, e.HTTPStatus = EndRefused, slog.LevelInfo, http.StatusForbidden
 	case isStatus && se.CloseStatus().canSend():
-		e.Kind, e.Level = EndRequested, slog.LevelDebug
-		e.Code, e.Reason = se.CloseStatus(), se.CloseReason()
+		e.Kind, e.Code, e.Reason = EndRequested, se.CloseStatus(), se.CloseReason()
+		if accepted {
+			e.Level = slog.LevelDebug // else a 500: logged at Error
+		}
 	}
 	return e
 }

@@ -73,13 +73,30 @@ func TestEndingFor(t *testing.T) {
 			if after.Kind != kind || after.Code != tt.code || after.Reason != tt.reason {
 				t.Errorf("after Accept: %+v, want kind %v, close %v %q", after, kind, tt.code, tt.reason)
 			}
-			if tt.accepted == 0 && (before.Level != tt.level || after.Level != tt.level) {
-				t.Errorf("levels %v and %v, want %v", before.Level, after.Level, tt.level)
+			levelBefore := tt.level
+			if tt.kind == EndRequested {
+				levelBefore = slog.LevelError // a 500
+			}
+			if before.Level != levelBefore || (tt.accepted == 0 && after.Level != tt.level) {
+				t.Errorf("levels %v and %v, want %v and %v", before.Level, after.Level, levelBefore, tt.level)
 			}
 			if after.Code != StatusNormalClosure && !after.Code.canSend() {
 				t.Errorf("after Accept: close %v cannot be sent", after.Code)
 			}
 		})
+	}
+}
+
+// After Accept, Refuse's mark changes nothing.
+func TestRefuseAfterAccept(t *testing.T) {
+	t.Parallel()
+	for _, err := range []error{errors.New("no"), NewCloseError(4004, "who?"), outage{}, &DisconnectError{Code: 1001}} {
+		if got, want := EndingFor(Refuse(err), true), EndingFor(err, true); got != want {
+			t.Errorf("EndingFor(Refuse(%v), true) = %+v, want %+v", err, got, want)
+		}
+	}
+	if Refuse(nil) != nil {
+		t.Error("Refuse(nil) is not nil")
 	}
 }
 
