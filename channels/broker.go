@@ -21,8 +21,9 @@ import (
 // to a server must honour ctx, and its errors should wrap
 // ErrBrokerUnavailable (fmt.Errorf with %w, or an Unwrap method) when the
 // server could not be reached, so that callers can tell an outage from a
-// refused call and a handler that returns one closes with 1013; matching
-// it through an Is method alone gives the first but not the second.
+// refused call and a handler that returns one closes with 1013 (see
+// websocket.Ending); matching it through an Is method alone gives the
+// first but not the second.
 type Broker interface {
 	// Start connects a box to the broker: messages for its members that
 	// come from other nodes are handed to h. A broker serves any number of

@@ -30,12 +30,13 @@ var (
 	// reached or did not answer in time: the same call may succeed later.
 	// The default MemoryBroker never returns it.
 	//
-	// Such an error carries websocket.StatusTryAgainLater: errors.As finds
-	// a *websocket.CloseError{Code: 1013, Reason: "try again later"} in
-	// it, so a handler that returns it closes its connection with 1013
-	// rather than 1011 (and one that returns it before Accept refuses the
-	// handshake with 503). A broker wraps it (fmt.Errorf with %w, or an
-	// Unwrap method) for both to hold.
+	// It is a websocket.StatusError that carries
+	// websocket.StatusTryAgainLater ("try again later"), so a handler that
+	// returns it, or an error that wraps it, closes its connection with
+	// 1013 rather than 1011 and is logged as a warning (and one that
+	// returns it before Accept refuses the handshake with 503): the close
+	// policy of websocket.Ending. A broker wraps it (fmt.Errorf with %w,
+	// or an Unwrap method) for both to hold.
 	ErrBrokerUnavailable error = brokerUnavailable{}
 	// ErrBrokerBusy is what a broker's error matches when it refused a
 	// message because the messages it has accepted and not yet written
@@ -58,11 +59,10 @@ type brokerUnavailable struct{}
 
 func (brokerUnavailable) Error() string { return "channels: broker unavailable" }
 
-// As gives a *websocket.CloseError target the close an outage calls for.
-func (brokerUnavailable) As(target any) bool {
-	p, ok := target.(**websocket.CloseError)
-	if ok {
-		*p = &websocket.CloseError{Code: websocket.StatusTryAgainLater, Reason: "try again later"}
-	}
-	return ok
-}
+var _ websocket.StatusError = brokerUnavailable{}
+
+// CloseStatus is the close an outage calls for: come back later.
+func (brokerUnavailable) CloseStatus() websocket.StatusCode { return websocket.StatusTryAgainLater }
+
+// CloseReason is the reason sent with CloseStatus.
+func (brokerUnavailable) CloseReason() string { return "try again later" }

@@ -130,22 +130,17 @@ func run(c Consumer, b *Base) {
 	ctx := b.ws.Context()
 	err := b.safely("OnConnect", func() error { return c.OnConnect(ctx) })
 	if b.ws.State() == websocket.StateConnecting {
-		status := http.StatusForbidden
+		// OnConnect's error refuses the handshake; its panic is a failure.
 		var pe *panicError
-		switch {
-		case errors.As(err, &pe):
-			b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "err", err)
-		case websocket.CloseStatus(err) == websocket.StatusTryAgainLater:
-			// A broker outage, say: the client should come back later.
-			b.cfg.Logger.Warn("consumers: OnConnect failed for now; refusing the handshake with 503", "id", b.ws.ID(), "err", err)
-			status = http.StatusServiceUnavailable
-		case err != nil:
-			b.cfg.Logger.Info("consumers: handshake refused by OnConnect", "id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
+		if !errors.As(err, &pe) {
+			err = websocket.Refuse(err)
 		}
-		b.ws.Reject(status, http.StatusText(status)) //nolint:errcheck // the client may be gone
+		e := websocket.EndingFor(err, false)
+		b.logEnding("OnConnect", e, err)
+		b.ws.Reject(e.HTTPStatus, http.StatusText(e.HTTPStatus)) //nolint:errcheck // the client may be gone
 		return
 	}
-	code := b.closeFor(err)
+	code := b.closeFor("OnConnect", err)
 	for code == 0 {
 		typ, data, rerr := b.ws.Receive(ctx)
 		if rerr != nil {
@@ -156,7 +151,7 @@ func run(c Consumer, b *Base) {
 			break
 		}
 		if fr, ok := c.(FrameReceiver); ok {
-			code = b.closeFor(b.safely("OnReceive", func() error { return fr.ReceiveFrame(ctx, typ, data) }))
+			code = b.closeFor("OnReceive", b.safely("OnReceive", func() error { return fr.ReceiveFrame(ctx, typ, data) }))
 			continue
 		}
 		msg, bad, reason := b.decode(typ, data)
@@ -165,10 +160,10 @@ func run(c Consumer, b *Base) {
 			code = bad
 			break
 		}
-		code = b.closeFor(b.safely("OnReceive", func() error { return c.OnReceive(ctx, msg) }))
+		code = b.closeFor("OnReceive", b.safely("OnReceive", func() error { return c.OnReceive(ctx, msg) }))
 	}
 	if err := b.safely("OnDisconnect", func() error { c.OnDisconnect(code); return nil }); err != nil {
-		b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "err", err)
+		b.logEnding("OnDisconnect", websocket.EndingFor(err, true), err)
 	}
 }
 
@@ -181,35 +176,20 @@ type FrameReceiver interface {
 	ReceiveFrame(ctx context.Context, typ websocket.MessageType, data []byte) error
 }
 
-// closeFor closes the connection for a hook's error and returns the code
-// sent; 0 for no error on a connection still open. A connection that
-// ended under the hook reports its own code.
-func (b *Base) closeFor(err error) websocket.StatusCode {
-	if err == nil {
-		if b.ws.State() == websocket.StateClosed {
-			_, _, rerr := b.ws.Receive(context.Background())
-			return websocket.CloseStatus(rerr)
-		}
+// closeFor closes the connection for hook's error, as the close policy
+// (websocket.EndingFor) says, and returns the code sent; 0 for no error
+// on a connection still open. A connection that ended under the hook
+// reports its own code.
+func (b *Base) closeFor(hook string, err error) websocket.StatusCode {
+	if err == nil && b.ws.State() != websocket.StateClosed {
 		return 0
 	}
-	var de *websocket.DisconnectError
-	if errors.As(err, &de) {
-		return de.Code
+	e := websocket.EndingFor(err, true)
+	if err != nil {
+		b.logEnding(hook, e, err)
 	}
-	code, reason := websocket.StatusInternalError, "internal error"
-	var ce *websocket.CloseError
-	switch {
-	case errors.Is(err, channels.ErrBrokerUnavailable):
-		// An outage, not a bug: the client should come back later. (Such
-		// an error carries 1013 as a CloseError too; this case logs it.)
-		code, reason = websocket.StatusTryAgainLater, "try again later"
-		b.cfg.Logger.Warn("consumers: broker unavailable; closing", "id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
-	case errors.As(err, &ce):
-		code, reason = ce.Code, ce.Reason
-	default:
-		b.cfg.Logger.Error("consumers: hook failed", "id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
-	}
-	if b.ws.Close(code, reason) != nil {
+	code := e.Code
+	if err != nil && b.ws.Close(e.Code, e.Reason) != nil {
 		code = websocket.StatusInternalError
 	}
 	if b.ws.State() == websocket.StateClosed {
@@ -221,6 +201,12 @@ func (b *Base) closeFor(err error) websocket.StatusCode {
 		}
 	}
 	return code
+}
+
+// logEnding logs hook's error at the level the close policy gives it.
+func (b *Base) logEnding(hook string, e websocket.Ending, err error) {
+	b.cfg.Logger.Log(context.Background(), e.Level, "consumers: "+hook+": "+e.Kind.String(),
+		"id", b.ws.ID(), "path", b.ws.Request().URL.Path, "err", err)
 }
 
 // panicError is a recovered panic of a hook.

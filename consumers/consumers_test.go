@@ -57,6 +57,10 @@ func (r *recorder) OnConnect(ctx context.Context) error {
 	switch r.WebSocket().Query().Get("connect") {
 	case "reject":
 		return errors.New("not you")
+	case "coded":
+		return websocket.NewCloseError(websocket.StatusUnauthorized, "who?")
+	case "panic":
+		panic("connect bug")
 	case "silent":
 		return nil // never accepts
 	case "outage":
@@ -244,11 +248,17 @@ func TestCloseCodes(t *testing.T) {
 func TestConnectOutcomes(t *testing.T) {
 	t.Parallel()
 	s := start(t, channels.Text)
-	for _, q := range []string{"reject", "silent"} {
+	// An OnConnect error refuses (a CloseError too: before Accept it has
+	// no close to carry); a panic is a failure of the server (see
+	// websocket.Ending).
+	for _, q := range []string{"reject", "silent", "coded"} {
 		_, resp, err := gws.DefaultDialer.Dial(s.url+"/ws/r?connect="+q, nil)
 		if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 			t.Errorf("connect=%s: %v, want 403", q, err)
 		}
+	}
+	if _, resp, err := gws.DefaultDialer.Dial(s.url+"/ws/r?connect=panic", nil); err == nil || resp == nil || resp.StatusCode != http.StatusInternalServerError {
+		t.Errorf("connect=panic: %v, want 500", err)
 	}
 	// A broker outage before Accept asks the client to come back later.
 	if _, resp, err := gws.DefaultDialer.Dial(s.url+"/ws/r?connect=outage", nil); err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {

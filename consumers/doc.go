@@ -33,17 +33,22 @@
 // (channels.JSON, the default, or channels.Msgpack); Options.Subprotocols
 // picks it per connection from the subprotocol agreed on. A message of
 // the other frame type closes the connection with 1003 (unsupported data),
-// one that does not decode with 1007 (invalid payload). An error returned by
-// a hook closes with 1011 (internal error, and the error is logged), with
-// 1013 (try again later, logged as a warning) when it matches
-// channels.ErrBrokerUnavailable (the box's broker could not be reached:
-// a JoinGroup in OnConnect during a Redis outage, say), or with the code
-// of a websocket.CloseError it carries; a panic is recovered the same way. OnDisconnect runs exactly once, with the close code that
-// was actually sent or received. An error from OnConnect before Accept, or
-// an OnConnect that returns without accepting, rejects the handshake with
-// 403 (503 for an error that carries websocket.StatusTryAgainLater, as
-// one matching channels.ErrBrokerUnavailable does), and OnDisconnect does
-// not run.
+// one that does not decode with 1007 (invalid payload). An error returned
+// by a hook, or its panic, ends the connection as websocket.Ending's table
+// says, the table that websocket.Handler follows too: after Accept it
+// closes with 1011 (internal error, the error logged at Error), with 1013
+// (try again later, logged as a warning) when it matches
+// channels.ErrBrokerUnavailable (the box's broker could not be reached: a
+// JoinGroup in OnConnect during a Redis outage, say), or with the code of
+// a websocket.StatusError it carries, such as a websocket.CloseError.
+// OnDisconnect runs exactly once, with the close code that was actually
+// sent or received. Before Accept, an error from OnConnect is the
+// application's refusal (websocket.Refuse): the handshake is refused with
+// 403 and the error logged at Info (503 and a warning for an error that
+// carries websocket.StatusTryAgainLater, as one matching
+// channels.ErrBrokerUnavailable does); an OnConnect that returns nil
+// without accepting is refused with 403 too, and a panic with 500 (logged
+// at Error). OnDisconnect does not run then.
 //
 // The connection is registered in the box when it is accepted and leaves
 // every group when it ends, without user code.

@@ -18,9 +18,9 @@
 // Routing: a request that matches no route gets 404, a matched request that
 // is not a WebSocket upgrade gets 426 (or Options.Fallback), both before
 // any handshake. A handler's error closes its connection with 1011 (or the
-// code of a websocket.CloseError it carries: 1013 for a broker outage,
+// code of a websocket.StatusError it carries: 1013 for a broker outage,
 // channels.ErrBrokerUnavailable) and is logged; a panic is recovered the
-// same way.
+// same way. websocket.Ending has the whole table.
 //
 // Middleware order, outermost first: the Use middleware of each router on
 // the way down (parent before child, each in the order given), then the

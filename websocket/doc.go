@@ -107,6 +107,13 @@
 // Close codes are StatusCode values. Receive reports the code of a finished
 // connection in a *DisconnectError; CloseStatus extracts it from any error.
 //
+// What a handler's error does to its connection (the close code after
+// Accept, the HTTP status before it, the level it is logged at) is one
+// table, in the doc of Ending, that EndingFor computes and that Handler,
+// package router and package consumers all follow. An error takes part
+// by implementing StatusError (as *CloseError and
+// channels.ErrBrokerUnavailable do), or by being marked with Refuse.
+//
 //	Code  Constant                  Meaning
 //	1000  StatusNormalClosure       the handler returned, or the peer said goodbye
 //	1001  StatusGoingAway           the peer is leaving; also a Receive whose ctx ended

@@ -47,7 +47,8 @@ func (e *DisconnectError) Error() string {
 
 // CloseError is an error that carries the close code and reason a handler
 // wants its connection closed with. Return one from a handler (or wrap one)
-// to close with that code instead of StatusInternalError.
+// to close with that code instead of StatusInternalError. It is the
+// StatusError that a handler builds; see Ending for the whole policy.
 type CloseError struct {
 	Code   StatusCode
 	Reason string
@@ -89,18 +90,18 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// CloseStatus returns the close code carried by err (a *DisconnectError or a
-// *CloseError, possibly wrapped, or what errors.As finds in it: 1013 for a
-// broker outage, channels.ErrBrokerUnavailable), or -1 when err carries
-// none. Only a *DisconnectError says that a connection ended.
+// CloseStatus returns the close code carried by err (a *DisconnectError,
+// or a StatusError such as a *CloseError or channels.ErrBrokerUnavailable,
+// anywhere in its chain), or -1 when err carries none. Only a
+// *DisconnectError says that a connection ended; EndingFor says what a
+// handler's error does to its connection.
 func CloseStatus(err error) StatusCode {
 	var de *DisconnectError
 	if errors.As(err, &de) {
 		return de.Code
 	}
-	var ce *CloseError
-	if errors.As(err, &ce) {
-		return ce.Code
+	if se, ok := statusErrorOf(err); ok {
+		return se.CloseStatus()
 	}
 	return -1
 }

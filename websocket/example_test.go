@@ -123,3 +123,22 @@ func ExampleWithPathParams() {
 	fmt.Println(string(reply))
 	// Output: map[rest:a/b room:lobby tenant:acme]
 }
+
+// The close policy: what a handler's error does to its connection.
+func ExampleEndingFor() {
+	for _, err := range []error{
+		nil,
+		websocket.NewCloseError(websocket.StatusPolicyViolation, "no spam"),
+		websocket.Refuse(fmt.Errorf("token expired")),
+		fmt.Errorf("db down"),
+	} {
+		before := websocket.EndingFor(err, false)
+		after := websocket.EndingFor(err, true)
+		fmt.Printf("%v: before Accept %d, after %d, %s\n", err, before.HTTPStatus, int(after.Code), before.Kind)
+	}
+	// Output:
+	// <nil>: before Accept 403, after 1000, normal
+	// websocket: close with 1008 (policy violation): no spam: before Accept 500, after 1008, close requested
+	// token expired: before Accept 403, after 1011, refused
+	// db down: before Accept 500, after 1011, failed
+}

@@ -2,7 +2,6 @@ package websocket
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"runtime/debug"
@@ -14,12 +13,13 @@ import (
 // HandlerFunc handles one connection. It decides the handshake (Accept or
 // Reject), then talks to the peer. When it returns, the connection is
 // closed: with StatusNormalClosure after a nil error, with the code of a
-// *CloseError it returns (or carries: errors.As finds one in it, as in
+// StatusError it returns or wraps (a *CloseError, or
 // channels.ErrBrokerUnavailable, which carries StatusTryAgainLater), or
 // with StatusInternalError (the error logged) otherwise. A panic is
 // recovered and treated as an error. Returning without Accept or Reject
 // rejects the handshake with 403 (500 after an error, 503 after one that
-// carries StatusTryAgainLater).
+// carries StatusTryAgainLater, 403 after Refuse). Ending has the whole
+// table, with the log levels.
 //
 // It is the one handler-func type of the module: router.WSRouter.Handle
 // takes it as a router.Handler, for it has the method ServeWebSocket.
@@ -148,54 +148,20 @@ func (h *handler) run(ws *WebSocket) {
 	err = h.fn(ws)
 }
 
-// finish ends the connection after its handler returned err.
+// finish ends the connection after its handler returned err, as the
+// close policy (EndingFor) says.
 func (ws *WebSocket) finish(err error) {
-	log := func() {
-		ws.cfg.logger.Error("websocket: handler failed", "id", ws.id, "path", ws.path(), "err", err)
+	st := ws.State()
+	e := EndingFor(err, st != StateConnecting)
+	if err != nil {
+		ws.cfg.logger.Log(context.Background(), e.Level, "websocket: handler returned: "+e.Kind.String(),
+			"id", ws.id, "path", ws.path(), "err", err)
 	}
-	switch ws.State() {
+	switch st {
 	case StateConnecting:
-		status := http.StatusForbidden
-		switch {
-		case CloseStatus(err) == StatusTryAgainLater:
-			// The error asks the client to come back later (a broker
-			// outage, say): so does 503.
-			ws.cfg.logger.Warn("websocket: handler failed before Accept; refusing with 503", "id", ws.id, "path", ws.path(), "err", err)
-			status = http.StatusServiceUnavailable
-		case err != nil:
-			log()
-			status = http.StatusInternalServerError
-		}
-		ws.Reject(status, http.StatusText(status)) //nolint:errcheck // the client may be gone
+		ws.Reject(e.HTTPStatus, http.StatusText(e.HTTPStatus)) //nolint:errcheck // the client may be gone
 	case StateConnected:
-		code, reason := StatusNormalClosure, ""
-		if err != nil {
-			var ce *CloseError
-			var de *DisconnectError
-			switch {
-			case errors.As(err, &ce):
-				code, reason = ce.Code, ce.Reason
-			case errors.As(err, &de):
-				code, reason = de.Code, de.Reason
-			default:
-				log()
-				code, reason = StatusInternalError, "internal error"
-			}
-		}
-		if !code.canSend() {
-			code = StatusNormalClosure
-		}
-		ws.Close(code, reason) //nolint:errcheck // code checked above
-	case StateClosed:
-		var de *DisconnectError
-		var ae *acceptError
-		switch {
-		case err == nil, errors.As(err, &de), errors.Is(err, ErrClosed), errors.Is(err, ErrHandshakeOver):
-		case errors.As(err, &ae):
-			ws.cfg.logger.Debug("websocket: handshake refused", "id", ws.id, "path", ws.path(), "err", err)
-		default:
-			log()
-		}
+		ws.Close(e.Code, e.Reason) //nolint:errcheck // EndingFor gives codes that may be sent
 	}
 	// Whatever happened, the connection is over now.
 	ws.teardown()

@@ -29,6 +29,15 @@ func TestHandlerOutcomes(t *testing.T) {
 		{"error carrying a close", func(*websocket.WebSocket) error {
 			return fmt.Errorf("join: %w", tryLater{})
 		}, int(websocket.StatusTryAgainLater)},
+		{"status error", func(*websocket.WebSocket) error {
+			return fmt.Errorf("publish: %w", outage{})
+		}, int(websocket.StatusTryAgainLater)},
+		{"refusal after Accept", func(*websocket.WebSocket) error {
+			return websocket.Refuse(errors.New("not allowed"))
+		}, 1011},
+		{"close error with a code that cannot be sent", func(*websocket.WebSocket) error {
+			return websocket.NewCloseError(websocket.StatusAbnormalClosure, "")
+		}, 1011},
 		{"bad code", func(ws *websocket.WebSocket) error {
 			if err := ws.Close(1006, ""); !errors.Is(err, websocket.ErrInvalidStatusCode) {
 				return err
@@ -53,8 +62,16 @@ func TestHandlerOutcomes(t *testing.T) {
 	}
 }
 
-// tryLater is an error that is no CloseError but carries one, as a broker
-// outage's does (channels.ErrBrokerUnavailable).
+// outage is a websocket.StatusError that asks to come back later, as
+// channels.ErrBrokerUnavailable is.
+type outage struct{}
+
+func (outage) Error() string                     { return "broker down" }
+func (outage) CloseStatus() websocket.StatusCode { return websocket.StatusTryAgainLater }
+func (outage) CloseReason() string               { return "try again later" }
+
+// tryLater is an error that is no CloseError but carries one through an
+// As method, the older way to carry a code; it still counts.
 type tryLater struct{}
 
 func (tryLater) Error() string { return "service down" }
@@ -68,7 +85,8 @@ func (tryLater) As(target any) bool {
 }
 
 // A handler that fails before Accept gets the handshake refused: 503 for
-// an error that carries StatusTryAgainLater, 500 for any other.
+// an error that carries StatusTryAgainLater, 403 for a refusal, 500 for
+// any other.
 func TestHandlerFailsBeforeAccept(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -76,6 +94,10 @@ func TestHandlerFailsBeforeAccept(t *testing.T) {
 		want int
 	}{
 		{fmt.Errorf("presence: %w", tryLater{}), http.StatusServiceUnavailable},
+		{fmt.Errorf("presence: %w", outage{}), http.StatusServiceUnavailable},
+		{websocket.Refuse(errors.New("token expired")), http.StatusForbidden},
+		{websocket.Refuse(outage{}), http.StatusServiceUnavailable},
+		{websocket.NewCloseError(websocket.StatusUnauthorized, "who?"), http.StatusInternalServerError},
 		{errors.New("db down"), http.StatusInternalServerError},
 	} {
 		url, done := server(t, &websocket.Options{Logger: discardLogger()}, func(*websocket.WebSocket) error { return tt.err })

@@ -73,6 +73,13 @@
 // Client mistakes are logged at Debug, outages and timeouts at Warn, other
 // failures at Error.
 //
+// A handler's error that chooses a close code (a websocket.StatusError,
+// such as a websocket.CloseError) closes the connection with it instead,
+// by the close policy of websocket.Ending, which also decides what the
+// errors of EventOptions.OnConnect and OnAccept do; an outage's error
+// (channels.ErrBrokerUnavailable) is for one event, and gets the error
+// event above.
+//
 // # Room messages and epochs
 //
 // A join answers {"event": "joined", "payload": {"room": "r1", "recovered":

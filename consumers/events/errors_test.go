@@ -7,10 +7,14 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	gws "github.com/gorilla/websocket"
 
 	"github.com/switchboard-go/switchboard/channels"
 	"github.com/switchboard-go/switchboard/consumers/events"
 	"github.com/switchboard-go/switchboard/consumers/protocol"
+	"github.com/switchboard-go/switchboard/websocket"
 )
 
 // leaks are what an error event's text must never show: package names,
@@ -88,5 +92,42 @@ func TestErrorEventsAreCodedAndDoNotLeak(t *testing.T) {
 	logs.mu.Unlock()
 	if !bug {
 		t.Error("a handler's unknown error is not logged at Error with its text")
+	}
+}
+
+// An event handler's error that chooses a close (websocket.Ending) closes
+// the connection with it, 1013 included; an outage's 1013 is answered
+// with an error event instead, and the connection stays open.
+func TestHandlerCloseRequests(t *testing.T) {
+	t.Parallel()
+	box := channels.NewBox(nil)
+	ev := events.NewEvents(&events.EventOptions{Box: box, Logger: slog.New(slog.DiscardHandler)})
+	ev.On("bye", func(context.Context, *events.EventConn, *events.Event) error {
+		return fmt.Errorf("main.bye: %w", websocket.NewCloseError(websocket.StatusPolicyViolation, "no spam"))
+	})
+	ev.On("busy", func(context.Context, *events.EventConn, *events.Event) error {
+		return websocket.NewCloseError(websocket.StatusTryAgainLater, "busy")
+	})
+	ev.On("outage", func(context.Context, *events.EventConn, *events.Event) error {
+		return fmt.Errorf("publish: %w", channels.ErrBrokerBusy)
+	})
+	url := serveEvents(t, box, ev)
+	for _, tt := range []struct {
+		event  string
+		code   int
+		reason string
+	}{{"bye", 1008, "no spam"}, {"busy", 1013, "busy"}} {
+		c := dialEvents(t, url)
+		c.send(`{"event":"outage","ref":"1"}`)
+		if got := c.recv(); got["event"] != "error" || got["payload"].(map[string]any)["code"] != "unavailable" {
+			t.Errorf("outage: %v, want an unavailable error event", got)
+		}
+		c.send(`{"event":"` + tt.event + `","ref":"2"}`)
+		c.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, data, err := c.c.ReadMessage()
+		var ce *gws.CloseError
+		if !errors.As(err, &ce) || ce.Code != tt.code || ce.Text != tt.reason {
+			t.Errorf("%s: read %q, %v; want close %d %q", tt.event, data, err, tt.code, tt.reason)
+		}
 	}
 }

@@ -55,18 +55,19 @@ type EventOptions struct {
 	// Expires is the idle expiry of the connections. Defaults to never.
 	Expires time.Duration
 	// OnConnect runs before the handshake is accepted (it must not accept
-	// it itself; OnAccept runs after): an error rejects it with 403 (503
+	// it itself; OnAccept runs after): an error refuses it with 403 (503
 	// for one that carries websocket.StatusTryAgainLater, as a broker
-	// outage does). Defaults to accepting every handshake.
+	// outage does; 500 for a panic), as in package consumers (see
+	// websocket.Ending). Defaults to accepting every handshake.
 	OnConnect func(ctx context.Context, c *EventConn) error
 	// OnAccept runs once the handshake is accepted, the connection is in
 	// the box and in the endpoint's AllGroup, and before its first event
 	// is read: the place to greet the client, to send it its id
 	// (c.WebSocket().ID()), or to join it to rooms of the server's
 	// choosing. An error closes the connection, as a hook's does in
-	// package consumers (1011, or the code of a websocket.CloseError it
-	// carries, 1013 for a broker outage), and OnDisconnect runs. Defaults
-	// to none.
+	// package consumers (1011, or the code of a websocket.StatusError it
+	// carries, 1013 for a broker outage: websocket.Ending has the table),
+	// and OnDisconnect runs. Defaults to none.
 	OnAccept func(ctx context.Context, c *EventConn) error
 	// OnDisconnect runs once when an accepted connection ends, with the
 	// close code sent or received. Defaults to none.
@@ -314,12 +315,16 @@ func (c *EventConn) ReceiveFrame(ctx context.Context, typ websocket.MessageType,
 // handle runs ev's handler and answers its failure.
 func (c *EventConn) handle(ctx context.Context, h EventHandler, ev *Event) error {
 	if err := c.runHandler(ctx, h, ev); err != nil {
-		// An outage's error carries a close (1013), which is for a hook's,
-		// not for one event's; a *ClientError is for the client.
-		var ce *websocket.CloseError
+		// An error that chooses a close (websocket.Ending) closes the
+		// connection with it, unless it is an outage's, which is for a
+		// hook's error and not for one event's, or a *ClientError, which
+		// is for the client.
 		var ee *ClientError
-		if errors.As(err, &ce) && !errors.As(err, &ee) && !errors.Is(err, channels.ErrBrokerUnavailable) {
-			return err // the handler asked for a close
+		switch websocket.EndingFor(err, true).Kind {
+		case websocket.EndRequested, websocket.EndTryLater:
+			if !errors.As(err, &ee) && !errors.Is(err, channels.ErrBrokerUnavailable) {
+				return err // the handler asked for a close
+			}
 		}
 		return c.sendError(ev, err)
 	}

@@ -64,7 +64,7 @@ func TestRefusedHandshakeIsLogged(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("dial: %v %v, want 403", resp, err)
 	}
-	r, attrs, ok := logs.find("consumers: handshake refused by OnConnect")
+	r, attrs, ok := logs.find("consumers: OnConnect: refused")
 	if !ok || r.Level < slog.LevelInfo || attrs["id"] == "" || !strings.Contains(attrs["err"], "token expired") {
 		t.Errorf("refusal logged as %v (%v), want Info or above with id and err", r, attrs)
 	}
