@@ -52,19 +52,9 @@ func (ws *WebSocket) startCloseLocked(code StatusCode, sendReason, reportReason 
 	ws.closeWritten = make(chan struct{})
 	if !flush {
 		ws.abort.Store(true)
-		// Keep the end of a frame whose start went to the socket inline
-		// (always first in the queue): the close frame must not land in
-		// the middle of it.
-		keep := 0
-		if len(ws.queue) > 0 && ws.queue[0].op == opRest {
-			keep = 1
-		}
-		clear(ws.queue[keep:])
-		ws.queue = ws.queue[:keep]
+		clear(ws.queue)
+		ws.queue = ws.queue[:0]
 		ws.queued, ws.pongAt = 0, 0
-		if keep == 1 {
-			ws.queued = len(ws.queue[0].b)
-		}
 	}
 	ws.pushLocked(outFrame{b: frameBytes(opClose, closePayload(code, sendReason)), op: opClose})
 	return true

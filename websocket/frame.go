@@ -13,10 +13,6 @@ const (
 	opClose  = 0x8
 	opPing   = 0x9
 	opPong   = 0xA
-
-	// opRest marks the end of a frame whose start was written inline
-	// (enqueue): raw bytes that must follow it at once, never dropped.
-	opRest = 0xF0
 )
 
 // closeFrameOf returns the code and reason of p when p is exactly one

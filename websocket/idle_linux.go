@@ -117,28 +117,3 @@ func readFull(fd int, b []byte) bool {
 	}
 	return true
 }
-
-// writeNow writes as much of p as the socket takes without waiting, and
-// returns how much that was: 0 when the socket is not one, is full, has a
-// write deadline in the past (the writer sets a new one), or failed (the
-// writer meets the error again). ws.mu is held: the writer is not
-// running, so the frame's bytes cannot interleave with another's.
-func (ws *WebSocket) writeNow(p []byte) (n int) {
-	if ws.rc == nil {
-		return 0
-	}
-	ws.rc.Write(func(fd uintptr) bool { //nolint:errcheck // n says what went
-		for n < len(p) {
-			m, err := syscall.Write(int(fd), p[n:])
-			if err == syscall.EINTR {
-				continue
-			}
-			if err != nil || m <= 0 {
-				break
-			}
-			n += m
-		}
-		return true // never wait: the writer does that
-	})
-	return n
-}

@@ -15,6 +15,3 @@ func rawConn(net.Conn) syscall.RawConn { return nil }
 func (ws *WebSocket) awaitFrame() error { return nil }
 
 func (ws *WebSocket) peek(uintptr) bool { return true }
-
-// writeNow writes nothing: every message goes through the writer.
-func (ws *WebSocket) writeNow([]byte) int { return 0 }

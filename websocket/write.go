@@ -143,21 +143,6 @@ func (ws *WebSocket) enqueue(f outFrame) error {
 		go ws.awaitClose(false)
 		return ErrSlowConsumer
 	}
-	if !ws.writing && !f.deflate {
-		// Nothing queued or being written: try the socket now, from this
-		// goroutine, which spares waking a writer for a lone message (a
-		// broadcast member at a modest rate). What the socket does not
-		// take at once is queued for the writer, as it would have been.
-		if n := ws.writeNow(f.b); n > 0 {
-			ws.cfg.metrics.MessageOut(len(f.b))
-			if n == len(f.b) {
-				ws.mu.Unlock()
-				ws.activity.Add(1)
-				return nil
-			}
-			f = outFrame{b: f.b[n:], op: opRest}
-		}
-	}
 	ws.pushLocked(f)
 	ws.mu.Unlock()
 	ws.activity.Add(1)
@@ -230,7 +215,7 @@ func (ws *WebSocket) writeLoop() {
 
 		for i := range batch {
 			f := &batch[i]
-			if f.op != opClose && f.op != opRest && ws.abort.Load() {
+			if f.op != opClose && ws.abort.Load() {
 				batch[i] = outFrame{}
 				continue // closing without flushing: drop the rest
 			}

@@ -382,7 +382,13 @@ func (r *report) fixedLoadMarkdown(b *strings.Builder, keys []caseKey) {
 		if !a {
 			continue
 		}
-		rows = append(rows, fmt.Sprintf("| %d × %d B | %d | %s | %s | %s | %s | %s |\n", k.m, k.s, fixedLoad/k.m, sb.format(1, 3), me.format(1, 3), gh.format(1, 3), ratio(sb, me, a, b2), ratio(sb, gh, a, c2)))
+		cell := func(x spread, ok bool) string {
+			if !ok {
+				return "–"
+			}
+			return x.format(1, 3)
+		}
+		rows = append(rows, fmt.Sprintf("| %d × %d B | %d | %s | %s | %s | %s | %s |\n", k.m, k.s, fixedLoad/k.m, cell(sb, a), cell(me, b2), cell(gh, c2), ratio(sb, me, a, b2), ratio(sb, gh, a, c2)))
 	}
 	if len(rows) == 0 {
 		return
