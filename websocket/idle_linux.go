@@ -67,6 +67,9 @@ func (ws *WebSocket) peek(fd uintptr) bool {
 			if !ws.peekPayload(fd) {
 				return true
 			}
+		case n >= 2 && b[0] == 0x80|opClose && b[1] == 0x80|1:
+			ws.badClose = true // a close frame whose payload is 1 byte
+			return true
 		default:
 			return true
 		}

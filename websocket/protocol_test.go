@@ -60,3 +60,19 @@ func TestFrameLengthTopBitClosesWith1002(t *testing.T) {
 		t.Errorf("handler saw %v, want 1002", err)
 	}
 }
+
+// A close frame's payload is empty or at least two bytes, a code (RFC
+// 6455 section 5.5.1): one of a single byte fails the connection with
+// 1002, where gorilla alone read it as a close without a code and the
+// server answered with an empty close frame.
+func TestOneByteClosePayloadGets1002(t *testing.T) {
+	t.Parallel()
+	for _, b := range []byte{0x03, '*'} {
+		c, done := rawEcho(t)
+		c.Write(clientFrame(0x8, true, []byte{b}))
+		expectCloseFrame(t, bufio.NewReader(c), 1002)
+		if err := wait(t, done); websocket.CloseStatus(err) != websocket.StatusProtocolError {
+			t.Errorf("payload %q: handler saw %v, want 1002", b, err)
+		}
+	}
+}

@@ -213,6 +213,13 @@ func (ws *WebSocket) readFailed(err error) error {
 		ce = nil // gorilla's stand-in for a connection cut mid-frame, not a close frame
 	}
 	switch {
+	case ce != nil && ws.badClose:
+		// A close frame with a 1-byte payload, which gorilla took for one
+		// without a code: fail the connection. The frame is read, so the
+		// close handshake waits for nothing more from the peer.
+		ws.readBroken = true
+		code, sendReason = StatusProtocolError, "invalid close frame payload"
+		reportReason = sendReason
 	case ce != nil:
 		// The peer's close frame: echo its code and reason, unless we closed first.
 		code, sendReason, reportReason = StatusCode(ce.Code), ce.Text, ce.Text

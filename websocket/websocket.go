@@ -100,9 +100,13 @@ type WebSocket struct {
 	rc     syscall.RawConn
 	peekFn func(uintptr) bool
 
-	// Read side: readMu serialises readers; readBroken is guarded by it.
+	// Read side: readMu serialises readers; readBroken and badClose are
+	// guarded by it. badClose: the peer's close frame has a 1-byte
+	// payload (RFC 6455 section 5.5.1 forbids it; gorilla reads it as a
+	// close without a code), seen by awaitFrame.
 	readMu     sync.Mutex
 	readBroken bool
+	badClose   bool
 	kaIdx      int32         // index + 1 in cfg.keepalive's heap, 0 when not in it; guarded by its mu
 	lastRead   atomic.Int64  // unix nanos of the last frame read
 	activity   atomic.Uint64 // messages received and queued, for idle detection
