@@ -135,12 +135,12 @@ func newMux(box *channels.ChannelBox, secret string) http.Handler {
 	mux.HandleFunc("POST /notify/{user}", withSecret(secret, func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+			http.Error(w, "could not read the body", http.StatusBadRequest)
 			return
 		}
 		n, err := box.SendToUser(r.Context(), r.PathValue("user"), string(body))
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			sendFailed(w, err)
 			return
 		}
 		writeJSON(w, map[string]any{"user": r.PathValue("user"), "devices": n})
@@ -148,7 +148,7 @@ func newMux(box *channels.ChannelBox, secret string) http.Handler {
 	mux.HandleFunc("POST /publish/{connection}", withSecret(secret, func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 64<<10))
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
+			http.Error(w, "could not read the body", http.StatusBadRequest)
 			return
 		}
 		err = box.SendTo(r.Context(), r.PathValue("connection"), string(body))
@@ -156,7 +156,7 @@ func newMux(box *channels.ChannelBox, secret string) http.Handler {
 		case errors.Is(err, channels.ErrNoSuchChannel):
 			http.Error(w, "no such connection", http.StatusNotFound)
 		case err != nil:
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			sendFailed(w, err)
 		default:
 			writeJSON(w, map[string]any{"connection": r.PathValue("connection"), "sent": true})
 		}
@@ -164,12 +164,27 @@ func newMux(box *channels.ChannelBox, secret string) http.Handler {
 	mux.HandleFunc("GET /online/{user}", withSecret(secret, func(w http.ResponseWriter, r *http.Request) {
 		on, err := box.IsOnline(r.Context(), r.PathValue("user"))
 		if err != nil {
-			http.Error(w, err.Error(), http.StatusInternalServerError)
+			sendFailed(w, err)
 			return
 		}
 		writeJSON(w, map[string]any{"user": r.PathValue("user"), "online": on})
 	}))
 	return mux
+}
+
+// sendFailed answers a failed send in plain words, and logs the error: a
+// body that is not UTF-8 text is the caller's to fix (400), an outage is
+// for later (503), anything else is ours (500).
+func sendFailed(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, websocket.ErrInvalidUTF8):
+		http.Error(w, "the message must be UTF-8 text", http.StatusBadRequest)
+	case errors.Is(err, channels.ErrBrokerUnavailable):
+		http.Error(w, "unavailable, try again later", http.StatusServiceUnavailable)
+	default:
+		slog.Error("notify: send failed", "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -181,3 +181,46 @@ func TestNotifyNeedsTheSecret(t *testing.T) {
 		t.Errorf("ada got %q %v", d, err)
 	}
 }
+
+// A body that is not UTF-8 text is the caller's mistake: 400 in plain
+// words, and nothing reaches the user.
+func TestNotifyRefusesInvalidUTF8(t *testing.T) {
+	box := channels.NewBox(nil)
+	srv := httptest.NewServer(newMux(box, "s3cret"))
+	defer func() {
+		box.Close(context.Background())
+		srv.Close()
+	}()
+	c, _, err := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?token=ada", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hello map[string]string
+	if err := c.ReadJSON(&hello); err != nil {
+		t.Fatal(err)
+	}
+	post := func(path, body string) (int, string) {
+		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer s3cret")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(b))
+	}
+	for _, path := range []string{"/notify/ada", "/publish/" + hello["connection_id"]} {
+		if code, msg := post(path, "\xff\xfe"); code != http.StatusBadRequest || msg != "the message must be UTF-8 text" {
+			t.Errorf("%s: %d %q", path, code, msg)
+		}
+	}
+	if code, _ := post("/notify/ada", "fine"); code != 200 {
+		t.Fatalf("a valid body: %d", code)
+	}
+	if _, d, err := c.ReadMessage(); err != nil || string(d) != "fine" {
+		t.Errorf("ada got %q %v", d, err)
+	}
+}
