@@ -126,22 +126,7 @@ func TestNotifyWithPythonClient(t *testing.T) {
 // text/plain body from another origin, which no browser gives an
 // Authorization header) and a wrong secret get 401 and deliver nothing.
 func TestNotifyNeedsTheSecret(t *testing.T) {
-	box := channels.NewBox(nil)
-	srv := httptest.NewServer(newMux(box, "s3cret"))
-	defer func() {
-		box.Close(context.Background())
-		srv.Close()
-	}()
-	c, _, err := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?token=ada", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var hello map[string]string
-	if err := c.ReadJSON(&hello); err != nil {
-		t.Fatal(err)
-	}
+	srv, c, hello := adaConnected(t)
 	for _, tc := range []struct {
 		name, method, path, auth string
 	}{
@@ -185,22 +170,7 @@ func TestNotifyNeedsTheSecret(t *testing.T) {
 // A body that is not UTF-8 text is the caller's mistake: 400 in plain
 // words, and nothing reaches the user.
 func TestNotifyRefusesInvalidUTF8(t *testing.T) {
-	box := channels.NewBox(nil)
-	srv := httptest.NewServer(newMux(box, "s3cret"))
-	defer func() {
-		box.Close(context.Background())
-		srv.Close()
-	}()
-	c, _, err := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?token=ada", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	var hello map[string]string
-	if err := c.ReadJSON(&hello); err != nil {
-		t.Fatal(err)
-	}
+	srv, c, hello := adaConnected(t)
 	post := func(path, body string) (int, string) {
 		req, _ := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer s3cret")
@@ -223,4 +193,27 @@ func TestNotifyRefusesInvalidUTF8(t *testing.T) {
 	if _, d, err := c.ReadMessage(); err != nil || string(d) != "fine" {
 		t.Errorf("ada got %q %v", d, err)
 	}
+}
+
+// adaConnected serves the example with the secret "s3cret" and connects
+// ada, returning the server, her connection and the greeting she got.
+func adaConnected(t *testing.T) (*httptest.Server, *gws.Conn, map[string]string) {
+	t.Helper()
+	box := channels.NewBox(nil)
+	srv := httptest.NewServer(newMux(box, "s3cret"))
+	t.Cleanup(func() {
+		box.Close(context.Background())
+		srv.Close()
+	})
+	c, _, err := gws.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/ws?token=ada", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var hello map[string]string
+	if err := c.ReadJSON(&hello); err != nil {
+		t.Fatal(err)
+	}
+	return srv, c, hello
 }
