@@ -1,16 +1,16 @@
 package websocket
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	gws "github.com/gorilla/websocket"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // AcceptOptions are the per-connection choices of Accept. A nil
@@ -39,13 +39,13 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 	defer ws.hsMu.Unlock()
 	var (
 		conn   *gws.Conn
-		bc     *bufConn
+		bc     *wire.Conn
 		upErr  error
 		header = opts.Header
 	)
 	err := ws.answer(ctx, func(w http.ResponseWriter) {
 		// ReadBufferSize 0: gorilla reads through the hijacked reader,
-		// ws.br (see idle.go).
+		// ws.rd's (see package wire).
 		u := gws.Upgrader{
 			HandshakeTimeout:  ws.cfg.handshakeTimeout,
 			WriteBufferPool:   ws.cfg.writePool,
@@ -53,9 +53,9 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 			CheckOrigin:       ws.cfg.checkOrigin,
 			EnableCompression: ws.cfg.compression,
 		}
-		hw := &hijackWriter{ResponseWriter: w, ws: ws}
+		hw := wire.NewHijackWriter(w, &ws.rd, &ws.cfg.pools)
 		conn, upErr = u.Upgrade(hw, ws.req.Load(), header)
-		bc = hw.conn
+		bc = hw.Conn()
 		if upErr == nil {
 			// Here, on the HTTP goroutine's deep stack: walking the
 			// header map on the handler's would grow its stack for good.
@@ -77,11 +77,7 @@ func (ws *WebSocket) Accept(ctx context.Context, opts *AcceptOptions) error {
 		ws.teardown()
 		return &acceptError{upErr}
 	}
-	ws.rc = rawConn(bc.Conn)
-	if ws.rc != nil {
-		ws.peekFn = ws.peek
-	}
-	ws.returnReadBuffer()
+	ws.rd.Start(bc, &ws.cfg.pools, (*wireControl)(ws))
 	conn.SetCloseHandler(ignoreClose)
 	conn.SetPingHandler(ws.onPing)
 	conn.SetPongHandler(ws.onPong)
@@ -170,33 +166,6 @@ func offersDeflate(r *http.Request) bool {
 		}
 	}
 	return false
-}
-
-// hijackWriter hands gorilla's Upgrader a net.Conn wrapped in a bufConn, so
-// that the writer can coalesce the frames of a burst, and ws.br as the
-// reader to read it through, holding a pooled buffer (gorilla takes a
-// hijacked reader of more than 256 bytes when ReadBufferSize is 0).
-type hijackWriter struct {
-	http.ResponseWriter
-	ws   *WebSocket
-	conn *bufConn
-}
-
-func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	h.conn = &bufConn{Conn: c, cfg: h.ws.cfg}
-	if brw.Reader.Buffered() > 0 {
-		// The client did not wait for the answer: gorilla refuses that
-		// when it sees net/http's reader.
-		return h.conn, brw, nil
-	}
-	ws := h.ws
-	ws.br = new(bufio.Reader)
-	ws.lendReadBuffer(h.conn)
-	return h.conn, bufio.NewReadWriter(ws.br, brw.Writer), nil
 }
 
 // acceptError is a failed upgrade: the client got an HTTP error answer

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Close starts the closing handshake with code and reason (cut to 123
@@ -56,7 +58,7 @@ func (ws *WebSocket) startCloseLocked(code StatusCode, sendReason, reportReason 
 		ws.queue = ws.queue[:0]
 		ws.queued, ws.pongAt = 0, 0
 	}
-	ws.pushLocked(outFrame{b: frameBytes(opClose, closePayload(code, sendReason)), op: opClose})
+	ws.pushLocked(outFrame{b: wire.FrameBytes(wire.OpClose, wire.ClosePayload(uint16(code), sendReason)), op: wire.OpClose})
 	return true
 }
 
@@ -88,7 +90,7 @@ func (ws *WebSocket) awaitClose(reading bool) {
 		}
 		if !ws.readBroken {
 			ws.bc.SetReadDeadline(deadline) //nolint:errcheck // a failed read ends the loop anyway
-			ws.lendReadBuffer(ws.bc)
+			ws.rd.Lend(&ws.cfg.pools, ws.bc)
 			for {
 				if _, _, err := ws.conn.NextReader(); err != nil {
 					ws.readBroken = true

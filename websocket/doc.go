@@ -86,6 +86,13 @@
 // stays that small, and what a handler can do to keep it so, is told in
 // docs/CONNECTION-MEMORY.md.
 //
+// # Beneath gorilla
+//
+// gorilla/websocket does the handshake and reads data frames. What the
+// package does beneath it (frame encoding, burst coalescing, the lent
+// read buffer and the wait between messages that answers pings) lives in
+// internal/wire, whose package doc lists the rules that code keeps.
+//
 // # Conformance
 //
 // The package passes a suite modelled on Autobahn's fuzzing-client cases
@@ -96,7 +103,7 @@
 // The package keeps no mutable state of its own. What connections share
 // belongs to the Handler that accepted them: each call to Handler (and so
 // each router.WSRouter route) resolves its Options into a configuration
-// of its own, with its buffer pools (sync.Pool) and its keepalive
+// of its own, with its buffer pools (a wire.Pools) and its keepalive
 // scheduler. Two Handlers share neither, even when made from the same
 // *Options, and one Handler's connections never wait on another's.
 // Package-level variables are read-only: the error values, the names of

@@ -31,7 +31,7 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 // counts against the bound like any frame, and a pong still waiting at
 // the end of the queue takes the latest ping's payload instead of a new
 // one being queued (RFC 6455 section 5.5.3). Both ways pings are read:
-// between messages (while the handler waits, idle.go) and inside a
+// between messages (while the handler waits, in internal/wire) and inside a
 // fragmented message (by gorilla). On main every ping queued a pong: the
 // queue held megabytes against a 64 KiB bound.
 func TestPingFloodKeepsQueueBounded(t *testing.T) {

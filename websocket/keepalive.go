@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // onPing answers a ping through the writer's queue (gorilla's default
@@ -15,7 +17,7 @@ import (
 // its payload, for RFC 6455 (section 5.5.3) lets an endpoint answer only
 // the latest ping. (Behind a message queued since, a new answer is
 // queued instead: the pong does not overtake it.) This runs for the pings
-// gorilla reads and for those read between messages (idle.go).
+// gorilla reads and for those read between messages (wireControl).
 func (ws *WebSocket) onPing(data string) error {
 	ws.lastRead.Store(time.Now().UnixNano())
 	ws.mu.Lock()
@@ -26,24 +28,24 @@ func (ws *WebSocket) onPing(data string) error {
 	if ws.pongAt > 0 && ws.pongAt == len(ws.queue) {
 		f := &ws.queue[ws.pongAt-1]
 		ws.queued -= len(f.b)
-		f.b = f.b[:headerLen(len(data))+len(data)] // made with room for any control payload
-		putHeader(f.b, opPong, len(data))
+		f.b = f.b[:wire.HeaderLen(len(data))+len(data)] // made with room for any control payload
+		wire.PutHeader(f.b, wire.OpPong, len(data))
 		copy(f.b[2:], data)
 		ws.queued += len(f.b)
 		ws.mu.Unlock()
 		return nil
 	}
-	n := headerLen(len(data)) + len(data)
+	n := wire.HeaderLen(len(data)) + len(data)
 	if ws.fullLocked(n) {
 		ws.startCloseLocked(StatusSlowConsumer, "slow consumer", "slow consumer", false)
 		ws.mu.Unlock()
 		go ws.awaitClose(false)
 		return nil
 	}
-	b := make([]byte, n, max(n, 2+maxControlPayload))
-	putHeader(b, opPong, len(data))
+	b := make([]byte, n, max(n, 2+wire.MaxControlPayload))
+	wire.PutHeader(b, wire.OpPong, len(data))
 	copy(b[2:], data)
-	ws.pushLocked(outFrame{b: b, op: opPong})
+	ws.pushLocked(outFrame{b: b, op: wire.OpPong})
 	ws.pongAt = len(ws.queue)
 	ws.mu.Unlock()
 	return nil
@@ -83,7 +85,7 @@ func (ws *WebSocket) onKeepalive(now int64) {
 		ws.mu.Unlock()
 		return
 	}
-	ws.pushLocked(outFrame{b: pingFrame, op: opPing})
+	ws.pushLocked(outFrame{b: pingFrame, op: wire.OpPing})
 	ws.mu.Unlock()
 	ws.pingSent = now
 	ws.rearm(now, ws.cfg.pongTimeout)
@@ -91,7 +93,7 @@ func (ws *WebSocket) onKeepalive(now int64) {
 
 // pingFrame is the ping every connection queues: an empty payload, the
 // same bytes for all. It is never written to, so one copy is shared.
-var pingFrame = []byte{0x80 | opPing, 0}
+var pingFrame = []byte{0x80 | wire.OpPing, 0}
 
 // rearm schedules the connection's next keepalive check d after now,
 // unless it is closing.
@@ -238,4 +240,19 @@ func (h *kaHeap) Pop() any {
 	*h = old[:len(old)-1]
 	ws.kaIdx = 0
 	return ws
+}
+
+// wireControl is the connection as its wire.Reader's Control: the pings
+// and pongs read between messages go where gorilla's would. A conversion
+// of the *WebSocket, it costs no allocation.
+type wireControl WebSocket
+
+var _ wire.Control = (*wireControl)(nil)
+
+func (c *wireControl) OnPing(payload string) {
+	(*WebSocket)(c).onPing(payload) //nolint:errcheck // never fails
+}
+
+func (c *wireControl) OnPong() {
+	(*WebSocket)(c).onPong("") //nolint:errcheck // never fails
 }

@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"bufio"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -12,6 +11,8 @@ import (
 	"time"
 
 	gws "github.com/gorilla/websocket"
+
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // Options configure the connections a Handler accepts. A nil *Options, and
@@ -129,8 +130,7 @@ type config struct {
 	tracker          *Tracker
 	metrics          Metrics
 
-	burstPool sync.Pool // *[]byte of burstBufferSize, for coalesced writes
-	readPool  sync.Pool // *bufio.Reader of readBufferSize, lent while a message is read
+	pools     wire.Pools // read buffers of readBufferSize, burst buffers of burstBufferSize
 	writePool gws.BufferPool
 
 	keepalive scheduler // the connections' keepalive checks, when pingInterval > 0
@@ -192,11 +192,7 @@ func (o *Options) resolve() *config {
 		}
 		c.origins = append(c.origins, p)
 	}
-	c.readPool.New = func() any { return bufio.NewReaderSize(nil, readBufferSize) }
-	c.burstPool.New = func() any {
-		b := make([]byte, 0, burstBufferSize)
-		return &b
-	}
+	c.pools.Init(readBufferSize, burstBufferSize, c.writeTimeout)
 	return c
 }
 

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	gws "github.com/gorilla/websocket"
+
 	"github.com/switchboard-go/switchboard/internal/safemsgpack"
 )
 
@@ -87,11 +88,11 @@ func (ws *WebSocket) receiveUntil(ctx context.Context) (MessageType, []byte, err
 	return typ, data, nil
 }
 
-// next waits for the next message and reads it. It waits in awaitFrame,
-// not in read: while the peer is silent the stack stays shallow and no
-// read buffer is held (see idle.go).
+// next waits for the next message and reads it. It waits in the
+// wire.Reader's Await, not in read: while the peer is silent the stack
+// stays shallow and no read buffer is held (see package wire).
 func (ws *WebSocket) next() (MessageType, []byte, error) {
-	if err := ws.awaitFrame(); err != nil {
+	if err := ws.rd.Await(); err != nil {
 		return 0, nil, err
 	}
 	return ws.read()
@@ -105,8 +106,8 @@ var (
 
 // read reads the next data message, enforcing the read limit.
 func (ws *WebSocket) read() (MessageType, []byte, error) {
-	ws.lendReadBuffer(ws.bc)
-	defer ws.returnReadBuffer()
+	ws.rd.Lend(&ws.cfg.pools, ws.bc)
+	defer ws.rd.Return(&ws.cfg.pools)
 	typ, r, err := ws.conn.NextReader()
 	if err != nil {
 		return 0, nil, err
@@ -213,7 +214,7 @@ func (ws *WebSocket) readFailed(err error) error {
 		ce = nil // gorilla's stand-in for a connection cut mid-frame, not a close frame
 	}
 	switch {
-	case ce != nil && ws.badClose:
+	case ce != nil && ws.rd.BadClose:
 		// A close frame with a 1-byte payload, which gorilla took for one
 		// without a code: fail the connection. The frame is read, so the
 		// close handshake waits for nothing more from the peer.
@@ -246,8 +247,8 @@ func (ws *WebSocket) readFailed(err error) error {
 		// its own close frame).
 		ws.readBroken = true
 		code = StatusAbnormalClosure
-		if ce := ws.bc.failed.Load(); ce != nil {
-			code, reportReason = ce.Code, ce.Reason
+		if ce, ok := ws.bc.Failed(); ok {
+			code, reportReason = StatusCode(ce.Code), ce.Reason
 		}
 		ws.mu.Lock()
 		if !ws.closing {

@@ -1,7 +1,6 @@
 package websocket
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"net/http"
@@ -9,11 +8,11 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
-	"syscall"
 
 	gws "github.com/gorilla/websocket"
 
 	"github.com/switchboard-go/switchboard/internal/ownstack"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // State is the lifecycle state of a connection.
@@ -87,26 +86,18 @@ type WebSocket struct {
 	// Set by Accept under mu before the state becomes Connected; read-only
 	// afterwards. compress is known from the request.
 	conn        *gws.Conn
-	bc          *bufConn
+	bc          *wire.Conn
 	subprotocol string
 	compress    bool
 
-	// The read buffer (see idle.go): br is what gorilla reads from, rbuf
-	// the pooled reader whose buffer br has on loan (nil: none), rc the
-	// socket awaitFrame waits on (nil when it is not one) and peekFn its
-	// callback, made once. Set by Accept, then guarded by readMu.
-	br     *bufio.Reader
-	rbuf   *bufio.Reader
-	rc     syscall.RawConn
-	peekFn func(uintptr) bool
+	// rd is the read side beneath gorilla (see package wire): the lent
+	// read buffer and the idle wait. Set up by Accept, then guarded by
+	// readMu.
+	rd wire.Reader
 
-	// Read side: readMu serialises readers; readBroken and badClose are
-	// guarded by it. badClose: the peer's close frame has a 1-byte
-	// payload (RFC 6455 section 5.5.1 forbids it; gorilla reads it as a
-	// close without a code), seen by awaitFrame.
+	// Read side: readMu serialises readers; readBroken is guarded by it.
 	readMu     sync.Mutex
 	readBroken bool
-	badClose   bool
 	kaIdx      int32         // index + 1 in cfg.keepalive's heap, 0 when not in it; guarded by its mu
 	lastRead   atomic.Int64  // unix nanos of the last frame read
 	activity   atomic.Uint64 // messages received and queued, for idle detection

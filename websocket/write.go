@@ -2,13 +2,11 @@ package websocket
 
 import (
 	"encoding/json"
-	"net"
-	"sync"
-	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	"github.com/switchboard-go/switchboard/internal/safemsgpack"
+	"github.com/switchboard-go/switchboard/internal/wire"
 )
 
 // outFrame is one entry of the outbound queue: a whole frame ready for the
@@ -30,11 +28,11 @@ func (ws *WebSocket) SendText(s string) error {
 		return ErrInvalidUTF8
 	}
 	if ws.compress {
-		return ws.enqueue(outFrame{b: []byte(s), op: opText, deflate: true})
+		return ws.enqueue(outFrame{b: []byte(s), op: wire.OpText, deflate: true})
 	}
-	f, p := newFrame(opText, len(s))
+	f, p := wire.NewFrame(wire.OpText, len(s))
 	copy(p, s)
-	return ws.enqueue(outFrame{b: f, op: opText})
+	return ws.enqueue(outFrame{b: f, op: wire.OpText})
 }
 
 // SendBytes queues a copy of b as a binary message. See SendText.
@@ -52,7 +50,7 @@ func (ws *WebSocket) Send(t MessageType, data []byte) error {
 	if ws.compress {
 		return ws.enqueue(outFrame{b: append([]byte(nil), data...), op: op, deflate: true})
 	}
-	return ws.enqueue(outFrame{b: frameBytes(op, data), op: op})
+	return ws.enqueue(outFrame{b: wire.FrameBytes(op, data), op: op})
 }
 
 // SendJSON queues v encoded as JSON in a text message. See SendText; an
@@ -67,7 +65,7 @@ func (ws *WebSocket) SendJSON(v any) error {
 	if !utf8.Valid(b) {
 		return ErrInvalidUTF8
 	}
-	return ws.sendOwned(opText, b)
+	return ws.sendOwned(wire.OpText, b)
 }
 
 // SendMsgpack queues v encoded as msgpack in a binary message. See
@@ -77,14 +75,14 @@ func (ws *WebSocket) SendMsgpack(v any) error {
 	if err != nil {
 		return err
 	}
-	return ws.sendOwned(opBinary, b)
+	return ws.sendOwned(wire.OpBinary, b)
 }
 
 func (ws *WebSocket) sendOwned(op byte, b []byte) error {
 	if ws.compress {
 		return ws.enqueue(outFrame{b: b, op: op, deflate: true})
 	}
-	return ws.enqueue(outFrame{b: frameBytes(op, b), op: op})
+	return ws.enqueue(outFrame{b: wire.FrameBytes(op, b), op: op})
 }
 
 // PreparedMessage is a message framed once, to be sent to many connections
@@ -102,7 +100,7 @@ func NewPreparedMessage(t MessageType, data []byte) (*PreparedMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &PreparedMessage{frame: frameBytes(op, data)}, nil
+	return &PreparedMessage{frame: wire.FrameBytes(op, data)}, nil
 }
 
 // opcode returns the opcode of a message of type t, checking that a text
@@ -110,12 +108,12 @@ func NewPreparedMessage(t MessageType, data []byte) (*PreparedMessage, error) {
 // connection on one that is not).
 func opcode(t MessageType, data []byte) (byte, error) {
 	if t != TextMessage {
-		return opBinary, nil
+		return wire.OpBinary, nil
 	}
 	if !utf8.Valid(data) {
 		return 0, ErrInvalidUTF8
 	}
-	return opText, nil
+	return wire.OpText, nil
 }
 
 // SendPrepared queues m. See SendText.
@@ -183,8 +181,8 @@ func (ws *WebSocket) writeLoop() {
 		batch := ws.queue
 		if len(batch) == 0 {
 			ws.mu.Unlock()
-			if bc.holding() {
-				if err := bc.flush(); err != nil {
+			if bc.Holding() {
+				if err := bc.Flush(); err != nil {
 					ws.writeFailed(err)
 					return
 				}
@@ -215,23 +213,23 @@ func (ws *WebSocket) writeLoop() {
 
 		for i := range batch {
 			f := &batch[i]
-			if f.op != opClose && ws.abort.Load() {
+			if f.op != wire.OpClose && ws.abort.Load() {
 				batch[i] = outFrame{}
 				continue // closing without flushing: drop the rest
 			}
 			var err error
 			if f.deflate {
 				if i < len(batch)-1 {
-					bc.begin()
+					bc.Begin()
 				}
 				err = ws.writeDeflate(f)
 			} else {
 				// The last frame of a batch goes straight out when nothing is
 				// buffered; anything else joins the burst buffer.
-				err = bc.writeFrame(f.b, i == len(batch)-1 && !bc.holding())
+				err = bc.WriteFrame(f.b, i == len(batch)-1 && !bc.Holding())
 			}
-			if err == nil && f.op == opClose {
-				err = bc.flush()
+			if err == nil && f.op == wire.OpClose {
+				err = bc.Flush()
 				ws.mu.Lock()
 				if ws.closeWritten != nil {
 					close(ws.closeWritten)
@@ -243,7 +241,7 @@ func (ws *WebSocket) writeLoop() {
 				ws.writeFailed(err)
 				return
 			}
-			if f.op == opText || f.op == opBinary {
+			if f.op == wire.OpText || f.op == wire.OpBinary {
 				ws.cfg.metrics.MessageOut(len(f.b))
 			}
 			batch[i] = outFrame{}
@@ -264,119 +262,4 @@ func (ws *WebSocket) writeDeflate(f *outFrame) error {
 // writeFailed ends a connection whose peer cannot be written to.
 func (ws *WebSocket) writeFailed(error) {
 	ws.teardown()
-}
-
-// bufConn wraps the hijacked net.Conn. Outside a burst, writes go straight
-// to the network; during a burst they gather in a pooled buffer that is
-// written with one syscall when full or when the queue drains. An idle
-// connection holds no buffer. Writes made by gorilla itself from the
-// reading goroutine (its protocol-error close frames) are serialised with
-// the writer's by mu.
-type bufConn struct {
-	net.Conn
-	cfg *config
-	mu  sync.Mutex
-	buf *[]byte
-	// failed is the close frame gorilla wrote itself, which it does only
-	// when it fails the connection for a protocol violation: how the
-	// reader tells such a failure from the network's, without reading
-	// gorilla's error texts.
-	failed atomic.Pointer[CloseError]
-}
-
-// holding reports whether a burst buffer is taken (possibly empty): the
-// writer must flush it, which also gives it back to the pool, before it
-// exits.
-func (c *bufConn) holding() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf != nil
-}
-
-// Write is called by gorilla (handshake response, compressed frames, its
-// own control frames).
-func (c *bufConn) Write(p []byte) (int, error) {
-	if ce := closeFrameOf(p); ce != nil {
-		c.failed.CompareAndSwap(nil, ce)
-	}
-	c.mu.Lock()
-	if c.buf != nil {
-		err := c.appendLocked(p)
-		c.mu.Unlock()
-		if err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	c.mu.Unlock()
-	return c.Conn.Write(p)
-}
-
-// begin starts a burst: later writes gather in the buffer until flush.
-func (c *bufConn) begin() {
-	c.mu.Lock()
-	if c.buf == nil {
-		c.buf = c.cfg.burstPool.Get().(*[]byte)
-	}
-	c.mu.Unlock()
-}
-
-// writeFrame writes one frame from the writer goroutine: directly when
-// direct is set, else into the burst buffer.
-func (c *bufConn) writeFrame(p []byte, direct bool) error {
-	if direct {
-		return c.writeOut(p)
-	}
-	c.mu.Lock()
-	if c.buf == nil {
-		c.buf = c.cfg.burstPool.Get().(*[]byte)
-	}
-	err := c.appendLocked(p)
-	c.mu.Unlock()
-	return err
-}
-
-// appendLocked adds p to the burst buffer, writing the buffer out first
-// when p does not fit, and writing p directly when it is large.
-func (c *bufConn) appendLocked(p []byte) error {
-	b := *c.buf
-	if len(b)+len(p) > cap(b) {
-		if len(b) > 0 {
-			if err := c.writeOut(b); err != nil {
-				return err
-			}
-			b = b[:0]
-			*c.buf = b
-		}
-		if len(p) > cap(b)/2 {
-			return c.writeOut(p)
-		}
-	}
-	*c.buf = append(b, p...)
-	return nil
-}
-
-// flush writes out the burst buffer and returns it to the pool.
-func (c *bufConn) flush() error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.buf == nil {
-		return nil
-	}
-	var err error
-	if b := *c.buf; len(b) > 0 {
-		err = c.writeOut(b)
-	}
-	*c.buf = (*c.buf)[:0]
-	c.cfg.burstPool.Put(c.buf)
-	c.buf = nil
-	return err
-}
-
-func (c *bufConn) writeOut(p []byte) error {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.cfg.writeTimeout)); err != nil {
-		return err
-	}
-	_, err := c.Conn.Write(p)
-	return err
 }

@@ -1,6 +1,6 @@
 //go:build linux && !386
 
-package websocket
+package wire
 
 import (
 	"net"
@@ -22,28 +22,13 @@ func rawConn(c net.Conn) syscall.RawConn {
 	return rc
 }
 
-// awaitFrame blocks until the peer sent something for gorilla to read: a
-// data or close frame, the end of the stream, or anything it does not
-// recognise. Pings and pongs that come first are read and handled here.
-// It returns at once when ws.br still holds bytes or the connection is
-// not a socket. The caller holds readMu and is between messages, so the
-// next byte on the socket starts a frame. Errors are those of the
-// socket's wait: a read deadline (Receive's ctx) or the socket closed.
-func (ws *WebSocket) awaitFrame() error {
-	if ws.rc == nil || ws.br.Buffered() > 0 {
-		return nil
-	}
-	return ws.rc.Read(ws.peekFn)
-}
-
-// peek is awaitFrame's syscall.RawConn callback: false means "wait until
-// the socket is readable and call again". The socket is non-blocking.
+// peek is Await's syscall.RawConn callback: false means "wait until the
+// socket is readable and call again". The socket is non-blocking.
 //
-// Its frame is kept small, for the stack of every idle connection's
-// goroutine passes through it: it looks at a frame's first 6 bytes, which
-// are the whole of a ping or pong without payload (the keepalive's), and
-// leaves the rest to peekPayload.
-func (ws *WebSocket) peek(fd uintptr) bool {
+// Its frame is kept small (the package doc's invariant 4): it looks at a
+// frame's first 6 bytes, which are the whole of a ping or pong without
+// payload (the keepalive's), and leaves the rest to peekPayload.
+func (r *Reader) peek(fd uintptr) bool {
 	for {
 		var b [6]byte
 		n, err := recvPeek(int(fd), b[:])
@@ -62,13 +47,13 @@ func (ws *WebSocket) peek(fd uintptr) bool {
 			if !readFull(int(fd), b[:size]) {
 				return true
 			}
-			ws.onControl(op, b[:size])
+			r.onControl(op, b[:size])
 		case n == len(b) && isControlHead(b[:]):
-			if !ws.peekPayload(fd) {
+			if !r.peekPayload(fd) {
 				return true
 			}
-		case n >= 2 && b[0] == 0x80|opClose && b[1] == 0x80|1:
-			ws.badClose = true // a close frame whose payload is 1 byte
+		case n >= 2 && b[0] == 0x80|OpClose && b[1] == 0x80|1:
+			r.BadClose = true // a close frame whose payload is 1 byte
 			return true
 		default:
 			return true
@@ -80,7 +65,7 @@ func (ws *WebSocket) peek(fd uintptr) bool {
 // queued, and reports whether it did.
 //
 //go:noinline
-func (ws *WebSocket) peekPayload(fd uintptr) bool {
+func (r *Reader) peekPayload(fd uintptr) bool {
 	var b [maxControlFrame]byte
 	n, err := recvPeek(int(fd), b[:])
 	if err != nil {
@@ -90,7 +75,7 @@ func (ws *WebSocket) peekPayload(fd uintptr) bool {
 	if !ok || !readFull(int(fd), b[:size]) {
 		return false
 	}
-	ws.onControl(op, b[:size])
+	r.onControl(op, b[:size])
 	return true
 }
 

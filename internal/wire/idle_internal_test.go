@@ -1,4 +1,4 @@
-package websocket
+package wire
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ func maskedFrame(b0 byte, key [4]byte, payload []byte) []byte {
 
 func TestControlFrame(t *testing.T) {
 	key := [4]byte{9, 8, 7, 6}
-	ping := maskedFrame(0x80|opPing, key, []byte("are you there"))
+	ping := maskedFrame(0x80|OpPing, key, []byte("are you there"))
 	tests := []struct {
 		name     string
 		b        []byte
@@ -25,19 +25,19 @@ func TestControlFrame(t *testing.T) {
 		size     int
 		ok, head bool
 	}{
-		{"empty pong", maskedFrame(0x80|opPong, key, nil), opPong, 6, true, true},
-		{"ping with payload", ping, opPing, len(ping), true, true},
-		{"ping and what follows", append(append([]byte{}, ping...), 0x81, 0x80), opPing, len(ping), true, true},
+		{"empty pong", maskedFrame(0x80|OpPong, key, nil), OpPong, 6, true, true},
+		{"ping with payload", ping, OpPing, len(ping), true, true},
+		{"ping and what follows", append(append([]byte{}, ping...), 0x81, 0x80), OpPing, len(ping), true, true},
 		{"ping cut short", ping[:10], 0, 0, false, true},
 		{"header only", ping[:2], 0, 0, false, true},
 		{"one byte", ping[:1], 0, 0, false, false},
 		{"nothing", nil, 0, 0, false, false},
-		{"text", maskedFrame(0x80|opText, key, []byte("hi")), 0, 0, false, false},
-		{"close", maskedFrame(0x80|opClose, key, []byte{3, 232}), 0, 0, false, false},
-		{"ping not final", maskedFrame(opPing, key, nil), 0, 0, false, false},
-		{"ping with RSV1", maskedFrame(0xC0|opPing, key, nil), 0, 0, false, false},
-		{"unmasked pong", []byte{0x80 | opPong, 0}, 0, 0, false, false},
-		{"ping with 16-bit length", []byte{0x80 | opPing, 0x80 | 126, 0, 10}, 0, 0, false, false},
+		{"text", maskedFrame(0x80|OpText, key, []byte("hi")), 0, 0, false, false},
+		{"close", maskedFrame(0x80|OpClose, key, []byte{3, 232}), 0, 0, false, false},
+		{"ping not final", maskedFrame(OpPing, key, nil), 0, 0, false, false},
+		{"ping with RSV1", maskedFrame(0xC0|OpPing, key, nil), 0, 0, false, false},
+		{"unmasked pong", []byte{0x80 | OpPong, 0}, 0, 0, false, false},
+		{"ping with 16-bit length", []byte{0x80 | OpPing, 0x80 | 126, 0, 10}, 0, 0, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,9 +59,9 @@ func TestControlFrame(t *testing.T) {
 // frame back from what it reports: a frame it accepts is exactly a final,
 // masked ping or pong of the length it says, and nothing else is accepted.
 func FuzzControlFrame(f *testing.F) {
-	f.Add(maskedFrame(0x80|opPong, [4]byte{}, nil))
-	f.Add(maskedFrame(0x80|opPing, [4]byte{1, 2, 3, 4}, []byte("hello")))
-	f.Add(maskedFrame(0x80|opText, [4]byte{1, 2, 3, 4}, []byte("hello")))
+	f.Add(maskedFrame(0x80|OpPong, [4]byte{}, nil))
+	f.Add(maskedFrame(0x80|OpPing, [4]byte{1, 2, 3, 4}, []byte("hello")))
+	f.Add(maskedFrame(0x80|OpText, [4]byte{1, 2, 3, 4}, []byte("hello")))
 	f.Add([]byte{0x8A, 0xFD})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		op, size, ok := controlFrame(b)

@@ -1,4 +1,4 @@
-package websocket
+package wire
 
 import (
 	"bytes"
@@ -21,8 +21,8 @@ func TestPutHeader(t *testing.T) {
 		{65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
 	}
 	for _, tt := range tests {
-		b := make([]byte, headerLen(tt.n))
-		putHeader(b, opText, tt.n)
+		b := make([]byte, HeaderLen(tt.n))
+		PutHeader(b, OpText, tt.n)
 		if !bytes.Equal(b, tt.want) {
 			t.Errorf("n=%d: % x, want % x", tt.n, b, tt.want)
 		}
@@ -39,8 +39,8 @@ func FuzzClosePayload(f *testing.F) {
 	f.Add(uint16(1001), strings.Repeat("é", 100))
 	f.Add(uint16(3000), strings.Repeat("x", 200))
 	f.Fuzz(func(t *testing.T, code uint16, reason string) {
-		p := closePayload(StatusCode(code), reason)
-		if StatusCode(code) == StatusNoStatusReceived {
+		p := ClosePayload(code, reason)
+		if code == statusNoStatusReceived {
 			if len(p) != 0 {
 				t.Fatalf("1005 must give an empty payload, got %d bytes", len(p))
 			}
@@ -62,32 +62,32 @@ func FuzzClosePayload(f *testing.F) {
 		if !strings.HasPrefix(reason, r) {
 			t.Fatalf("reason %q is not a prefix of %q", r, reason)
 		}
-		if len(reason) <= maxCloseReason && r != reason {
+		if len(reason) <= MaxCloseReason && r != reason {
 			t.Fatalf("short reason changed: %q -> %q", reason, r)
 		}
-		if len(reason) > maxCloseReason && maxCloseReason-len(r) >= utf8.UTFMax {
+		if len(reason) > MaxCloseReason && MaxCloseReason-len(r) >= utf8.UTFMax {
 			t.Fatalf("reason cut to %d bytes, too short", len(r))
 		}
 	})
 }
 
-// closeFrameOf knows gorilla's own close frames, and nothing else: not a
+// CloseFrameOf knows gorilla's own close frames, and nothing else: not a
 // data frame, not a masked frame, not a piece of a longer write.
 func TestCloseFrameOf(t *testing.T) {
 	t.Parallel()
 	gorillas := gwsCloseFrame(1002, "bad opcode")
-	if ce := closeFrameOf(gorillas); ce == nil || ce.Code != StatusProtocolError || ce.Reason != "bad opcode" {
-		t.Fatalf("gorilla's close frame: %+v", ce)
+	if ce, ok := CloseFrameOf(gorillas); !ok || ce.Code != 1002 || ce.Reason != "bad opcode" {
+		t.Fatalf("gorilla's close frame: %+v, %v", ce, ok)
 	}
 	for name, p := range map[string][]byte{
-		"text frame":        frameBytes(opText, []byte("\x03\xe9hi")),
+		"text frame":        FrameBytes(OpText, []byte("\x03\xe9hi")),
 		"no code":           {0x88, 0x00},
 		"masked":            {0x88, 0x82, 0x03, 0xea},
 		"longer than said":  append(gwsCloseFrame(1000, "x"), 'y'),
 		"shorter than said": gorillas[:len(gorillas)-1],
 		"reserved bit":      append([]byte{0xc8}, gorillas[1:]...),
 	} {
-		if ce := closeFrameOf(p); ce != nil {
+		if ce, ok := CloseFrameOf(p); ok {
 			t.Errorf("%s taken for a close frame: %+v", name, ce)
 		}
 	}
@@ -95,18 +95,18 @@ func TestCloseFrameOf(t *testing.T) {
 
 func gwsCloseFrame(code uint16, reason string) []byte {
 	p := binary.BigEndian.AppendUint16(nil, code)
-	return frameBytes(opClose, append(p, reason...))
+	return FrameBytes(OpClose, append(p, reason...))
 }
 
-// FuzzCloseFrameOf: whatever gorilla writes, closeFrameOf answers without
+// FuzzCloseFrameOf: whatever gorilla writes, CloseFrameOf answers without
 // panicking, and what it takes for a close frame is one.
 func FuzzCloseFrameOf(f *testing.F) {
 	f.Add(gwsCloseFrame(1002, "bad opcode"))
 	f.Add([]byte{0x88, 0x7d})
 	f.Add([]byte{0x81, 0x02, 0x03, 0xe8})
 	f.Fuzz(func(t *testing.T, p []byte) {
-		ce := closeFrameOf(p)
-		if ce == nil {
+		ce, ok := CloseFrameOf(p)
+		if !ok {
 			return
 		}
 		if p[0] != 0x88 || len(p) != 2+int(p[1]) || len(ce.Reason) != len(p)-4 {

@@ -1,0 +1,139 @@
+package wire
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Conn wraps the hijacked net.Conn. Outside a burst, writes go straight
+// to the network; during a burst they gather in a pooled buffer that is
+// written with one syscall when full or when the queue drains. An idle
+// connection holds no buffer. Writes made by gorilla itself from the
+// reading goroutine (its protocol-error close frames) are serialised with
+// the writer's by mu (see the package doc's invariants 1, 3 and 5).
+type Conn struct {
+	net.Conn
+	pools *Pools
+	mu    sync.Mutex
+	buf   *[]byte
+	// failed is the close frame gorilla wrote itself, which it does only
+	// when it fails the connection for a protocol violation: how the
+	// reader tells such a failure from the network's, without reading
+	// gorilla's error texts.
+	failed atomic.Pointer[Close]
+}
+
+// NewConn wraps c, borrowing burst buffers from p.
+func NewConn(c net.Conn, p *Pools) *Conn {
+	return &Conn{Conn: c, pools: p}
+}
+
+// Failed returns the close frame gorilla wrote when it failed the
+// connection, if it did.
+func (c *Conn) Failed() (Close, bool) {
+	if f := c.failed.Load(); f != nil {
+		return *f, true
+	}
+	return Close{}, false
+}
+
+// Holding reports whether a burst buffer is taken (possibly empty): the
+// writer must Flush it, which also gives it back to the pool, before it
+// exits.
+func (c *Conn) Holding() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.buf != nil
+}
+
+// Write is called by gorilla (handshake response, compressed frames, its
+// own control frames).
+func (c *Conn) Write(p []byte) (int, error) {
+	if cl, ok := CloseFrameOf(p); ok {
+		f := new(Close) // allocated here, not on every Write
+		*f = cl
+		c.failed.CompareAndSwap(nil, f)
+	}
+	c.mu.Lock()
+	if c.buf != nil {
+		err := c.appendLocked(p)
+		c.mu.Unlock()
+		if err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	c.mu.Unlock()
+	return c.Conn.Write(p)
+}
+
+// Begin starts a burst: later writes gather in the buffer until Flush.
+func (c *Conn) Begin() {
+	c.mu.Lock()
+	if c.buf == nil {
+		c.buf = c.pools.burst.Get().(*[]byte)
+	}
+	c.mu.Unlock()
+}
+
+// WriteFrame writes one frame from the writer goroutine: directly when
+// direct is set, else into the burst buffer.
+func (c *Conn) WriteFrame(p []byte, direct bool) error {
+	if direct {
+		return c.writeOut(p)
+	}
+	c.mu.Lock()
+	if c.buf == nil {
+		c.buf = c.pools.burst.Get().(*[]byte)
+	}
+	err := c.appendLocked(p)
+	c.mu.Unlock()
+	return err
+}
+
+// appendLocked adds p to the burst buffer, writing the buffer out first
+// when p does not fit, and writing p directly when it is large.
+func (c *Conn) appendLocked(p []byte) error {
+	b := *c.buf
+	if len(b)+len(p) > cap(b) {
+		if len(b) > 0 {
+			if err := c.writeOut(b); err != nil {
+				return err
+			}
+			b = b[:0]
+			*c.buf = b
+		}
+		if len(p) > cap(b)/2 {
+			return c.writeOut(p)
+		}
+	}
+	*c.buf = append(b, p...)
+	return nil
+}
+
+// Flush writes out the burst buffer and returns it to the pool.
+func (c *Conn) Flush() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.buf == nil {
+		return nil
+	}
+	var err error
+	if b := *c.buf; len(b) > 0 {
+		err = c.writeOut(b)
+	}
+	*c.buf = (*c.buf)[:0]
+	c.pools.burst.Put(c.buf)
+	c.buf = nil
+	return err
+}
+
+func (c *Conn) writeOut(p []byte) error {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.pools.writeTimeout)); err != nil {
+		return err
+	}
+	_, err := c.Conn.Write(p)
+	return err
+}
