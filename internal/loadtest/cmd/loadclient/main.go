@@ -56,6 +56,7 @@ func main() {
 	size := flag.Int("size", 64, "fanout: payload bytes")
 	rates := flag.String("rates", "100,200,500,1000", "fanout: offered messages a second, one step each, raised until delivery plateaus")
 	step := flag.Duration("step", 3*time.Second, "fanout: length of each step")
+	firstStep := flag.Duration("first-step", 0, "fanout: length of the first step, when not -step (a fixed-load step at a few messages a second needs longer for its CPU per delivery to settle)")
 	every := flag.Bool("every-step", false, "fanout, rooms: run every rate, even past the plateau (for latency at fixed loads); slow always does")
 	slowFrom := flag.Int("slow-from", 1, "slow: the step from which the slow members stop reading; -1: they never stop (a control run: the same connections and load without a stall)")
 	flag.Parse()
@@ -82,12 +83,12 @@ func main() {
 		}
 		switch *scenario {
 		case "fanout":
-			res, err = c.publishRun(fanoutPlan(*conns), *size, rs, *step, *every)
+			res, err = c.publishRun(fanoutPlan(*conns), *size, rs, *step, *firstStep, *every)
 		case "rooms":
 			if *conns%10 != 0 {
 				log.Fatalf("loadclient: rooms: -conns %d is not a multiple of 10", *conns)
 			}
-			res, err = c.publishRun(roomsPlan(*conns), *size, rs, *step, *every)
+			res, err = c.publishRun(roomsPlan(*conns), *size, rs, *step, 0, *every)
 		case "slow":
 			if *conns < 100 {
 				log.Fatalf("loadclient: slow: -conns %d is under 100, so no member is slow", *conns)
@@ -97,7 +98,7 @@ func main() {
 				// control either: say so rather than guess.
 				log.Fatalf("loadclient: slow: -slow-from %d is neither -1 nor one of the %d steps (0 to %d)", *slowFrom, len(rs), len(rs)-1)
 			}
-			res, err = c.publishRun(slowPlan(*conns, *slowFrom), *size, rs, *step, true)
+			res, err = c.publishRun(slowPlan(*conns, *slowFrom), *size, rs, *step, 0, true)
 		}
 	default:
 		err = fmt.Errorf("unknown scenario %q", *scenario)
@@ -388,7 +389,9 @@ func quantile(sorted []float64, p float64) float64 {
 	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
 }
 
-func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, every bool) (*result.Fanout, error) {
+// publishRun runs pl's steps at the offered rates, each lasting step but
+// the first, which lasts firstStep when that is not 0.
+func (c *client) publishRun(pl plan, size int, rates []int, stepLen, firstStep time.Duration, every bool) (*result.Fanout, error) {
 	slowDial := func(i int) bool { return pl.slow != nil && pl.slow(i) }
 	cs, err := c.dialMany(pl.members, pl.path, slowDial)
 	if err != nil {
@@ -418,7 +421,11 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 	}
 
 	maxMsgs := 0
-	for _, r := range rates {
+	for i, r := range rates {
+		step := stepLen
+		if i == 0 && firstStep > 0 {
+			step = firstStep
+		}
 		maxMsgs += r*int(step/time.Second) + r
 	}
 	arr := newArrivals(maxMsgs + 1)
@@ -479,6 +486,10 @@ func (c *client) publishRun(pl plan, size int, rates []int, step time.Duration, 
 	seq := uint64(0)
 	payload := make([]byte, 0, max(size, proto.HeaderSize)+proto.MaxRoom+1)
 	for i, rate := range rates {
+		step := stepLen
+		if i == 0 && firstStep > 0 {
+			step = firstStep
+		}
 		stalled := pl.slow != nil && pl.slowFrom >= 0 && i >= pl.slowFrom
 		if stalled && i == pl.slowFrom {
 			close(stopSlow)

@@ -66,15 +66,16 @@ const shardsServer = "switchboard-3shards"
 const floorServer = "floor"
 
 type config struct {
-	rounds   int
-	idle     []int
-	fanout   []fanoutCase
-	rooms    []int
-	slow     []fanoutCase
-	step     time.Duration
-	slowStep time.Duration
-	pin      bool
-	redis    bool
+	rounds    int
+	idle      []int
+	fanout    []fanoutCase
+	rooms     []int
+	slow      []fanoutCase
+	step      time.Duration
+	fixedStep time.Duration // the fan-out ladder's first step
+	slowStep  time.Duration
+	pin       bool
+	redis     bool
 }
 
 type fanoutCase struct {
@@ -111,6 +112,7 @@ func main() {
 	slowFlag := flag.String("slow", "1000:1024", "scenario 6: room sizes and payloads with 1% slow members (each must be a -fanout case, for its plateau)")
 	step := flag.Duration("step", 3*time.Second, "length of each fan-out step")
 	slowStep := flag.Duration("slow-step", 3*time.Second, "length of each scenario 6 step")
+	fixedStep := flag.Duration("fixed-step", 10*time.Second, "length of the fan-out ladder's first step, the fixed load of 40k deliveries a second: at a few messages a second a short step holds too few for its CPU per delivery to settle (a burst of keepalive pings in it weighs more than the messages)")
 	withRedis := flag.Bool("redis", true, "scenario 7: also run Switchboard over the Redis broker, against a redis-server of the tool's own (needs redis-server)")
 	only := flag.String("only", "", "run only these servers, comma-separated (switchboard, melody, gorillahub, switchboard-redis); ratios between servers need both in the run")
 	quick := flag.Bool("quick", false, "one tiny round (a few hundred connections, a few seconds), as CI runs it")
@@ -132,7 +134,7 @@ func main() {
 		writeReport(&rep, *mdOut)
 		return
 	}
-	cfg := config{rounds: *rounds, step: *step, slowStep: *slowStep, redis: *withRedis,
+	cfg := config{rounds: *rounds, step: *step, fixedStep: *fixedStep, slowStep: *slowStep, redis: *withRedis,
 		idle: ints("-idle", *idle), rooms: ints("-rooms", *roomsFlag),
 		fanout: cases("-fanout", *fan), slow: cases("-slow", *slowFlag)}
 	for _, n := range cfg.rooms {
@@ -202,6 +204,9 @@ func main() {
 	}
 
 	rep := &report{Command: "go run ./cmd/loadtest " + shellArgs(os.Args[1:]), Machine: machine(), Config: cfg.describe(), Started: time.Now().UTC().Format(time.RFC3339), Pipeline: true}
+	if cfg.fixedStep > 0 {
+		rep.FixedStep = cfg.fixedStep.String()
+	}
 	skipMain := false
 	if *plateaus != "" {
 		b, err := os.ReadFile(*plateaus)
@@ -250,7 +255,8 @@ func main() {
 				}
 				var res fanoutResult
 				if err := run(bin, srv, cfg.pin, &res, "-scenario", "fanout", "-conns", strconv.Itoa(fc.Members),
-					"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.step.String()); err != nil {
+					"-size", strconv.Itoa(fc.Size), "-rates", strings.Join(rates, ","), "-step", cfg.step.String(),
+					"-first-step", cfg.fixedStep.String()); err != nil {
 					log.Printf("loadtest: round %d, %s, fanout %d×%dB: %v", r+1, srv, fc.Members, fc.Size, err)
 					continue
 				}

@@ -52,6 +52,9 @@ type report struct {
 	// pipeline (GroupSend returns once the message is queued); an earlier
 	// run waited for each PUBLISH, and its report says so.
 	Pipeline bool `json:"pipeline,omitempty"`
+	// FixedStep is the length of the fan-out ladder's first step, the
+	// fixed load, when it was not the others' (runs since 2026-12-05).
+	FixedStep string `json:"fixed_step,omitempty"`
 
 	charts []picture // drawn for the markdown, which links them
 	docDir string    // the page's folder in the repository: "docs/" by default
@@ -393,7 +396,11 @@ func (r *report) fixedLoadMarkdown(b *strings.Builder, keys []caseKey) {
 	if len(rows) == 0 {
 		return
 	}
-	p("\nAt a fixed load of %dk deliveries a second (the ladder's first step), server CPU seconds per million deliveries: at a few messages a second nothing coalesces, and each delivery pays for waking what writes it.\n\n", fixedLoad/1000)
+	long := ""
+	if r.FixedStep != "" {
+		long = ", " + r.FixedStep + " long"
+	}
+	p("\nAt a fixed load of %dk deliveries a second (the ladder's first step%s), server CPU seconds per million deliveries: at a few messages a second nothing coalesces, and each delivery pays for waking what writes it.\n\n", fixedLoad/1000, long)
 	p("| members × payload | messages/s | switchboard | melody | gorilla hub | switchboard / melody | / gorilla hub |\n|---|---|---|---|---|---|---|\n")
 	for _, row := range rows {
 		p("%s", row)
