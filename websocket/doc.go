@@ -74,7 +74,11 @@
 //
 // Every method is safe for concurrent use. Sends never block: they append
 // to the connection's outbound queue, bounded by Options.MaxQueueBytes,
-// and one writer goroutine writes it out. A peer that does not read is a
+// which a writer writes out, a burst coalesced into one write. The writers
+// are a pool shared by a Handler's connections, at most one per CPU, that
+// write only what a socket takes at once; a connection whose socket is
+// full, or that compresses, gets a writer goroutine of its own until its
+// queue is empty. A peer that does not read is a
 // slow consumer: the send that overflows its queue returns ErrSlowConsumer
 // and the connection is closed with StatusSlowConsumer; nobody waits for
 // it.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -112,8 +113,8 @@ const (
 )
 
 // config is Options resolved, shared by every connection of a Handler.
-// It owns what those connections share: the buffer pools and the
-// keepalive scheduler. Each Handler call resolves its own, so two
+// It owns what those connections share: the buffer pools, the pool
+// writers and the keepalive scheduler. Each Handler call resolves its own, so two
 // Handlers share none of it, even when made from the same Options.
 type config struct {
 	readLimit        int64
@@ -131,6 +132,7 @@ type config struct {
 	metrics          Metrics
 
 	pools     wire.Pools // read buffers of readBufferSize, burst buffers of burstBufferSize
+	writers   *writers   // the pool writers, one per CPU at most
 	writePool gws.BufferPool
 
 	keepalive scheduler // the connections' keepalive checks, when pingInterval > 0
@@ -193,6 +195,7 @@ func (o *Options) resolve() *config {
 		c.origins = append(c.origins, p)
 	}
 	c.pools.Init(readBufferSize, burstBufferSize, c.writeTimeout)
+	c.writers = newWriters(runtime.GOMAXPROCS(0))
 	return c
 }
 

@@ -160,19 +160,41 @@ func (ws *WebSocket) fullLocked(n int) bool {
 func (ws *WebSocket) pushLocked(f outFrame) {
 	ws.queue = append(ws.queue, f)
 	ws.queued += len(f.b)
-	if !ws.writing {
-		ws.writing = true
-		if ws.writeFn == nil {
-			ws.writeFn = ws.writeLoop
-		}
-		go ws.writeFn()
+	if ws.writing {
+		return
+	}
+	ws.writing = true
+	if ws.bc.CanTryWrite() && !ws.compress && !ws.closing {
+		ws.cfg.writers.push(ws)
+		return
+	}
+	if ws.writeFn == nil {
+		ws.writeFn = ws.writeLoop
+	}
+	go ws.writeFn()
+}
+
+// stopWritingLocked records that no writer runs for the empty queue.
+// ws.mu must be held.
+func (ws *WebSocket) stopWritingLocked() {
+	ws.writing = false
+	// Keep the two queue slices while they are small, so that a
+	// connection that gets a message at a time (a broadcast member)
+	// allocates none per message; drop big ones.
+	if cap(ws.queue) > 64 {
+		ws.queue = nil
+	}
+	if cap(ws.spare) > 64 {
+		ws.spare = nil
 	}
 }
 
-// writeLoop is the connection's only writer. It runs while the queue is
-// non-empty: it takes the whole queue under the lock, writes it, and
-// coalesces the frames of a burst into one write when more are waiting;
-// it flushes and exits once the queue is empty.
+// writeLoop is the connection's writer when a pool writer cannot be
+// (see writers): the connection is not a socket, compresses, is closing,
+// or its socket was full. It runs while the queue is non-empty: it takes
+// the whole queue under the lock, writes it, and coalesces the frames of
+// a burst into one write when more are waiting; it flushes and exits once
+// the queue is empty.
 func (ws *WebSocket) writeLoop() {
 	bc := ws.bc
 	for {
@@ -193,16 +215,7 @@ func (ws *WebSocket) writeLoop() {
 				ws.mu.Unlock()
 				continue
 			}
-			ws.writing = false
-			// Keep the two queue slices while they are small, so that a
-			// connection that gets a message at a time (a broadcast
-			// member) allocates none per message; drop big ones.
-			if cap(ws.queue) > 64 {
-				ws.queue = nil
-			}
-			if cap(ws.spare) > 64 {
-				ws.spare = nil
-			}
+			ws.stopWritingLocked()
 			ws.mu.Unlock()
 			return
 		}

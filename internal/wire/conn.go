@@ -4,20 +4,30 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
 // Conn wraps the hijacked net.Conn. Outside a burst, writes go straight
 // to the network; during a burst they gather in a pooled buffer that is
 // written with one syscall when full or when the queue drains. An idle
-// connection holds no buffer. Writes made by gorilla itself from the
-// reading goroutine (its protocol-error close frames) are serialised with
-// the writer's by mu (see the package doc's invariants 1, 3 and 5).
+// connection holds no buffer.
+//
+// mu serialises every write to the socket: the writer's, a pool writer's
+// (TryWriteLocked) and gorilla's own from the reading goroutine (its
+// protocol-error close frames). A non-blocking write that the socket took
+// only part of leaves the rest in rest, and the next write under mu sends
+// it first, so frames never interleave (see the package doc's invariants
+// 1, 3 and 5).
 type Conn struct {
 	net.Conn
 	pools *Pools
 	mu    sync.Mutex
 	buf   *[]byte
+	rest  []byte
+	// rc is the socket's raw connection, for non-blocking writes; nil
+	// when it is not a socket (set by Reader.Start).
+	rc syscall.RawConn
 	// failed is the close frame gorilla wrote itself, which it does only
 	// when it fails the connection for a protocol violation: how the
 	// reader tells such a failure from the network's, without reading
@@ -39,13 +49,13 @@ func (c *Conn) Failed() (Close, bool) {
 	return Close{}, false
 }
 
-// Holding reports whether a burst buffer is taken (possibly empty): the
-// writer must Flush it, which also gives it back to the pool, before it
-// exits.
+// Holding reports whether a burst buffer is taken (possibly empty) or the
+// rest of a non-blocking write waits: the writer must Flush, which also
+// gives the buffer back to the pool, before it exits.
 func (c *Conn) Holding() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.buf != nil
+	return c.buf != nil || c.rest != nil
 }
 
 // Write is called by gorilla (handshake response, compressed frames, its
@@ -57,15 +67,19 @@ func (c *Conn) Write(p []byte) (int, error) {
 		c.failed.CompareAndSwap(nil, f)
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.buf != nil {
-		err := c.appendLocked(p)
-		c.mu.Unlock()
-		if err != nil {
+		if err := c.appendLocked(p); err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	c.mu.Unlock()
+	if c.rest != nil {
+		if err := c.writeOutLocked(nil); err != nil {
+			return 0, err
+		}
+	}
+	// gorilla has set its own write deadline.
 	return c.Conn.Write(p)
 }
 
@@ -81,16 +95,15 @@ func (c *Conn) Begin() {
 // WriteFrame writes one frame from the writer goroutine: directly when
 // direct is set, else into the burst buffer.
 func (c *Conn) WriteFrame(p []byte, direct bool) error {
-	if direct {
-		return c.writeOut(p)
-	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	if direct {
+		return c.writeOutLocked(p)
+	}
 	if c.buf == nil {
 		c.buf = c.pools.burst.Get().(*[]byte)
 	}
-	err := c.appendLocked(p)
-	c.mu.Unlock()
-	return err
+	return c.appendLocked(p)
 }
 
 // appendLocked adds p to the burst buffer, writing the buffer out first
@@ -99,30 +112,31 @@ func (c *Conn) appendLocked(p []byte) error {
 	b := *c.buf
 	if len(b)+len(p) > cap(b) {
 		if len(b) > 0 {
-			if err := c.writeOut(b); err != nil {
+			if err := c.writeOutLocked(b); err != nil {
 				return err
 			}
 			b = b[:0]
 			*c.buf = b
 		}
 		if len(p) > cap(b)/2 {
-			return c.writeOut(p)
+			return c.writeOutLocked(p)
 		}
 	}
 	*c.buf = append(b, p...)
 	return nil
 }
 
-// Flush writes out the burst buffer and returns it to the pool.
+// Flush writes out the rest and the burst buffer, and returns the buffer
+// to the pool.
 func (c *Conn) Flush() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.buf == nil {
-		return nil
+		return c.writeOutLocked(nil)
 	}
 	var err error
-	if b := *c.buf; len(b) > 0 {
-		err = c.writeOut(b)
+	if b := *c.buf; len(b) > 0 || c.rest != nil {
+		err = c.writeOutLocked(b)
 	}
 	*c.buf = (*c.buf)[:0]
 	c.pools.burst.Put(c.buf)
@@ -130,9 +144,24 @@ func (c *Conn) Flush() error {
 	return err
 }
 
-func (c *Conn) writeOut(p []byte) error {
+// writeOutLocked writes the rest, if any, then p, blocking for up to the
+// write timeout. c.mu is held.
+func (c *Conn) writeOutLocked(p []byte) error {
+	if len(p) == 0 && c.rest == nil {
+		return nil
+	}
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.pools.writeTimeout)); err != nil {
 		return err
+	}
+	if c.rest != nil {
+		rest := c.rest
+		c.rest = nil
+		if _, err := c.Conn.Write(rest); err != nil {
+			return err
+		}
+	}
+	if len(p) == 0 {
+		return nil
 	}
 	_, err := c.Conn.Write(p)
 	return err

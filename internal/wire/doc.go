@@ -1,15 +1,17 @@
 // Package wire is everything of a server WebSocket connection that reaches
 // beneath gorilla/websocket, which keeps the handshake and the reading of
-// data frames: frame encoding, the write side (Conn: burst coalescing and
-// gorilla's own writes) and the read side (Reader: the lent read buffer
+// data frames: frame encoding, the write side (Conn: burst coalescing,
+// non-blocking writes and gorilla's own writes) and the read side (Reader: the lent read buffer
 // and the idle wait that answers pings and pongs before gorilla sees them).
 //
 // Invariants: check these before changing anything here.
 //
 //  1. One byte stream per direction. Every byte written goes through Conn,
-//     under Conn's mutex while a burst buffer is held, so gorilla's writes
-//     (its protocol-error close frames, from the reading goroutine) never
-//     interleave with a frame of the writer's.
+//     under Conn's mutex, so gorilla's writes (its protocol-error close
+//     frames, from the reading goroutine) never interleave with a frame of
+//     the writer's. A non-blocking write (TryWriteLocked, for a pool
+//     writer) that the socket took only part of leaves the rest in Conn,
+//     and the next write sends it first.
 //  2. Between messages the next byte on the socket starts a frame. Reader's
 //     idle wait (Await) runs only then, with the read lock held, and reads
 //     from the socket only whole ping or pong frames it has already seen

@@ -105,3 +105,28 @@ func readFull(fd int, b []byte) bool {
 	}
 	return true
 }
+
+// write is a Writer's non-blocking write (see Conn.TryWriteLocked): it
+// writes w.p from w.n on until the socket takes no more, and never waits.
+// The socket is non-blocking, so the system call returns at once and is
+// made raw: a call that tells the scheduler it may block would have the
+// runtime's monitor hand the CPU to another thread while the kernel
+// copies, which costs more than the copy (a tenth of the CPU of a busy
+// fan-out, measured).
+func (w *Writer) write(fd uintptr) bool {
+	for w.n < len(w.p) {
+		b := w.p[w.n:]
+		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch {
+		case errno == syscall.EINTR:
+			continue
+		case errno == syscall.EAGAIN:
+			return true
+		case errno != 0:
+			w.err = errno
+			return true
+		}
+		w.n += int(n)
+	}
+	return true
+}

@@ -46,12 +46,14 @@ type Reader struct {
 	BadClose bool
 }
 
-// Start readies the idle wait once the handshake is over: c is the
-// connection gorilla reads from and ctl is told of pings and pongs. It
+// Start readies the idle wait, and c's non-blocking writes, once the
+// handshake is over: c is the connection gorilla reads from and ctl is
+// told of pings and pongs. It
 // returns the read buffer lent for the handshake.
 func (r *Reader) Start(c *Conn, p *Pools, ctl Control) {
 	r.ctl = ctl
 	r.rc = rawConn(c.Conn)
+	c.rc = r.rc
 	if r.rc != nil {
 		r.peekFn = r.peek
 	}
