@@ -64,6 +64,28 @@ func say(text string) chromedp.Action {
 	}
 }
 
+// profile makes the browser's profile directory and removes it once the
+// test is over. Not t.TempDir: Chromium's helper processes can still be
+// writing to it after the browser has exited, and t.TempDir fails the test
+// when its removal finds a file that appeared meanwhile; this tries again
+// for up to 5 s and then only logs.
+func profile(t *testing.T) string {
+	dir, err := os.MkdirTemp("", "chat-e2e-profile-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if err = os.RemoveAll(dir); err == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("browser profile %s left behind: %v", dir, err)
+	})
+	return dir
+}
+
 // browser starts a headless Chromium for the test, with 90 s to run.
 func browser(t *testing.T, path string) context.Context {
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -75,7 +97,7 @@ func browser(t *testing.T, path string) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile(t)),
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
