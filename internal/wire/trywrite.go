@@ -59,6 +59,7 @@ func (c *Conn) TryWriteLocked(w *Writer, p []byte, copyRest bool) (bool, error) 
 		// The deadline of an earlier blocking write has passed; this
 		// write does not block and needs none.
 		if err = c.Conn.SetWriteDeadline(time.Time{}); err == nil {
+			c.noDeadline = true
 			err = c.rc.Write(w.fn)
 		}
 	}

@@ -5,8 +5,10 @@ package wire
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"syscall"
 	"testing"
 	"time"
@@ -41,9 +43,12 @@ func tcpPair(t *testing.T) (srv, cli net.Conn) {
 }
 
 // testConn wraps c as a connection does after its handshake.
-func testConn(c net.Conn) *Conn {
+func testConn(c net.Conn) *Conn { return testConnTimeout(c, 10*time.Second) }
+
+// testConnTimeout is testConn with a write timeout of d.
+func testConnTimeout(c net.Conn, d time.Duration) *Conn {
 	var p Pools
-	p.Init(512, 32<<10, 10*time.Second)
+	p.Init(512, 32<<10, d)
 	bc := NewConn(c, &p)
 	var r Reader
 	r.br = new(bufio.Reader)
@@ -132,5 +137,36 @@ func TestTryWriteToAClosedSocket(t *testing.T) {
 	bc.mu.Unlock()
 	if err == nil || done {
 		t.Fatalf("done %v, err %v; want an error", done, err)
+	}
+}
+
+// gorilla sets its write deadline before it takes Conn's lock. When a
+// non-blocking write clears a past deadline in between, gorilla's write
+// gets one of Conn's own instead of none: against a peer that does not
+// read, it fails within the write timeout rather than block for ever.
+func TestGorillasWriteAfterAClearedDeadlineIsBounded(t *testing.T) {
+	srv, _ := tcpPair(t)
+	bc := testConnTimeout(srv, 200*time.Millisecond)
+	srv.SetWriteDeadline(time.Now().Add(-time.Second)) // an earlier write's
+	bc.mu.Lock()
+	done, err := bc.TryWriteLocked(NewWriter(32<<10), []byte("hello"), false)
+	bc.mu.Unlock()
+	if err != nil || !done {
+		t.Fatalf("done %v, err %v; want the 5 bytes written", done, err)
+	}
+	errc := make(chan error, 1)
+	go func() {
+		_, err := bc.Write(pattern(8 << 20)) // more than the socket holds; the peer never reads
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("write: %v; want the write timeout", err)
+		}
+	case <-time.After(10 * time.Second):
+		srv.Close()
+		<-errc
+		t.Fatal("gorilla's write to a peer that does not read had no deadline")
 	}
 }
