@@ -94,6 +94,13 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
+// afterClose: once gorilla has failed the connection with a close frame,
+// the writer's frames are dropped, as RFC 6455 section 5.5.1 asks (no data
+// after a close frame); the peer is told by that close frame, and the
+// connection is being torn down. gorilla records the failure before it
+// takes the lock, so a frame of the writer's either went out before its
+// close frame (whole: a rest is written first) or is dropped.
+
 // Begin starts a burst: later writes gather in the buffer until Flush.
 func (c *Conn) Begin() {
 	c.mu.Lock()
@@ -108,6 +115,9 @@ func (c *Conn) Begin() {
 func (c *Conn) WriteFrame(p []byte, direct bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.failed.Load() != nil {
+		return nil // see afterClose
+	}
 	if direct {
 		return c.writeOutLocked(p)
 	}

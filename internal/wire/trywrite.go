@@ -53,6 +53,9 @@ func (c *Conn) PendingLocked() bool { return c.buf != nil || c.rest != nil }
 // w's buffer, used again), else p itself. c's lock is held, nothing is
 // pending (PendingLocked) and CanTryWrite is true.
 func (c *Conn) TryWriteLocked(w *Writer, p []byte, copyRest bool) (bool, error) {
+	if c.failed.Load() != nil {
+		return true, nil // see afterClose
+	}
 	w.p, w.n, w.err = p, 0, nil
 	err := c.rc.Write(w.fn)
 	if errors.Is(err, os.ErrDeadlineExceeded) {

@@ -68,14 +68,15 @@ func pattern(n int) []byte {
 // waits in rest, and the next write sends it first, before gorilla's own
 // frame, so the peer reads every byte in order.
 func TestTryWriteKeepsTheRestForTheNextWrite(t *testing.T) {
-	srv, cli := tcpPair(t)
-	bc := testConn(srv)
-	if !bc.CanTryWrite() {
-		t.Fatal("no raw connection on a TCP socket")
-	}
 	w := NewWriter(32 << 10)
 	p := pattern(1 << 20)
 	for _, copyRest := range []bool{false, true} {
+		// A connection each: nothing is written after gorilla's close.
+		srv, cli := tcpPair(t)
+		bc := testConn(srv)
+		if !bc.CanTryWrite() {
+			t.Fatal("no raw connection on a TCP socket")
+		}
 		bc.mu.Lock()
 		done, err := bc.TryWriteLocked(w, p, copyRest)
 		rest := bc.rest
@@ -168,5 +169,42 @@ func TestGorillasWriteAfterAClearedDeadlineIsBounded(t *testing.T) {
 		srv.Close()
 		<-errc
 		t.Fatal("gorilla's write to a peer that does not read had no deadline")
+	}
+}
+
+// Once gorilla has written its close frame, failing the connection,
+// nothing the writer writes follows it on the wire (RFC 6455 section
+// 5.5.1), whichever way it writes.
+func TestNoFrameAfterGorillasClose(t *testing.T) {
+	srv, cli := tcpPair(t)
+	bc := testConn(srv)
+	closeFrame := []byte{0x88, 2, 0x03, 0xEA}
+	if _, err := bc.Write(closeFrame); err != nil {
+		t.Fatal(err)
+	}
+	data := FrameBytes(OpText, []byte("late"))
+	if err := bc.WriteFrame(data, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.WriteFrame(data, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	bc.mu.Lock()
+	done, err := bc.TryWriteLocked(NewWriter(32<<10), data, false)
+	bc.mu.Unlock()
+	if err != nil || !done {
+		t.Fatalf("done %v, err %v", done, err)
+	}
+	srv.Close()
+	cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b, closeFrame) {
+		t.Fatalf("the peer read % x; want only the close frame % x", b, closeFrame)
 	}
 }
