@@ -11,7 +11,8 @@
 //     frames, from the reading goroutine) never interleave with a frame of
 //     the writer's. A non-blocking write (TryWriteLocked, for a pool
 //     writer) that the socket took only part of leaves the rest in Conn,
-//     and the next write sends it first.
+//     and the next write sends it first. Once gorilla has written its
+//     close frame, the writer's frames are dropped: nothing follows it.
 //  2. Between messages the next byte on the socket starts a frame. Reader's
 //     idle wait (Await) runs only then, with the read lock held, and reads
 //     from the socket only whole ping or pong frames it has already seen
