@@ -58,11 +58,12 @@ const twoNodesServer = "switchboard-2nodes"
 // (redisbroker.Options.Shards), to set beside redisServer's one.
 const shardsServer = "switchboard-3shards"
 
-// floorServer is not a peer but a yardstick, run in scenario 4 only: the
-// publisher writes each message straight to every member's socket (see
-// servers/floor). Its latency is what the client and the kernel cost on
-// this machine whatever the server, so a server's latency over the
-// floor's is what the server itself adds.
+// floorServer is not a peer but a yardstick, run in scenario 4 and at the
+// fan-out's fixed load only: the publisher writes each message straight
+// to every member's socket (see servers/floor). Its latency and its CPU
+// per delivery are what the client and the kernel cost on this machine
+// whatever the server, so a server's over the floor's is what the server
+// itself adds.
 const floorServer = "floor"
 
 type config struct {
@@ -279,6 +280,21 @@ func main() {
 				}
 				rep.Rooms = append(rep.Rooms, fanoutRun{Server: srv, Round: r + 1, fanoutResult: res})
 				log.Printf("round %d %-11s rooms %6d: plateau %.0f deliveries/s", r+1, srv, n, res.PlateauPerSec)
+			}
+		}
+		if cfg.fixedStep > 0 && slices.Contains(servers, "switchboard") {
+			for _, fc := range cfg.fanout {
+				var res fanoutResult
+				if err := run(bin, floorServer, cfg.pin, &res, "-scenario", "fanout", "-conns", strconv.Itoa(fc.Members),
+					"-size", strconv.Itoa(fc.Size), "-rates", strconv.Itoa(max(1, fixedLoad/fc.Members)),
+					"-step", cfg.fixedStep.String()); err != nil {
+					log.Printf("loadtest: round %d, %s, fixed load %d×%dB: %v", r+1, floorServer, fc.Members, fc.Size, err)
+					continue
+				}
+				rep.FixedFloor = append(rep.FixedFloor, fanoutRun{Server: floorServer, Round: r + 1, fanoutResult: res})
+				if len(res.Steps) > 0 {
+					log.Printf("round %d %-11s fixed  %5d×%4dB: %.2f CPU-s per M deliveries", r+1, floorServer, fc.Members, fc.Size, res.Steps[0].ServerCPUPerM)
+				}
 			}
 		}
 	}

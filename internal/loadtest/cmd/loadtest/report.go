@@ -55,6 +55,10 @@ type report struct {
 	// FixedStep is the length of the fan-out ladder's first step, the
 	// fixed load, when it was not the others' (runs since 2026-12-05).
 	FixedStep string `json:"fixed_step,omitempty"`
+	// FixedFloor is the floor server at the fixed load, the ladder's
+	// first step alone, run in each round after the servers: how much of
+	// their CPU per delivery at that load any server pays.
+	FixedFloor []fanoutRun `json:"fixed_floor,omitempty"`
 
 	charts []picture // drawn for the markdown, which links them
 	docDir string    // the page's folder in the repository: "docs/" by default
@@ -368,7 +372,11 @@ func (r *report) fixedLoadMarkdown(b *strings.Builder, keys []caseKey) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	field := func(k caseKey, srv string) (spread, bool) {
 		var vals []float64
-		for _, x := range r.Fanout {
+		runs := r.Fanout
+		if srv == floorServer {
+			runs = r.FixedFloor
+		}
+		for _, x := range runs {
 			if x.Server == srv && x.Members == k.m && x.Size == k.s {
 				if v, ok := fixedLoadCPU(x.fanoutResult); ok {
 					vals = append(vals, v)
@@ -382,6 +390,7 @@ func (r *report) fixedLoadMarkdown(b *strings.Builder, keys []caseKey) {
 		sb, a := field(k, "switchboard")
 		me, b2 := field(k, "melody")
 		gh, c2 := field(k, "gorillahub")
+		fl, d := field(k, floorServer)
 		if !a {
 			continue
 		}
@@ -391,7 +400,8 @@ func (r *report) fixedLoadMarkdown(b *strings.Builder, keys []caseKey) {
 			}
 			return x.format(1, 3)
 		}
-		rows = append(rows, fmt.Sprintf("| %d × %d B | %d | %s | %s | %s | %s | %s |\n", k.m, k.s, fixedLoad/k.m, cell(sb, a), cell(me, b2), cell(gh, c2), ratio(sb, me, a, b2), ratio(sb, gh, a, c2)))
+		rows = append(rows, fmt.Sprintf("| %d × %d B | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", k.m, k.s, fixedLoad/k.m,
+			cell(sb, a), cell(me, b2), cell(gh, c2), cell(fl, d), ratio(sb, me, a, b2), ratio(sb, gh, a, c2), ratio(sb, fl, a, d), ratio(fl, me, d, b2)))
 	}
 	if len(rows) == 0 {
 		return
@@ -401,7 +411,8 @@ func (r *report) fixedLoadMarkdown(b *strings.Builder, keys []caseKey) {
 		long = ", " + r.FixedStep + " long"
 	}
 	p("\nAt a fixed load of %dk deliveries a second (the ladder's first step%s), server CPU seconds per million deliveries: at a few messages a second nothing coalesces, and each delivery pays for waking what writes it.\n\n", fixedLoad/1000, long)
-	p("| members × payload | messages/s | switchboard | melody | gorilla hub | switchboard / melody | / gorilla hub |\n|---|---|---|---|---|---|---|\n")
+	p("The floor (see scenario 4), run at this load alone in each round, writes each message straight to every member's socket: one write system call per delivery, which at this load is most of any server's CPU (the kernel's TCP work for the loopback peer is charged to the writer). A server's CPU over the floor's is what it adds; the floor's over melody's is the least share of melody's that any server can reach here.\n\n")
+	p("| members × payload | messages/s | switchboard | melody | gorilla hub | floor | switchboard / melody | / gorilla hub | / floor | floor / melody |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, row := range rows {
 		p("%s", row)
 	}

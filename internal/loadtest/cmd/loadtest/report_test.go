@@ -196,3 +196,29 @@ func TestToDocs(t *testing.T) {
 		}
 	}
 }
+
+// The fixed-load table sets each server's CPU per delivery at the
+// ladder's first step beside the floor's, run at that load alone.
+func TestFixedLoadTable(t *testing.T) {
+	t.Parallel()
+	fixed := func(srv string, round int, cpu float64) fanoutRun {
+		x := fan(srv, round, 1000, 64, 40_000, cpu)
+		x.Steps[0].OfferedPerSec = fixedLoad / 1000
+		return x
+	}
+	r := &report{Machine: "test", Config: "test", FixedStep: "10s"}
+	for round := 1; round <= 3; round++ {
+		r.Fanout = append(r.Fanout, fixed("switchboard", round, 8), fixed("melody", round, 16), fixed("gorillahub", round, 12))
+		r.FixedFloor = append(r.FixedFloor, fixed(floorServer, round, 7))
+	}
+	md := r.markdown()
+	// switchboard/melody, /gorilla hub, /floor; floor/melody
+	if want := "| 0.50× | 0.67× | 1.14× | 0.44× |"; !strings.Contains(md, want) {
+		t.Errorf("the fixed-load table lacks %q:\n%s", want, md)
+	}
+	// Without the floor's runs (reports of earlier runs) its cells are empty.
+	r.FixedFloor = nil
+	if want := "| 0.50× | 0.67× | – | – |"; !strings.Contains(r.markdown(), want) {
+		t.Errorf("without the floor, the fixed-load table lacks %q", want)
+	}
+}
