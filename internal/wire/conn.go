@@ -25,10 +25,6 @@ type Conn struct {
 	mu    sync.Mutex
 	buf   *[]byte
 	rest  []byte
-	// noDeadline is set when a non-blocking write cleared a past write
-	// deadline: gorilla may have set its own just before, which is then
-	// gone, so its next write sets one again (Write).
-	noDeadline bool
 	// rc is the socket's raw connection, for non-blocking writes; nil
 	// when it is not a socket (set by Reader.Start).
 	rc syscall.RawConn
@@ -83,14 +79,8 @@ func (c *Conn) Write(p []byte) (int, error) {
 			return 0, err
 		}
 	}
-	// gorilla has set its own write deadline, unless a non-blocking
-	// write cleared it since: a write without one could block for ever.
-	if c.noDeadline {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.pools.writeTimeout)); err != nil {
-			return 0, err
-		}
-		c.noDeadline = false
-	}
+	// gorilla has set its own write deadline (the non-blocking writes
+	// leave deadlines alone).
 	return c.Conn.Write(p)
 }
 
@@ -174,7 +164,6 @@ func (c *Conn) writeOutLocked(p []byte) error {
 	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.pools.writeTimeout)); err != nil {
 		return err
 	}
-	c.noDeadline = false
 	if c.rest != nil {
 		rest := c.rest
 		c.rest = nil

@@ -113,7 +113,7 @@ func readFull(fd int, b []byte) bool {
 // runtime's monitor hand the CPU to another thread while the kernel
 // copies, which costs more than the copy (a tenth of the CPU of a busy
 // fan-out, measured).
-func (w *Writer) write(fd uintptr) bool {
+func (w *Writer) write(fd uintptr) {
 	for w.n < len(w.p) {
 		b := w.p[w.n:]
 		n, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
@@ -121,12 +121,11 @@ func (w *Writer) write(fd uintptr) bool {
 		case errno == syscall.EINTR:
 			continue
 		case errno == syscall.EAGAIN:
-			return true
+			return
 		case errno != 0:
 			w.err = errno
-			return true
+			return
 		}
 		w.n += int(n)
 	}
-	return true
 }

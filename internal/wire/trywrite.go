@@ -1,11 +1,5 @@
 package wire
 
-import (
-	"errors"
-	"os"
-	"time"
-)
-
 // Writer is the state of one goroutine that writes for many connections
 // without blocking (a pool writer): the buffer it coalesces a batch in and
 // the non-blocking write's callback, made once. A Writer serves one
@@ -15,7 +9,7 @@ type Writer struct {
 	p   []byte // what write writes; n of it written, err its failure
 	n   int
 	err error
-	fn  func(uintptr) bool
+	fn  func(uintptr)
 }
 
 // NewWriter makes a Writer whose buffer holds size bytes.
@@ -57,15 +51,11 @@ func (c *Conn) TryWriteLocked(w *Writer, p []byte, copyRest bool) (bool, error) 
 		return true, nil // see afterClose
 	}
 	w.p, w.n, w.err = p, 0, nil
-	err := c.rc.Write(w.fn)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		// The deadline of an earlier blocking write has passed; this
-		// write does not block and needs none.
-		if err = c.Conn.SetWriteDeadline(time.Time{}); err == nil {
-			c.noDeadline = true
-			err = c.rc.Write(w.fn)
-		}
-	}
+	// Control, not Write: every write to the socket is under c.mu already,
+	// and this one never waits, so it needs neither the descriptor's write
+	// lock nor its deadline; Control only keeps the descriptor open while
+	// write runs.
+	err := c.rc.Control(w.fn)
 	if err == nil {
 		err = w.err
 	}
