@@ -61,23 +61,30 @@ func (c *Conn) Holding() bool {
 // Write is called by gorilla (handshake response, compressed frames, its
 // own control frames).
 func (c *Conn) Write(p []byte) (int, error) {
-	if cl, ok := CloseFrameOf(p); ok {
+	cl, isClose := CloseFrameOf(p)
+	if isClose {
 		f := new(Close) // allocated here, not on every Write
 		*f = cl
 		c.failed.CompareAndSwap(nil, f)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.buf != nil {
+	if c.buf != nil && !isClose {
 		if err := c.appendLocked(p); err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	if c.rest != nil {
-		if err := c.writeOutLocked(nil); err != nil {
-			return 0, err
-		}
+	// gorilla's close frame is not left in a burst: the reading goroutine
+	// tears the connection down as soon as it is written, before the
+	// writer would flush. What the burst holds goes first.
+	var held []byte
+	if c.buf != nil {
+		held = *c.buf
+		*c.buf = held[:0]
+	}
+	if err := c.writeOutLocked(held); err != nil {
+		return 0, err
 	}
 	// gorilla has set its own write deadline (the non-blocking writes
 	// leave deadlines alone).

@@ -205,3 +205,28 @@ func TestNoFrameAfterGorillasClose(t *testing.T) {
 		t.Fatalf("the peer read % x; want only the close frame % x", b, closeFrame)
 	}
 }
+
+// gorilla's close frame, written while the writer is in a burst, is on the
+// wire when Write returns: the reading goroutine tears the connection down
+// as soon as gorilla has failed it, before the writer's next Flush.
+func TestGorillasCloseIsNotLeftInTheBurst(t *testing.T) {
+	srv, cli := tcpPair(t)
+	bc := testConn(srv)
+	data := FrameBytes(OpText, []byte("early"))
+	if err := bc.WriteFrame(data, false); err != nil { // the writer, mid-burst
+		t.Fatal(err)
+	}
+	closeFrame := []byte{0x88, 2, 0x03, 0xEA}
+	if _, err := bc.Write(closeFrame); err != nil { // gorilla's
+		t.Fatal(err)
+	}
+	srv.Close() // teardown
+	cli.SetReadDeadline(time.Now().Add(10 * time.Second))
+	b, err := io.ReadAll(cli)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := append(append([]byte(nil), data...), closeFrame...); !bytes.Equal(b, want) {
+		t.Fatalf("the peer read % x; want % x", b, want)
+	}
+}
